@@ -1,0 +1,70 @@
+"""The bundle writer: every object as deterministic YAML, one file per object, written all or nothing.
+
+Output layout: ``<out>/<kind in lower case>/<name>.yaml``. The same objects always give byte-identical
+files (key order as built, block style, fixed width, no anchors), whatever ``PYTHONHASHSEED`` is. The
+whole tree is first written into a sibling temporary directory and then swapped into place, so a failed
+compile never leaves a half-written bundle behind.
+"""
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["BundleError", "dump_yaml", "object_path", "write_bundle"]
+
+_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class BundleError(ValueError):
+    """The objects cannot be written as a bundle (duplicate or unnamed objects)."""
+
+
+def dump_yaml(obj: Mapping[str, Any]) -> str:
+    """Serialize one object deterministically."""
+    text: str = yaml.dump(
+        dict(obj), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120, allow_unicode=True
+    )
+    return text
+
+
+def object_path(obj: Mapping[str, Any]) -> Path:
+    """Relative path of an object's file: ``<kind>/<name>.yaml`` (one object per kind and name)."""
+    kind = obj.get("kind")
+    name = (obj.get("metadata") or {}).get("name")
+    if not isinstance(kind, str) or not isinstance(name, str) or not kind or not name:
+        raise BundleError(f"object without kind or metadata.name: {kind!r}/{name!r}")
+    return Path(kind.lower()) / f"{name}.yaml"
+
+
+def write_bundle(objects: Iterable[Mapping[str, Any]], out: Path) -> list[Path]:
+    """Write ``objects`` under ``out`` (replacing its previous content); return the files, sorted."""
+    rendered: dict[Path, str] = {}
+    for obj in objects:
+        path = object_path(obj)
+        if path in rendered:
+            raise BundleError(f"two objects would be written to {path}")
+        rendered[path] = dump_yaml(obj)
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for path, text in sorted(rendered.items()):
+            target = staging / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        if out.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            os.replace(out, retired / out.name)
+            os.replace(staging, out)
+            shutil.rmtree(retired)
+        else:
+            os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return sorted(out / path for path in rendered)

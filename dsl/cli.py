@@ -1,0 +1,96 @@
+"""The ``aphex`` command line: a contract other tools rely on (see ../shared/design.md).
+
+Subcommands import what they need lazily: ``aphex lint`` must stay fast and never import Hera, while
+``aphex compile`` loads the pipelines. Exit status: 0 success, 1 problems found, 2 unusable input.
+"""
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["main"]
+
+
+def _load_values(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise SystemExit(f"aphex: cannot read values file {path}: {error}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SystemExit(f"aphex: values file {path}: must be a mapping")
+    return data
+
+
+def _compile(args: argparse.Namespace) -> int:
+    from dsl.bundle import write_bundle
+    from dsl.settings import SettingsError, load_settings
+    from workflows.bundle import build_bundle
+
+    try:
+        settings = load_settings(_load_values(args.values))
+    except SettingsError as error:
+        print(f"aphex: {args.values}: {error}", file=sys.stderr)
+        return 2
+    objects = build_bundle(settings)
+    problems = _lint_objects(objects)
+    if problems:
+        for problem in problems:
+            print(problem)
+        print(f"aphex: {len(problems)} problem(s); nothing written", file=sys.stderr)
+        return 1
+    files = write_bundle(objects, args.out)
+    print(f"wrote {len(files)} objects to {args.out}")
+    return 0
+
+
+def _lint_objects(objects: Sequence[dict[str, Any]]) -> list[str]:
+    """Lint compiled objects in memory with the project's offline linter (when it is available)."""
+    try:
+        from dsl.lint import SourceDocument, lint_documents
+    except ImportError:  # the linter package is optional for a partial checkout
+        return []
+    from dsl.bundle import object_path
+
+    documents = [SourceDocument(file=str(object_path(obj)), index=0, data=obj) for obj in objects]
+    return [str(problem) for problem in lint_documents(documents)]
+
+
+def _lint(args: argparse.Namespace) -> int:
+    from dsl.lint.cli import main as lint_main
+
+    return lint_main([str(path) for path in args.paths])
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aphex", description="Argo-native delivery workflows, compiled.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    compile_cmd = commands.add_parser("compile", help="write every object of the bundle as plain YAML")
+    compile_cmd.add_argument("--out", type=Path, required=True, help="output directory (replaced)")
+    compile_cmd.add_argument("--values", type=Path, help="per-cluster settings (values.yaml keys)")
+    compile_cmd.set_defaults(handler=_compile)
+
+    lint_cmd = commands.add_parser("lint", help="validate Argo YAML offline")
+    lint_cmd.add_argument("paths", nargs="+", type=Path, help="files or directories")
+    lint_cmd.set_defaults(handler=_lint)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``aphex`` console script."""
+    args = _parser().parse_args(argv)
+    handler = args.handler
+    result: int = handler(args)
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Validation and derivation of every name that reaches a manifest, a command line or an API call.
+
+Argo substitutes parameter values textually (see the Argo "variables" docs), so nothing user-controlled
+may reach a resource manifest or a process argument before it passed one of these checks. Each check
+raises :class:`InvalidValue` naming the field, so a failing step tells the user which parameter to fix.
+This module imports nothing beyond the standard library: it runs inside pods and in the offline linter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Final
+
+__all__ = [
+    "HELM_RELEASE_MAX",
+    "InvalidValue",
+    "dns_label",
+    "helm_release_name",
+    "preview_namespace",
+    "validate_commit_sha",
+    "validate_dns_name",
+    "validate_github_app",
+    "validate_github_owner",
+    "validate_github_repo",
+    "validate_image_tag",
+    "validate_model",
+    "validate_pr_number",
+    "validate_relative_path",
+]
+
+HELM_RELEASE_MAX: Final = 53
+"""Helm refuses release names longer than 53 characters (they become label values with suffixes)."""
+
+_OWNER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?$")
+_REPO = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+_PR = re.compile(r"^[1-9][0-9]{0,9}$")
+_APP = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,32}[A-Za-z0-9])?$")
+_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+_DNS_LABEL = re.compile(r"^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$")
+_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$")
+_PATH_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+
+
+class InvalidValue(ValueError):
+    """A value failed validation; ``str()`` names the field and what is wrong with it."""
+
+    def __init__(self, field: str, value: object, reason: str) -> None:
+        self.field = field
+        self.value = value
+        self.reason = reason
+        super().__init__(f"{field}: {reason} (got {value!r})")
+
+
+def validate_pr_number(value: str, field: str = "pr") -> int:
+    """A pull request number: a positive integer of at most ten digits, no sign, no leading zero."""
+    if not isinstance(value, str) or not _PR.match(value):
+        raise InvalidValue(field, value, "must be a positive integer")
+    return int(value)
+
+
+def validate_github_owner(value: str, field: str = "owner") -> str:
+    """A GitHub user or organisation login: 1-39 letters, digits or inner hyphens."""
+    if not _OWNER.match(value) or "--" in value:
+        raise InvalidValue(
+            field, value, "must be a GitHub login: 1-39 letters, digits or single inner hyphens"
+        )
+    return value
+
+
+def validate_github_repo(value: str, field: str = "repo") -> str:
+    """A GitHub repository name: 1-100 of letters, digits, '.', '_', '-'; not '.' or '..', no '.git'."""
+    if not _REPO.match(value) or value in {".", ".."} or value.lower().endswith(".git"):
+        raise InvalidValue(
+            field, value, "must be a GitHub repository name: 1-100 of letters, digits, '.', '_', '-'"
+        )
+    return value
+
+
+def validate_github_app(value: str, field: str = "github-app") -> str:
+    """A GitHub App name as the agent platform uses it (``5DLabs-Rex``): its Secret is derived from it."""
+    if not _APP.match(value):
+        raise InvalidValue(field, value, "must be a GitHub App name: 1-34 letters, digits or inner hyphens")
+    return value
+
+
+def validate_commit_sha(value: str, field: str = "commit", *, allow_empty: bool = True) -> str:
+    """A full lowercase SHA-1 or SHA-256 commit id; empty means "the pull request's head"."""
+    if value == "" and allow_empty:
+        return value
+    if not _SHA.match(value):
+        raise InvalidValue(field, value, "must be a full 40- or 64-character lowercase hex commit id")
+    return value
+
+
+def validate_dns_name(value: str, field: str = "domain") -> str:
+    """A lowercase DNS name (RFC 1123): dot-separated labels of at most 63 characters, 253 in all."""
+    if not value or len(value) > 253 or not all(_DNS_LABEL.match(label) for label in value.split(".")):
+        raise InvalidValue(field, value, "must be a lowercase DNS name such as preview.example.com")
+    return value
+
+
+def validate_relative_path(value: str, field: str) -> str:
+    """A path inside a repository checkout: relative, no '..', only portable characters."""
+    parts = value.split("/")
+    if not value or value.startswith("/") or not all(_PATH_PART.match(part) for part in parts):
+        raise InvalidValue(
+            field, value, "must be a relative path of letters, digits, '.', '_', '-' without '..'"
+        )
+    return value
+
+
+def validate_image_tag(value: str, field: str = "imageTag") -> str:
+    """An OCI image tag: up to 128 of letters, digits, '_', '.', '-', not starting with '.' or '-'."""
+    if not _IMAGE_TAG.match(value):
+        raise InvalidValue(field, value, "must be an image tag: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+    return value
+
+
+def validate_model(value: str, field: str = "model") -> str:
+    """A model identifier passed to the agent platform (letters, digits and ``._:/@-``)."""
+    if not _MODEL.match(value):
+        raise InvalidValue(field, value, "must be a model id of letters, digits and ._:/@-")
+    return value
+
+
+def dns_label(text: str, *, max_length: int = 63, fallback: str = "app") -> str:
+    """Turn arbitrary text into a DNS-1123 label deterministically.
+
+    Lower-cases, maps every run of other characters to one '-', trims hyphens, and when the result is
+    longer than ``max_length`` shortens it and appends 6 hex digits of the original's SHA-256 so that two
+    long names sharing a prefix stay distinct.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or fallback
+    if len(slug) <= max_length:
+        return slug
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:6]
+    head = slug[: max_length - len(digest) - 1].rstrip("-")
+    return f"{head}-{digest}"
+
+
+def helm_release_name(repo: str, pr: int) -> str:
+    """The preview's Helm release: ``<repo>-pr-<pr>``, DNS-1123 and at most 53 characters for any repo."""
+    suffix = f"-pr-{pr}"
+    return dns_label(repo, max_length=HELM_RELEASE_MAX - len(suffix)) + suffix
+
+
+def preview_namespace(pr: int) -> str:
+    """The preview namespace of a pull request: ``impl-pr-<pr>``."""
+    return f"impl-pr-{pr}"

@@ -1,0 +1,120 @@
+"""The set-params step: validation of every run parameter (workflows.steps.params)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dsl.names import InvalidValue
+from workflows.steps.params import derive_preview, set_params, validate_run_parameters
+
+ROOT = Path(__file__).resolve().parents[2]
+
+VALID: dict[str, str] = {
+    "owner": "octo-org",
+    "repo": "hello.world",
+    "pr": "42",
+    "commit": "",
+    "domain": "preview.example.com",
+    "chart_path": "charts/app",
+    "values_file": "values-preview.yaml",
+    "image_tag": "",
+    "model": "claude-sonnet-4-5",
+    "rex_app": "5DLabs-Rex",
+    "clippy_app": "5DLabs-Cleo",
+    "qa_app": "5DLabs-Tess",
+    "docs_app": "5DLabs-Morgan",
+    "docs_stage": "false",
+}
+
+
+def test_valid_parameters_derive_the_preview() -> None:
+    run = validate_run_parameters(**VALID)
+    assert run.preview.namespace == "impl-pr-42"
+    assert run.preview.release == "hello-world-pr-42"
+    assert run.preview.host == "hello-world-pr-42.preview.example.com"
+    assert run.preview.image_tag == "pr-42"
+    assert run.repository_url == "https://github.com/octo-org/hello.world"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("pr", "4 2", "pr"),
+        ("owner", "octo;rm", "owner"),
+        ("chart_path", "../../etc", "chartPath"),
+        ("values_file", "/etc/passwd", "valuesFile"),
+        ("image_tag", "-latest", "imageTag"),
+        ("rex_app", "Rex App", "rex-app"),
+        ("docs_stage", "yes", "docs-stage"),
+        ("commit", "HEAD", "commit"),
+        ("domain", "evil.com\nkind: Secret", "domain"),
+    ],
+)
+def test_each_bad_parameter_is_named(field: str, value: str, named: str) -> None:
+    with pytest.raises(InvalidValue) as caught:
+        validate_run_parameters(**{**VALID, field: value})
+    assert caught.value.field == named
+
+
+def test_entrypoint_fails_with_a_one_line_message(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        set_params(**{**VALID, "pr": "abc"})
+    assert caught.value.code == 1
+    assert capsys.readouterr().err.strip() == "invalid parameter pr: must be a positive integer (got 'abc')"
+
+
+@settings(max_examples=300)
+@given(
+    owner=st.text(max_size=45),
+    repo=st.text(max_size=110),
+    pr=st.text(max_size=12),
+    domain=st.text(max_size=40),
+)
+def test_any_input_is_rejected_clearly_or_yields_valid_names(
+    owner: str, repo: str, pr: str, domain: str
+) -> None:
+    try:
+        plan = derive_preview(owner=owner, repo=repo, pr=pr, domain=domain)
+    except InvalidValue as error:
+        assert error.field in {"owner", "repo", "pr", "domain"}
+        return
+    assert len(plan.release) <= 53
+    assert plan.namespace == f"impl-pr-{int(pr)}"
+    assert len(plan.host) <= 253
+    assert all(ch.isalnum() or ch in ".-" for ch in plan.host)
+
+
+def _run_runner(function: str, inputs: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    args = tmp_path / "inputs.json"
+    args.write_text(json.dumps([{"name": k, "value": v} for k, v in inputs.items()]))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "hera__outputs_directory": str(tmp_path / "out")}
+    return subprocess.run(
+        [sys.executable, "-m", "hera.workflows.runner", "-e", function, str(args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+
+
+def test_runner_boundary_writes_validated_outputs(tmp_path: Path) -> None:
+    result = _run_runner("workflows.steps.params:set_params", VALID, tmp_path)
+    assert result.returncode == 0, result.stderr
+    outputs = tmp_path / "out" / "parameters"
+    assert (outputs / "namespace").read_text() == "impl-pr-42"
+    assert (outputs / "release").read_text() == "hello-world-pr-42"
+    assert (outputs / "image-tag").read_text() == "pr-42"
+    assert (outputs / "docs-stage").read_text() == "false"
+
+
+def test_runner_boundary_rejects_a_bad_parameter(tmp_path: Path) -> None:
+    result = _run_runner("workflows.steps.params:set_params", {**VALID, "repo": "a b"}, tmp_path)
+    assert result.returncode == 1
+    assert "invalid parameter repo:" in result.stderr

@@ -1,0 +1,1 @@
+"""The concrete pipelines of the aphex bundle, written with :mod:`dsl`."""

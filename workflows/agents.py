@@ -1,0 +1,222 @@
+"""``coderun-template`` and ``docsrun-template``: run one agent of the agent platform and wait for it.
+
+Each template validates its inputs in a runner step, then creates the platform's custom resource
+(``CodeRun`` or ``DocsRun``, API group configurable, see ../shared/notes/platform-facts.md) with a
+resource template that waits for ``status.phase`` to reach ``Succeeded`` or ``Failed`` within a deadline.
+``setOwnerReference`` ties the resource to the Workflow so it is garbage collected with it, and labels
+(workflow, stage, repo, pr, app) make it findable. Argo resource templates:
+https://argo-workflows.readthedocs.io/en/latest/walk-through/kubernetes-resources/.
+"""
+
+from typing import Any, Final
+
+import yaml
+from hera.workflows import Parameter, Resource, RetryStrategy, Steps, WorkflowTemplate
+from hera.workflows.models import TemplateRef, ValueFrom
+
+from dsl.labels import LABEL_PREFIX, MANAGED_BY, standard_labels
+from dsl.security import pod_security_context
+from dsl.settings import BundleSettings
+from dsl.steps import runner_step
+from workflows.steps.agent_inputs import validate_coderun_inputs, validate_docsrun_inputs
+
+__all__ = [
+    "AGENTS_SERVICE_ACCOUNT",
+    "CODERUN_ENTRY",
+    "CODERUN_TEMPLATE",
+    "DOCSRUN_ENTRY",
+    "DOCSRUN_TEMPLATE",
+    "STEPS_SERVICE_ACCOUNT",
+    "coderun_ref",
+    "coderun_template",
+    "docsrun_ref",
+    "docsrun_template",
+]
+
+CODERUN_TEMPLATE: Final = "coderun-template"
+CODERUN_ENTRY: Final = "coderun-main"
+DOCSRUN_TEMPLATE: Final = "docsrun-template"
+DOCSRUN_ENTRY: Final = "docsrun-main"
+AGENTS_SERVICE_ACCOUNT: Final = "aphex-agents"
+STEPS_SERVICE_ACCOUNT: Final = "aphex-steps"
+
+_CODERUN_INPUTS: Final = (
+    ("github-app", None, "GitHub App of the agent, e.g. 5DLabs-Rex; the platform mounts github-app-<name>"),
+    ("stage", None, "Stage of the calling pipeline: implement, clippy, qa or docs"),
+    (
+        "run-type",
+        "implementation",
+        "CodeRun runType: implementation, documentation, intake, review, remediate",
+    ),
+    ("owner", None, "GitHub owner of the repository"),
+    ("repo", None, "GitHub repository name"),
+    ("pr", None, "Pull request number"),
+    ("commit", "", "Commit the run starts from (empty: the pull request's head)"),
+    ("repository-url", None, "https URL of the repository"),
+    ("docs-repository-url", "", "https URL of the docs repository (empty: the repository itself)"),
+    ("working-directory", ".", "Directory inside the repository the agent works in"),
+    ("service", None, "Service name the platform groups runs by (DNS label)"),
+    ("model", None, "Model the agent uses"),
+)
+_DOCSRUN_INPUTS: Final = (
+    ("github-app", None, "GitHub App of the documentation agent, e.g. 5DLabs-Morgan"),
+    ("owner", None, "GitHub owner of the repository"),
+    ("repo", None, "GitHub repository name"),
+    ("repository-url", None, "https URL of the repository"),
+    ("working-directory", ".", "Directory inside the repository to document"),
+    ("source-branch", "main", "Branch the documentation is generated from"),
+    ("model", None, "Model the agent uses"),
+)
+
+
+def _inputs(spec: tuple[tuple[str, str | None, str], ...]) -> list[Parameter]:
+    return [
+        Parameter(name=name, description=text)
+        if default is None
+        else Parameter(name=name, default=default, description=text)
+        for name, default, text in spec
+    ]
+
+
+def _ref(name: str) -> str:
+    return "{{inputs.parameters." + name + "}}"
+
+
+def _wait_template(
+    *, name: str, manifest: dict[str, Any], inputs: list[str], settings: BundleSettings
+) -> Resource:
+    """A resource template that creates ``manifest`` and waits for its phase."""
+    return Resource(
+        name=name,
+        inputs=[Parameter(name=input_name) for input_name in inputs],
+        action="create",
+        set_owner_reference=True,
+        manifest=yaml.safe_dump(manifest, sort_keys=False),
+        success_condition="status.phase == Succeeded",
+        failure_condition="status.phase == Failed",
+        active_deadline_seconds=settings.agent_deadline_seconds,
+        # A controller or API hiccup (Error) is retried; an agent that reports Failed is not.
+        retry_strategy=RetryStrategy(limit=2, retry_policy="OnError"),
+        service_account_name=AGENTS_SERVICE_ACCOUNT,
+        outputs=[Parameter(name="name", value_from=ValueFrom(json_path="{.metadata.name}"))],
+    )
+
+
+def _run_labels(app: str, stage: str, repo: str, pr: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        f"{LABEL_PREFIX}workflow": "{{workflow.name}}",
+        f"{LABEL_PREFIX}stage": stage,
+        f"{LABEL_PREFIX}repo": repo,
+        f"{LABEL_PREFIX}pr": pr,
+        f"{LABEL_PREFIX}github-app": app,
+    }
+
+
+def _validated(step: str, names: list[str]) -> dict[str, str]:
+    return {name: "{{steps." + step + ".outputs.parameters." + name + "}}" for name in names}
+
+
+def coderun_template(settings: BundleSettings) -> WorkflowTemplate:
+    """``coderun-template``: entry ``coderun-main`` validates, creates a CodeRun and waits for it."""
+    names = [name for name, _, _ in _CODERUN_INPUTS]
+    manifest = {
+        "apiVersion": settings.agent_api_version_full,
+        "kind": "CodeRun",
+        "metadata": {
+            "generateName": "{{workflow.name}}-" + _ref("stage") + "-",
+            "labels": _run_labels(_ref("github-app"), _ref("stage"), _ref("repo"), _ref("pr")),
+        },
+        "spec": {
+            "service": _ref("service"),
+            "repositoryUrl": _ref("repository-url"),
+            "docsRepositoryUrl": _ref("docs-repository-url"),
+            "workingDirectory": _ref("working-directory"),
+            "model": _ref("model"),
+            "githubApp": _ref("github-app"),
+            "runType": _ref("run-type"),
+            "env": {
+                "APHEX_STAGE": _ref("stage"),
+                "APHEX_WORKFLOW": "{{workflow.name}}",
+                "REPO_OWNER": _ref("owner"),
+                "REPO_NAME": _ref("repo"),
+                "PR_NUMBER": _ref("pr"),
+                "HEAD_COMMIT": _ref("commit"),
+            },
+        },
+    }
+    with WorkflowTemplate(
+        name=CODERUN_TEMPLATE,
+        namespace=settings.namespace,
+        labels=standard_labels(name=CODERUN_TEMPLATE, component="agents", version=settings.version),
+        annotations={"workflows.argoproj.io/description": "Run one agent CodeRun and wait for its phase."},
+        service_account_name=STEPS_SERVICE_ACCOUNT,
+        security_context=pod_security_context(),
+    ) as template:
+        validate = runner_step(
+            validate_coderun_inputs,
+            name="validate-coderun",
+            image=settings.deployer_image,
+            service_account=STEPS_SERVICE_ACCOUNT,
+        )
+        run = _wait_template(name="create-coderun", manifest=manifest, inputs=names, settings=settings)
+        with Steps(name=CODERUN_ENTRY, inputs=_inputs(_CODERUN_INPUTS)):
+            validate(name="validate", arguments={name.replace("-", "_"): _ref(name) for name in names})
+            run(name="run", arguments=_validated("validate", names))
+    return template
+
+
+def docsrun_template(settings: BundleSettings) -> WorkflowTemplate:
+    """``docsrun-template``: entry ``docsrun-main`` validates, creates a DocsRun and waits for it."""
+    names = [name for name, _, _ in _DOCSRUN_INPUTS]
+    created = ["github-app", "repository-url", "working-directory", "source-branch", "model"]
+    manifest = {
+        "apiVersion": settings.agent_api_version_full,
+        "kind": "DocsRun",
+        "metadata": {
+            "generateName": "{{workflow.name}}-docs-",
+            "labels": {
+                "app.kubernetes.io/managed-by": MANAGED_BY,
+                f"{LABEL_PREFIX}workflow": "{{workflow.name}}",
+                f"{LABEL_PREFIX}stage": "docs",
+                f"{LABEL_PREFIX}github-app": _ref("github-app"),
+            },
+        },
+        "spec": {
+            "repositoryUrl": _ref("repository-url"),
+            "workingDirectory": _ref("working-directory"),
+            "sourceBranch": _ref("source-branch"),
+            "githubApp": _ref("github-app"),
+            "model": _ref("model"),
+            "includeCodebase": True,
+        },
+    }
+    with WorkflowTemplate(
+        name=DOCSRUN_TEMPLATE,
+        namespace=settings.namespace,
+        labels=standard_labels(name=DOCSRUN_TEMPLATE, component="agents", version=settings.version),
+        annotations={"workflows.argoproj.io/description": "Run the documentation agent and wait for it."},
+        service_account_name=STEPS_SERVICE_ACCOUNT,
+        security_context=pod_security_context(),
+    ) as template:
+        validate = runner_step(
+            validate_docsrun_inputs,
+            name="validate-docsrun",
+            image=settings.deployer_image,
+            service_account=STEPS_SERVICE_ACCOUNT,
+        )
+        run = _wait_template(name="create-docsrun", manifest=manifest, inputs=created, settings=settings)
+        with Steps(name=DOCSRUN_ENTRY, inputs=_inputs(_DOCSRUN_INPUTS)):
+            validate(name="validate", arguments={name.replace("-", "_"): _ref(name) for name in names})
+            run(name="run", arguments=_validated("validate", created))
+    return template
+
+
+def coderun_ref() -> TemplateRef:
+    """The ``templateRef`` agent stages call."""
+    return TemplateRef(name=CODERUN_TEMPLATE, template=CODERUN_ENTRY)
+
+
+def docsrun_ref() -> TemplateRef:
+    """The ``templateRef`` of the optional documentation stage."""
+    return TemplateRef(name=DOCSRUN_TEMPLATE, template=DOCSRUN_ENTRY)
