@@ -1,0 +1,73 @@
+"""Settings loading (dsl.settings) and the all-or-nothing bundle writer (dsl.bundle)."""
+
+from pathlib import Path
+
+import pytest
+
+from dsl.bundle import BundleError, dump_yaml, write_bundle
+from dsl.params import ParameterDefinitionError, workflow_parameter
+from dsl.settings import SettingsError, load_settings
+
+
+def test_defaults_load() -> None:
+    settings = load_settings({})
+    assert settings.agent_api_version_full == "agents.platform/v1"
+    assert str(settings.deployer_image) == "ghcr.io/aphex-dev/deployer:0.1.0"
+
+
+def test_values_override_nested_settings() -> None:
+    settings = load_settings(
+        {
+            "agentApiGroup": "agents.example.org",
+            "agents": {"qa": "Acme-Tess"},
+            "deployerImage": {
+                "registry": "r.example",
+                "repository": "d",
+                "tag": "1",
+                "digest": "sha256:" + "a" * 64,
+            },
+        }
+    )
+    assert settings.agent_api_version_full == "agents.example.org/v1"
+    assert settings.agents.qa == "Acme-Tess"
+    assert settings.agents.implementation == "5DLabs-Rex"
+    assert str(settings.deployer_image) == "r.example/d@sha256:" + "a" * 64
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"namespace": "Argo"}, "namespace: invalid value"),
+        ({"agentDeadlineSeconds": "10"}, "agentDeadlineSeconds: must be a int"),
+        ({"agents": {"qa": "bad name"}}, "agents.qa"),
+        ({"deployerImage": {"registry": "r", "repository": "UPPER", "tag": "1"}}, "deployerImage"),
+        ({"previewDomain": "-x.com"}, "previewDomain"),
+        ({"nope": 1}, "nope: unknown setting"),
+    ],
+)
+def test_bad_values_are_named(values: dict[str, object], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load_settings(values)
+
+
+def test_parameters_need_a_description_and_a_default_inside_the_enum() -> None:
+    with pytest.raises(ParameterDefinitionError, match="description"):
+        workflow_parameter("x", description=" ")
+    with pytest.raises(ParameterDefinitionError, match="not in enum"):
+        workflow_parameter("x", description="d", default="maybe", enum=["true", "false"])
+
+
+def test_writer_refuses_duplicates_and_leaves_existing_output_untouched(tmp_path: Path) -> None:
+    out = tmp_path / "dist"
+    write_bundle([{"kind": "ConfigMap", "metadata": {"name": "a"}}], out)
+    before = (out / "configmap" / "a.yaml").read_bytes()
+    with pytest.raises(BundleError, match="two objects"):
+        write_bundle([{"kind": "ConfigMap", "metadata": {"name": "b"}}] * 2, out)
+    assert (out / "configmap" / "a.yaml").read_bytes() == before
+    assert not (out / "configmap" / "b.yaml").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dist"]
+
+
+def test_dump_keeps_key_order_and_quotes_placeholders() -> None:
+    text = dump_yaml({"kind": "X", "apiVersion": "v1", "value": "{{workflow.name}}"})
+    assert text == "kind: X\napiVersion: v1\nvalue: '{{workflow.name}}'\n"
