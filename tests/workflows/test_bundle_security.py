@@ -30,7 +30,8 @@ def test_every_pod_template_is_hardened(templates: dict[str, dict[str, Any]]) ->
         assert context["seccompProfile"] == {"type": "RuntimeDefault"}, where
         assert set(body["resources"]["requests"]) >= {"cpu", "memory"}, where
         assert set(body["resources"]["limits"]) >= {"cpu", "memory"}, where
-        assert body["image"] and not body["image"].startswith("python:"), where
+        assert body["image"], where
+        assert not body["image"].startswith("python:"), where
         assert {"name": "scratch", "mountPath": "/tmp"} in body["volumeMounts"], where
         assert any(volume["name"] == "scratch" and "emptyDir" in volume for volume in entry["volumes"]), where
 
