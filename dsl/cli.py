@@ -69,6 +69,26 @@ def _lint(args: argparse.Namespace) -> int:
     return lint_main([str(path) for path in args.paths])
 
 
+def _graph(args: argparse.Namespace) -> int:
+    from dsl.graph import GraphError, mermaid
+    from dsl.settings import BundleSettings
+    from workflows.bundle import build_bundle
+
+    objects = {obj["metadata"]["name"]: obj for obj in build_bundle(BundleSettings()) if "spec" in obj}
+    if args.name not in objects:
+        print(
+            f"aphex: no compiled workflow named {args.name!r} (have: {', '.join(sorted(objects))})",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        print(mermaid(objects[args.name]), end="")
+    except GraphError as error:
+        print(f"aphex: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aphex", description="Argo-native delivery workflows, compiled.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -81,6 +101,10 @@ def _parser() -> argparse.ArgumentParser:
     lint_cmd = commands.add_parser("lint", help="validate Argo YAML offline")
     lint_cmd.add_argument("paths", nargs="+", type=Path, help="files or directories")
     lint_cmd.set_defaults(handler=_lint)
+
+    graph_cmd = commands.add_parser("graph", help="print a Mermaid diagram of a compiled DAG")
+    graph_cmd.add_argument("name", help="WorkflowTemplate name, e.g. implementation-dag")
+    graph_cmd.set_defaults(handler=_graph)
     return parser
 
 
