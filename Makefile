@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= dist
 
-.PHONY: bundle test unit lint typecheck golden clean
+.PHONY: bundle test golden docs clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -33,3 +33,7 @@ golden: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache
+
+# Regenerate the diagrams in the docs from the compiled DAGs.
+docs: $(VENV)/.installed
+	$(BIN)/python -m dsl.docsgen docs/implementation-dag.md

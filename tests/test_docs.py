@@ -1,0 +1,20 @@
+"""The docs stay true to the code: generated diagrams are current and every parameter is documented."""
+
+from pathlib import Path
+from typing import Any
+
+from dsl.docsgen import render_generated_blocks
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def test_generated_diagrams_are_current(templates: dict[str, dict[str, Any]]) -> None:
+    for page in sorted(DOCS.glob("*.md")):
+        text = page.read_text(encoding="utf-8")
+        assert render_generated_blocks(text, templates) == text, f"{page.name} is stale: run `make docs`"
+
+
+def test_every_parameter_of_the_implementation_dag_is_documented(templates: dict[str, dict[str, Any]]) -> None:
+    text = (DOCS / "implementation-dag.md").read_text(encoding="utf-8")
+    for parameter in templates["implementation-dag"]["spec"]["arguments"]["parameters"]:
+        assert f"`{parameter['name']}`" in text, parameter["name"]
