@@ -17,7 +17,14 @@ import yaml
 
 __all__ = ["BundleError", "dump_yaml", "object_path", "write_bundle"]
 
-_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_BaseDumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _Dumper(_BaseDumper):  # type: ignore[misc,valid-type]
+    """Safe dumper that never writes anchors: every object is spelled out for the reader and for Helm."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
 
 
 class BundleError(ValueError):

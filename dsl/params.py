@@ -33,9 +33,7 @@ def workflow_parameter(
             raise ParameterDefinitionError(
                 f"parameter {name}: default {default!r} is not in enum {list(enum)}"
             )
-    return Parameter(
-        name=name,
-        description=description,
-        value=default,
-        enum=list(enum) if enum is not None else None,
-    )
+    parameter = Parameter(name=name, description=description, enum=list(enum) if enum is not None else None)
+    if default is not None:  # Hera writes value: 'null' when given None; a required parameter has no value
+        parameter.value = default
+    return parameter

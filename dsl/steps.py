@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from hera.workflows import Env, RetryStrategy, RunnerScriptConstructor, Script, SecretEnv
+from hera.workflows import Env, FieldEnv, RetryStrategy, RunnerScriptConstructor, Script, SecretEnv
 from hera.workflows.models import Backoff
 
 from dsl.images import ImageRef
@@ -72,7 +72,7 @@ def runner_step(
     name: str,
     image: ImageRef,
     resources: ResourceProfile = LIGHT,
-    env: Sequence[Env | SecretEnv] = (),
+    env: Sequence[Env | SecretEnv | FieldEnv] = (),
     retry: RetryPolicy | None = None,
     timeout: str | None = None,
     service_account: str | None = None,

@@ -14,7 +14,9 @@ def test_generated_diagrams_are_current(templates: dict[str, dict[str, Any]]) ->
         assert render_generated_blocks(text, templates) == text, f"{page.name} is stale: run `make docs`"
 
 
-def test_every_parameter_of_the_implementation_dag_is_documented(templates: dict[str, dict[str, Any]]) -> None:
+def test_every_parameter_of_the_implementation_dag_is_documented(
+    templates: dict[str, dict[str, Any]],
+) -> None:
     text = (DOCS / "implementation-dag.md").read_text(encoding="utf-8")
     for parameter in templates["implementation-dag"]["spec"]["arguments"]["parameters"]:
         assert f"`{parameter['name']}`" in text, parameter["name"]

@@ -105,7 +105,9 @@ def _run_runner(function: str, inputs: dict[str, Any], tmp_path: Path) -> subpro
 
 
 def test_runner_boundary_writes_validated_outputs(tmp_path: Path) -> None:
-    result = _run_runner("workflows.steps.params:set_params", VALID, tmp_path)
+    result = _run_runner(
+        "workflows.steps.params:set_params", {**VALID, "github_url": "https://github.com"}, tmp_path
+    )
     assert result.returncode == 0, result.stderr
     outputs = tmp_path / "out" / "parameters"
     assert (outputs / "namespace").read_text() == "impl-pr-42"
@@ -115,6 +117,10 @@ def test_runner_boundary_writes_validated_outputs(tmp_path: Path) -> None:
 
 
 def test_runner_boundary_rejects_a_bad_parameter(tmp_path: Path) -> None:
-    result = _run_runner("workflows.steps.params:set_params", {**VALID, "repo": "a b"}, tmp_path)
+    result = _run_runner(
+        "workflows.steps.params:set_params",
+        {**VALID, "repo": "a b", "github_url": "https://github.com"},
+        tmp_path,
+    )
     assert result.returncode == 1
     assert "invalid parameter repo:" in result.stderr

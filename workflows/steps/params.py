@@ -6,6 +6,7 @@ The exit handler re-derives the same names through :func:`derive_preview` so tha
 when it never sees this step's outputs.
 """
 
+import re
 import sys
 from dataclasses import dataclass
 from typing import Annotated
@@ -101,6 +102,8 @@ def validate_run_parameters(
 ) -> RunParameters:
     """Validate one run's parameters; raise :class:`InvalidValue` naming the first bad one."""
     preview = derive_preview(owner=owner, repo=repo, pr=pr, domain=domain, image_tag=image_tag)
+    if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~-]+)*/?", github_url):
+        raise InvalidValue("github-url", github_url, "must be the http(s) URL of the GitHub server")
     return RunParameters(
         owner=owner,
         repo=repo,
@@ -134,6 +137,7 @@ def set_params(
     qa_app: str,
     docs_app: str,
     docs_stage: str,
+    github_url: str = "https://github.com",
 ) -> tuple[
     Annotated[str, Parameter(name="owner")],
     Annotated[str, Parameter(name="repo")],
@@ -171,6 +175,7 @@ def set_params(
             qa_app=qa_app,
             docs_app=docs_app,
             docs_stage=docs_stage,
+            github_url=github_url,
         )
     except InvalidValue as error:
         print(f"invalid parameter {error}", file=sys.stderr)

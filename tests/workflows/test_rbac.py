@@ -1,0 +1,112 @@
+"""The bundle's RBAC, evaluated offline: every call the steps make is allowed, and nothing more."""
+
+from typing import Any
+
+import pytest
+
+from tests.rbac_eval import Request, allowed
+
+NS = "argo"
+PREVIEW = "impl-pr-7"
+
+
+@pytest.fixture
+def rbac(bundle: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    objects = [o for o in bundle if o["apiVersion"].startswith("rbac.authorization.k8s.io/")]
+    # What the deploy step creates in each preview namespace before it installs the release.
+    preview_binding = {
+        "kind": "RoleBinding",
+        "metadata": {"name": "aphex-preview-deployer", "namespace": PREVIEW},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": "aphex-preview-workloads",
+        },
+        "subjects": [{"kind": "ServiceAccount", "name": "aphex-preview-deployer", "namespace": NS}],
+    }
+    return [*objects, preview_binding]
+
+
+def _request(
+    account: str, verb: str, group: str, resource: str, namespace: str | None, name: str | None = None
+):
+    return Request(
+        account=account,
+        account_namespace=NS,
+        verb=verb,
+        group=group,
+        resource=resource,
+        namespace=namespace,
+        name=name,
+    )
+
+
+ALLOWED = [
+    # Argo's executor in every step reports outputs.
+    *[
+        ("aphex-" + sa, "create", "argoproj.io", "workflowtaskresults", NS)
+        for sa in ("steps", "agents", "preview-deployer")
+    ],
+    ("aphex-steps", "patch", "argoproj.io", "workflowtaskresults", NS),
+    # Agent stages create their runs and wait on them.
+    ("aphex-agents", "create", "agents.platform", "coderuns", NS),
+    ("aphex-agents", "get", "agents.platform", "coderuns", NS),
+    ("aphex-agents", "watch", "agents.platform", "coderuns", NS),
+    ("aphex-agents", "create", "agents.platform", "docsruns", NS),
+    # deploy: namespace, its RoleBinding, then Helm inside the namespace.
+    ("aphex-preview-deployer", "create", "", "namespaces", None),
+    ("aphex-preview-deployer", "patch", "", "namespaces", None),
+    ("aphex-preview-deployer", "create", "rbac.authorization.k8s.io", "rolebindings", PREVIEW),
+    ("aphex-preview-deployer", "create", "", "resourcequotas", PREVIEW),
+    ("aphex-preview-deployer", "create", "networking.k8s.io", "networkpolicies", PREVIEW),
+    ("aphex-preview-deployer", "create", "apps", "deployments", PREVIEW),
+    ("aphex-preview-deployer", "create", "", "services", PREVIEW),
+    ("aphex-preview-deployer", "create", "networking.k8s.io", "ingresses", PREVIEW),
+    ("aphex-preview-deployer", "create", "", "secrets", PREVIEW),
+    ("aphex-preview-deployer", "list", "networking.k8s.io", "ingresses", PREVIEW),
+    # cleanup and keep-preview.
+    ("aphex-preview-deployer", "delete", "apps", "deployments", PREVIEW),
+    ("aphex-preview-deployer", "delete", "", "namespaces", None),
+    ("aphex-preview-deployer", "get", "", "namespaces", None),
+]
+
+DENIED = [
+    ("aphex-preview-deployer", "get", "", "secrets", "kube-system"),
+    ("aphex-preview-deployer", "list", "", "secrets", NS),
+    ("aphex-steps", "get", "", "secrets", NS),
+    ("aphex-steps", "patch", "argoproj.io", "workflowtemplates", NS),
+    ("aphex-agents", "update", "argoproj.io", "workflowtemplates", NS),
+    ("aphex-agents", "delete", "agents.platform", "coderuns", NS),
+    ("aphex-steps", "create", "agents.platform", "coderuns", NS),
+    ("aphex-preview-deployer", "create", "apps", "deployments", "default"),
+    ("aphex-preview-deployer", "create", "rbac.authorization.k8s.io", "clusterrolebindings", None),
+    ("aphex-preview-deployer", "escalate", "rbac.authorization.k8s.io", "clusterroles", None),
+]
+
+
+@pytest.mark.parametrize(("account", "verb", "group", "resource", "namespace"), ALLOWED)
+def test_calls_the_steps_make_are_allowed(
+    rbac: list[dict[str, Any]], account: str, verb: str, group: str, resource: str, namespace: str | None
+) -> None:
+    assert allowed(rbac, _request(account, verb, group, resource, namespace))
+
+
+@pytest.mark.parametrize(("account", "verb", "group", "resource", "namespace"), DENIED)
+def test_everything_else_is_denied(
+    rbac: list[dict[str, Any]], account: str, verb: str, group: str, resource: str, namespace: str | None
+) -> None:
+    assert not allowed(rbac, _request(account, verb, group, resource, namespace))
+
+
+def test_the_deployer_may_bind_only_the_preview_workloads_role(rbac: list[dict[str, Any]]) -> None:
+    bind = "aphex-preview-deployer", "bind", "rbac.authorization.k8s.io", "clusterroles", None
+    assert allowed(rbac, _request(*bind, name="aphex-preview-workloads"))
+    assert not allowed(rbac, _request(*bind, name="cluster-admin"))
+    assert not allowed(rbac, _request(*bind, name="admin"))
+
+
+def test_no_rule_uses_a_wildcard(rbac: list[dict[str, Any]]) -> None:
+    for obj in rbac:
+        for rule in obj.get("rules", []):
+            for key in ("apiGroups", "resources", "verbs"):
+                assert "*" not in rule[key], (obj["metadata"]["name"], rule)

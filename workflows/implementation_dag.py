@@ -1,0 +1,352 @@
+"""The ``implementation-dag`` WorkflowTemplate: one pull request from agents to an approved preview.
+
+set-params -> implement (Rex) -> clippy (Cleo) -> qa (Tess) -> deploy (Helm, ``impl-pr-<N>``) ->
+acceptance (black-box probes) -> [docs (Morgan), optional]; the exit handler cleans the preview up on
+failure, or keeps it with an expiry and approves the pull request on success. It approves; it never
+merges. Seed 001, with the corrections of ../shared/notes/platform-facts.md: a real agent API group, an
+exit handler fed by workflow parameters and ``globalName`` outputs, and no parameter ever pasted into
+shell source. DAG reference: https://argo-workflows.readthedocs.io/en/latest/walk-through/dag/.
+"""
+
+from typing import Final
+
+from hera.workflows import DAG, Env, FieldEnv, Parameter, SecretEnv, Task, WorkflowTemplate
+from hera.workflows.models import Mutex, PodGC, Synchronization, TTLStrategy
+
+from dsl.labels import standard_labels
+from dsl.params import workflow_parameter
+from dsl.security import pod_security_context
+from dsl.settings import BundleSettings
+from dsl.steps import LIGHT, STANDARD, network_retry, runner_step
+from workflows.agents import STEPS_SERVICE_ACCOUNT, coderun_ref, docsrun_ref
+from workflows.steps.acceptance import acceptance
+from workflows.steps.params import set_params
+from workflows.steps.preview import cleanup, deploy, keep_preview
+from workflows.steps.report import publish_failure, publish_success
+
+__all__ = ["DEPLOYER_SERVICE_ACCOUNT", "NAME", "implementation_dag"]
+
+NAME: Final = "implementation-dag"
+DEPLOYER_SERVICE_ACCOUNT: Final = "aphex-preview-deployer"
+PREVIEW_TTL_HOURS: Final = 24
+
+
+def _param(name: str) -> str:
+    return "{{workflow.parameters." + name + "}}"
+
+
+def _out(name: str) -> str:
+    return "{{tasks.set-params.outputs.parameters." + name + "}}"
+
+
+def _arguments(settings: BundleSettings) -> list[Parameter]:
+    apps = settings.agents
+    return [
+        workflow_parameter("owner", description="GitHub owner (user or organisation) of the repository"),
+        workflow_parameter("repo", description="GitHub repository name"),
+        workflow_parameter("pr", description="Pull request number"),
+        workflow_parameter(
+            "commit", default="", description="Full commit SHA to deploy (empty: the pull request's head)"
+        ),
+        workflow_parameter(
+            "domain",
+            default=settings.preview_domain,
+            description="DNS domain under which previews are served",
+        ),
+        workflow_parameter(
+            "chartPath", default="charts/app", description="Helm chart path inside the repository"
+        ),
+        workflow_parameter(
+            "valuesFile", default="values-preview.yaml", description="Helm values file inside the repository"
+        ),
+        workflow_parameter("imageTag", default="", description="Image tag to deploy (empty: pr-<pr>)"),
+        workflow_parameter(
+            "min-success-ratio",
+            default="0.95",
+            description="Acceptance gate: lowest share of successful requests",
+        ),
+        workflow_parameter(
+            "max-p95-ms", default="1200", description="Acceptance gate: highest p95 latency in ms"
+        ),
+        workflow_parameter("acceptance-path", default="/", description="Path the acceptance test requests"),
+        workflow_parameter(
+            "acceptance-requests", default="20", description="Acceptance requests per preview host"
+        ),
+        workflow_parameter(
+            "acceptance-concurrency", default="4", description="Concurrent acceptance requests in total"
+        ),
+        workflow_parameter(
+            "acceptance-timeout-seconds", default="10", description="Timeout of one acceptance request"
+        ),
+        workflow_parameter(
+            "acceptance-verify-tls",
+            default="true",
+            enum=["true", "false"],
+            description="Verify the preview's TLS certificate",
+        ),
+        workflow_parameter("model", default=settings.agent_model, description="Model the agents use"),
+        workflow_parameter(
+            "rex-app", default=apps.implementation, description="GitHub App of the implementation agent"
+        ),
+        workflow_parameter(
+            "clippy-app", default=apps.lint, description="GitHub App of the format/lint agent"
+        ),
+        workflow_parameter("qa-app", default=apps.qa, description="GitHub App of the QA (test) agent"),
+        workflow_parameter(
+            "docs-app", default=apps.docs, description="GitHub App of the documentation agent"
+        ),
+        workflow_parameter(
+            "docs-stage",
+            default="false",
+            enum=["true", "false"],
+            description="Run the documentation agent after acceptance",
+        ),
+    ]
+
+
+def _deployer_env() -> list[Env | SecretEnv | FieldEnv]:
+    """Who the deployer is, from the downward API: the preview RoleBinding names this account."""
+    return [
+        FieldEnv(name="APHEX_SERVICE_ACCOUNT", field_path="spec.serviceAccountName"),
+        FieldEnv(name="APHEX_WORKFLOW_NAMESPACE", field_path="metadata.namespace"),
+    ]
+
+
+def _github_env(settings: BundleSettings) -> list[Env | SecretEnv | FieldEnv]:
+    secret = settings.github.credentials_secret
+    return [
+        Env(name="GITHUB_API_URL", value=settings.github.api_url),
+        Env(name="GITHUB_URL", value=settings.github.web_url),
+        SecretEnv(name="GITHUB_TOKEN", secret_name=secret, secret_key="token", optional=True),
+        SecretEnv(name="GITHUB_APP_ID", secret_name=secret, secret_key="app-id", optional=True),
+        SecretEnv(name="GITHUB_APP_PRIVATE_KEY", secret_name=secret, secret_key="private-key", optional=True),
+    ]
+
+
+def _agent_task(name: str, *, stage: str, app_output: str, run_type: str, depends: str) -> Task:
+    return Task(
+        name=name,
+        template_ref=coderun_ref(),
+        depends=depends,
+        arguments={
+            "github-app": _out(app_output),
+            "stage": stage,
+            "run-type": run_type,
+            "owner": _out("owner"),
+            "repo": _out("repo"),
+            "pr": _out("pr"),
+            "commit": _out("commit"),
+            "repository-url": _out("repository-url"),
+            "working-directory": ".",
+            "service": _out("service"),
+            "model": _out("model"),
+        },
+    )
+
+
+def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
+    """Build the ``implementation-dag`` WorkflowTemplate."""
+    image = settings.deployer_image
+    github_env = _github_env(settings)
+    with WorkflowTemplate(
+        name=NAME,
+        namespace=settings.namespace,
+        labels=standard_labels(name=NAME, component="implementation", version=settings.version),
+        annotations={
+            "workflows.argoproj.io/description": (
+                "Per pull request: agents implement, lint and test; Helm deploys a preview; a black-box "
+                "acceptance test gates it; the exit handler cleans up or approves (never merges)."
+            ),
+        },
+        entrypoint="main",
+        on_exit="exit-handler",
+        arguments=_arguments(settings),
+        service_account_name=STEPS_SERVICE_ACCOUNT,
+        security_context=pod_security_context(),
+        active_deadline_seconds=settings.workflow_deadline_seconds,
+        synchronization=Synchronization(
+            mutexes=[Mutex(name=f"{NAME}-{_param('owner')}-{_param('repo')}-{_param('pr')}")]
+        ),
+        ttl_strategy=TTLStrategy(
+            seconds_after_success=7 * 24 * 3600,
+            seconds_after_failure=3 * 24 * 3600,
+        ),
+        pod_gc=PodGC(strategy="OnPodSuccess"),
+    ) as template:
+        set_params_step = runner_step(set_params, name="set-params", image=image)
+        deploy_step = runner_step(
+            deploy,
+            name="deploy",
+            image=image,
+            resources=STANDARD,
+            env=[*github_env, *_deployer_env()],
+            retry=network_retry(),
+            timeout="30m",
+            service_account=DEPLOYER_SERVICE_ACCOUNT,
+        )
+        acceptance_step = runner_step(
+            acceptance, name="acceptance", image=image, resources=STANDARD, timeout="30m"
+        )
+        cleanup_step = runner_step(
+            cleanup,
+            name="cleanup-preview",
+            image=image,
+            resources=STANDARD,
+            retry=network_retry(),
+            timeout="15m",
+            service_account=DEPLOYER_SERVICE_ACCOUNT,
+        )
+        keep_step = runner_step(
+            keep_preview,
+            name="keep-preview",
+            image=image,
+            retry=network_retry(),
+            timeout="5m",
+            service_account=DEPLOYER_SERVICE_ACCOUNT,
+        )
+        success_step = runner_step(
+            publish_success,
+            name="publish-success",
+            image=image,
+            resources=LIGHT,
+            env=github_env,
+            retry=network_retry(),
+            timeout="10m",
+        )
+        failure_step = runner_step(
+            publish_failure,
+            name="publish-failure",
+            image=image,
+            resources=LIGHT,
+            env=github_env,
+            retry=network_retry(),
+            timeout="10m",
+        )
+
+        with DAG(name="main"):
+            params = set_params_step(
+                name="set-params",
+                arguments={
+                    "owner": _param("owner"),
+                    "repo": _param("repo"),
+                    "pr": _param("pr"),
+                    "commit": _param("commit"),
+                    "domain": _param("domain"),
+                    "chart_path": _param("chartPath"),
+                    "values_file": _param("valuesFile"),
+                    "image_tag": _param("imageTag"),
+                    "model": _param("model"),
+                    "rex_app": _param("rex-app"),
+                    "clippy_app": _param("clippy-app"),
+                    "qa_app": _param("qa-app"),
+                    "docs_app": _param("docs-app"),
+                    "docs_stage": _param("docs-stage"),
+                    "github_url": settings.github.web_url,
+                },
+            )
+            implement = _agent_task(
+                "implement",
+                stage="implement",
+                app_output="rex-app",
+                run_type="implementation",
+                depends="set-params",
+            )
+            clippy = _agent_task(
+                "clippy", stage="clippy", app_output="clippy-app", run_type="remediate", depends="implement"
+            )
+            qa = _agent_task("qa", stage="qa", app_output="qa-app", run_type="review", depends="clippy")
+            deployed = deploy_step(
+                name="deploy",
+                depends="qa",
+                arguments={
+                    "owner": _out("owner"),
+                    "repo": _out("repo"),
+                    "pr": _out("pr"),
+                    "commit": _out("commit"),
+                    "repository_url": _out("repository-url"),
+                    "namespace": _out("namespace"),
+                    "release": _out("release"),
+                    "host": _out("host"),
+                    "image_tag": _out("image-tag"),
+                    "chart_path": _out("chart-path"),
+                    "values_file": _out("values-file"),
+                    "workflow_name": "{{workflow.name}}",
+                    "ingress_namespace": settings.ingress_namespace,
+                },
+            )
+            accepted = acceptance_step(
+                name="acceptance",
+                depends="deploy",
+                arguments={
+                    "urls": "{{tasks.deploy.outputs.parameters.urls}}",
+                    "path": _param("acceptance-path"),
+                    "requests_per_host": _param("acceptance-requests"),
+                    "concurrency": _param("acceptance-concurrency"),
+                    "timeout_seconds": _param("acceptance-timeout-seconds"),
+                    "min_success_ratio": _param("min-success-ratio"),
+                    "max_p95_ms": _param("max-p95-ms"),
+                    "verify_tls": _param("acceptance-verify-tls"),
+                },
+            )
+            docs = Task(
+                name="docs",
+                template_ref=docsrun_ref(),
+                depends="acceptance",
+                when=f"{_out('docs-stage')} == true",
+                arguments={
+                    "github-app": _out("docs-app"),
+                    "owner": _out("owner"),
+                    "repo": _out("repo"),
+                    "repository-url": _out("repository-url"),
+                    "model": _out("model"),
+                },
+            )
+            del params, implement, clippy, qa, deployed, accepted, docs
+
+        identity = {
+            "owner": _param("owner"),
+            "repo": _param("repo"),
+            "pr": _param("pr"),
+            "domain": _param("domain"),
+        }
+        workflow_link = {
+            "workflow_name": "{{workflow.name}}",
+            "workflow_namespace": "{{workflow.namespace}}",
+            "argo_ui_url": settings.argo_ui_url,
+        }
+        with DAG(name="exit-handler"):
+            cleanup_step(name="cleanup", when="{{workflow.status}} != Succeeded", arguments=identity)
+            keep_step(
+                name="keep-preview",
+                when="{{workflow.status}} == Succeeded",
+                arguments={**identity, "ttl_hours": str(PREVIEW_TTL_HOURS)},
+            )
+            success_step(
+                name="publish-success",
+                depends="keep-preview.Succeeded",
+                arguments={
+                    "owner": _param("owner"),
+                    "repo": _param("repo"),
+                    "pr": _param("pr"),
+                    **workflow_link,
+                    "preview_urls": "{{workflow.outputs.parameters.preview-urls}}",
+                    "acceptance_summary": "{{workflow.outputs.parameters.acceptance-summary}}",
+                    "deployed_sha": "{{workflow.outputs.parameters.deployed-sha}}",
+                    "namespace": "{{workflow.outputs.parameters.preview-namespace}}",
+                    "release": "{{workflow.outputs.parameters.preview-release}}",
+                    "expires_at": "{{tasks.keep-preview.outputs.parameters.expires-at}}",
+                },
+            )
+            failure_step(
+                name="publish-failure",
+                depends="cleanup.Succeeded || cleanup.Failed || cleanup.Errored",
+                arguments={
+                    "owner": _param("owner"),
+                    "repo": _param("repo"),
+                    "pr": _param("pr"),
+                    **workflow_link,
+                    "workflow_status": "{{workflow.status}}",
+                    "workflow_failures": "{{workflow.failures}}",
+                },
+            )
+    return template
