@@ -37,7 +37,7 @@ def marker(pr: int) -> str:
 def _url(value: str, field: str) -> str:
     if not _URL.match(value):
         raise InvalidValue(field, value, "must be an http(s) URL")
-    return value.rstrip("/")
+    return value
 
 
 def _name(value: str, field: str) -> str:
@@ -63,7 +63,7 @@ def _fence(text: str) -> str:
 
 
 def _workflow_link(argo_ui_url: str, namespace: str, name: str) -> str:
-    return f"{argo_ui_url}/workflows/{namespace}/{name}"
+    return f"{argo_ui_url.rstrip('/')}/workflows/{namespace}/{name}"
 
 
 def success_comment(
