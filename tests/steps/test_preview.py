@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -61,7 +60,7 @@ def remote(tmp_path: Path) -> tuple[Path, str, str]:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StandIns]:
+def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StandIns:
     standins = install(tmp_path / "standins", ["helm", "kubectl"])
     for key, value in standins.environment().items():
         monkeypatch.setenv(key, value)
@@ -71,7 +70,7 @@ def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StandIn
     monkeypatch.setenv("APHEX_SCRATCH", str(tmp_path / "scratch"))
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     monkeypatch.delenv("GITHUB_APP_ID", raising=False)
-    yield standins
+    return standins
 
 
 def deploy_args(tmp_path: Path, **overrides: str) -> dict[str, str]:
