@@ -234,7 +234,7 @@ def deploy(
     chart_path: str,
     values_file: str,
     workflow_name: str,
-    evidence: Annotated[Path, Artifact(name="deploy-evidence", output=True)],
+    evidence: Annotated[Path, Artifact(name="deploy-evidence", output=True, global_name="deploy-evidence")],
     helm_timeout: str = "10m",
     ingress_namespace: str = "ingress-nginx",
 ) -> tuple[
