@@ -102,8 +102,10 @@ def test_the_marker_is_found_on_a_later_page(github: GitHubStandIn) -> None:
 def test_approval_is_withheld_when_the_head_moved(github: GitHubStandIn) -> None:
     github.head_sha = "b" * 40
     report.publish_success(**SUCCESS)
+    report.publish_success(**SUCCESS)
     assert github.reviews == []
-    assert any("Approval withheld" in c["body"] for c in github.comments)
+    assert len(github.comments) == 1
+    assert "Approval withheld: the pull request's head moved to `" + "b" * 40 in github.comments[0]["body"]
 
 
 def test_failure_comments_the_failed_nodes_and_never_approves(github: GitHubStandIn) -> None:

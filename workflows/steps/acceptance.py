@@ -197,7 +197,9 @@ def _write_outputs_on_failure(values: dict[str, str]) -> None:
 
 def acceptance(
     urls: str,
-    evidence: Annotated[Path, Artifact(name="acceptance-evidence", output=True, global_name="acceptance-report")],
+    evidence: Annotated[
+        Path, Artifact(name="acceptance-evidence", output=True, global_name="acceptance-report")
+    ],
     path: str = "/",
     requests_per_host: int = 20,
     concurrency: int = 4,

@@ -146,12 +146,6 @@ def _upsert_comment(client: GitHubClient, owner: str, repo: str, pr: int, body: 
 
 
 def _approve(client: GitHubClient, owner: str, repo: str, pr: int, sha: str) -> None:
-    head = client.get_pull(owner, repo, pr).get("head", {}).get("sha")
-    if head != sha:
-        body = f"{marker(pr)}\nApproval withheld: the pull request's head moved from `{sha}` to `{head}`."
-        client.create_issue_comment(owner, repo, pr, body)
-        print(f"approval withheld: head is {head}, deployed {sha}")
-        return
     for review in client.list_reviews(owner, repo, pr):
         if marker(pr) in (review.get("body") or "") and review.get("commit_id") == sha:
             print(f"review {review.get('id')} already approves {sha}")
@@ -210,8 +204,12 @@ def publish_success(
             sha=sha,
         )
         client = _client(owner, repo)
+        head = client.get_pull(owner, repo, number).get("head", {}).get("sha")
+        if head != sha:
+            body += f"\nApproval withheld: the pull request's head moved to `{head}` after this run deployed it.\n"
         _upsert_comment(client, owner, repo, number, body)
-        _approve(client, owner, repo, number, sha)
+        if head == sha:
+            _approve(client, owner, repo, number, sha)
     except (InvalidValue, GitHubError) as error:
         raise _fail(error) from None
 
