@@ -206,7 +206,7 @@ def publish_success(
         client = _client(owner, repo)
         head = client.get_pull(owner, repo, number).get("head", {}).get("sha")
         if head != sha:
-            body += f"\nApproval withheld: the pull request's head moved to `{head}` after this run deployed it.\n"
+            body += f"\nApproval withheld: the pull request's head moved to `{head}` after this run.\n"
         _upsert_comment(client, owner, repo, number, body)
         if head == sha:
             _approve(client, owner, repo, number, sha)
