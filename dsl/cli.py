@@ -40,9 +40,30 @@ def _compile(args: argparse.Namespace) -> int:
         print(f"aphex: {args.values}: {error}", file=sys.stderr)
         return 2
     objects = build_bundle(settings)
+    problems = _lint_objects(objects)
+    if problems:
+        for problem in problems:
+            print(problem)
+        print(f"aphex: {len(problems)} problem(s) in the compiled bundle; nothing written", file=sys.stderr)
+        return 1
     files = write_bundle(objects, args.out)
     print(f"wrote {len(files)} objects to {args.out}")
     return 0
+
+
+def _lint_objects(objects: Sequence[dict[str, Any]]) -> list[str]:
+    """Lint compiled objects in memory, exactly as ``aphex lint`` would lint the written files."""
+    from dsl.bundle import object_path
+    from dsl.lint import SourceDocument, lint_documents
+
+    documents = [SourceDocument(file=str(object_path(obj)), index=0, data=obj) for obj in objects]
+    return [str(problem) for problem in lint_documents(documents)]
+
+
+def _lint(args: argparse.Namespace) -> int:
+    from dsl.lint.cli import main as lint_main
+
+    return lint_main([str(path) for path in args.paths])
 
 
 def _graph(args: argparse.Namespace) -> int:
@@ -73,6 +94,10 @@ def _parser() -> argparse.ArgumentParser:
     compile_cmd.add_argument("--out", type=Path, required=True, help="output directory (replaced)")
     compile_cmd.add_argument("--values", type=Path, help="per-cluster settings (values.yaml keys)")
     compile_cmd.set_defaults(handler=_compile)
+
+    lint_cmd = commands.add_parser("lint", help="validate Argo YAML offline, as argo lint --offline does")
+    lint_cmd.add_argument("paths", nargs="+", type=Path, help="files or directories")
+    lint_cmd.set_defaults(handler=_lint)
 
     graph_cmd = commands.add_parser("graph", help="print a Mermaid diagram of a compiled DAG")
     graph_cmd.add_argument("name", help="WorkflowTemplate name, e.g. implementation-dag")

@@ -1,0 +1,132 @@
+"""The offline Argo linter: ``aphex lint`` and the gate every compiled object passes before it is written.
+
+Mirrors Argo Workflows' own validation (``argo lint --offline``) in Python without a cluster and without
+importing Hera: strict structure against Argo's API schema (:mod:`dsl.lint.structure`) and the semantic
+rules of ``workflow/validate`` (:mod:`dsl.lint.semantics`). Objects of other kinds are skipped.
+"""
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dsl.lint.semantics import Catalog, check_object
+from dsl.lint.structure import check_structure, schema
+
+__all__ = [
+    "ARGO_KINDS",
+    "Problem",
+    "SourceDocument",
+    "UnreadableInput",
+    "lint_documents",
+    "lint_paths",
+    "load_paths",
+]
+
+ARGO_KINDS = ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow")
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class UnreadableInput(ValueError):
+    """A path cannot be read or parsed as YAML."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceDocument:
+    """One YAML document and where it came from."""
+
+    file: str
+    index: int
+    data: Any
+
+
+@dataclass(frozen=True, kw_only=True)
+class Problem:
+    """One finding: file, object, field path and a message a person can act on."""
+
+    file: str
+    obj: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.obj}: {self.field}: {self.message}"
+
+
+def _files(paths: Iterable[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UnreadableInput(f"{path}: no such file or directory")
+    return files
+
+
+def load_paths(paths: Sequence[Path]) -> list[SourceDocument]:
+    """Every YAML document of the given files and directories (recursively, sorted)."""
+    documents: list[SourceDocument] = []
+    for file in _files(paths):
+        try:
+            text = file.read_text(encoding="utf-8")
+            loaded = list(yaml.load_all(text, Loader=_Loader))
+        except (OSError, UnicodeDecodeError) as error:
+            raise UnreadableInput(f"{file}: cannot read: {error}") from None
+        except yaml.YAMLError as error:
+            raise UnreadableInput(f"{file}: not valid YAML: {error}") from None
+        documents += [
+            SourceDocument(file=str(file), index=i, data=d) for i, d in enumerate(loaded) if d is not None
+        ]
+    return documents
+
+
+def _is_argo(data: Any) -> bool:
+    return (
+        isinstance(data, Mapping)
+        and data.get("kind") in ARGO_KINDS
+        and str(data.get("apiVersion", "")).startswith("argoproj.io/")
+    )
+
+
+def _label(data: Mapping[str, Any]) -> str:
+    meta = data.get("metadata") or {}
+    name = meta.get("name") or meta.get("generateName") or "<unnamed>"
+    return f"{data.get('kind')}/{name}"
+
+
+def _collector(found: list[tuple[str, str]]) -> Callable[[str, str], None]:
+    def emit(field: str, message: str) -> None:
+        found.append((field, message))
+
+    return emit
+
+
+def lint_documents(documents: Sequence[SourceDocument]) -> list[Problem]:
+    """Lint every Argo object among ``documents``; references resolve among them."""
+    argo = [document for document in documents if _is_argo(document.data)]
+    catalog = Catalog()
+    for document in argo:
+        name = str((document.data.get("metadata") or {}).get("name"))
+        if document.data["kind"] == "WorkflowTemplate":
+            catalog.namespaced.setdefault(name, document.data)
+        elif document.data["kind"] == "ClusterWorkflowTemplate":
+            catalog.cluster.setdefault(name, document.data)
+    problems: list[Problem] = []
+    roots = schema()["roots"]
+    for document in argo:
+        found: list[tuple[str, str]] = []
+        found += check_structure(document.data, {"ref": roots[document.data["kind"]]}, "")
+        if not found:  # semantic checks assume the structure is sound
+            check_object(document.data, catalog, _collector(found))
+        label = _label(document.data)
+        problems += [Problem(file=document.file, obj=label, field=f, message=m) for f, m in found]
+    return problems
+
+
+def lint_paths(paths: Sequence[Path]) -> list[Problem]:
+    """Lint files and directories."""
+    return lint_documents(load_paths(paths))
