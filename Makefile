@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= dist
+TOOLS ?= .venv-tools
+GATE_DIR ?= build/gate
 
-.PHONY: bundle test golden docs clean
+.PHONY: bundle test gates golden docs clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +20,13 @@ $(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/activate
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(VENV)/.installed $@
 
+# checkov and hadolint live in their own venv: their dependency trees would otherwise constrain ours.
+$(TOOLS)/.installed: tools-requirements.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --upgrade pip
+	$(TOOLS)/bin/pip install --quiet -r tools-requirements.txt
+	touch $@
+
 bundle: $(VENV)/.installed
 	$(BIN)/aphex compile --out $(OUT)
 
@@ -26,13 +35,23 @@ test: $(VENV)/.installed-test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+	$(MAKE) gates
+
+# Security gates over what we ship: checkov on the compiled bundle (Kubernetes and Argo Workflows
+# frameworks, zero failed checks; skips only inline with a reason) and hadolint on every Dockerfile.
+gates: $(VENV)/.installed-test $(TOOLS)/.installed
+	rm -rf $(GATE_DIR)
+	$(BIN)/aphex compile --out $(GATE_DIR)
+	$(TOOLS)/bin/checkov --directory $(GATE_DIR) --framework kubernetes argo_workflows \
+		--skip-download --compact --quiet
+	$(TOOLS)/bin/hadolint images/*/Dockerfile
 
 # Regenerate the golden files after an intended change of the compiled output; review the diff.
 golden: $(VENV)/.installed-test
 	APHEX_UPDATE_GOLDEN=1 $(BIN)/pytest -m golden
 
 clean:
-	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(OUT) build .pytest_cache .mypy_cache .ruff_cache
 
 # Regenerate the diagrams in the docs from the compiled DAGs.
 docs: $(VENV)/.installed
