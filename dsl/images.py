@@ -7,13 +7,18 @@ An :class:`ImageRef` renders ``registry/repository:tag`` or, when a digest is pi
 
 import re
 from dataclasses import dataclass
+from typing import Final
 
-__all__ = ["ImageRef"]
+__all__ = ["DIGEST_PATTERN", "REGISTRY_PATTERN", "REPOSITORY_PATTERN", "TAG_PATTERN", "ImageRef"]
 
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-_REPOSITORY = re.compile(r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*$")
-_REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(?::[0-9]+)?$")
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+DIGEST_PATTERN: Final = r"^sha256:[0-9a-f]{64}$"
+REPOSITORY_PATTERN: Final = r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*$"
+REGISTRY_PATTERN: Final = r"^[A-Za-z0-9.-]+(?::[0-9]+)?$"
+TAG_PATTERN: Final = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
+_DIGEST = re.compile(DIGEST_PATTERN)
+_REPOSITORY = re.compile(REPOSITORY_PATTERN)
+_REGISTRY = re.compile(REGISTRY_PATTERN)
+_TAG = re.compile(TAG_PATTERN)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,6 +13,9 @@ import re
 from typing import Final
 
 __all__ = [
+    "APP_PATTERN",
+    "DNS_LABEL_PATTERN",
+    "DNS_NAME_PATTERN",
     "HELM_RELEASE_MAX",
     "InvalidValue",
     "dns_label",
@@ -35,9 +38,13 @@ HELM_RELEASE_MAX: Final = 53
 _OWNER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?$")
 _REPO = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 _PR = re.compile(r"^[1-9][0-9]{0,9}$")
-_APP = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,32}[A-Za-z0-9])?$")
+APP_PATTERN: Final = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,32}[A-Za-z0-9])?$"
+_APP = re.compile(APP_PATTERN)
 _SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
-_DNS_LABEL = re.compile(r"^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$")
+DNS_LABEL_PATTERN: Final = r"^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$"
+DNS_NAME_PATTERN: Final = r"^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?)*$"
+"""A lowercase DNS name of RFC 1123 labels (the 253-character total is checked separately)."""
+_DNS_LABEL = re.compile(DNS_LABEL_PATTERN)
 _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$")
 _PATH_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")

@@ -6,21 +6,27 @@ YAML mapping with the same keys (camelCase, as in ``values.yaml``) and rejects u
 """
 
 import dataclasses
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from dsl.images import ImageRef
-from dsl.names import InvalidValue, validate_dns_name, validate_github_app
+from dsl.values_schema import values_problems
 
-__all__ = ["AgentApps", "BundleSettings", "GitHubSettings", "SettingsError", "load_settings"]
+__all__ = [
+    "DEFAULT_INSTANCE",
+    "AgentApps",
+    "BundleSettings",
+    "Components",
+    "GitHubSettings",
+    "ObjectNames",
+    "SettingsError",
+    "load_settings",
+]
 
 _VERSION = "0.1.0"
-_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~/-]*)?$")
-_API_GROUP = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$")
-_API_VERSION = re.compile(r"^v[0-9]+(?:(?:alpha|beta)[0-9]+)?$")
-_K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DEFAULT_INSTANCE: Final = "aphex"
+"""The instance ``aphex compile`` emits; its WorkflowTemplates keep their bare names."""
 
 
 class SettingsError(ValueError):
@@ -48,11 +54,21 @@ class GitHubSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Components:
+    """Which parts of the bundle are installed (the chart's ``components`` toggles)."""
+
+    implementation_dag: bool = True
+    docs_stage: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
 class BundleSettings:
     """Everything that varies between clusters; the defaults are the plain manifests in ``dist/``."""
 
     version: str = _VERSION
+    instance: str = DEFAULT_INSTANCE
     namespace: str = "argo"
+    components: Components = field(default_factory=Components)
     deployer_image: ImageRef = field(
         default_factory=lambda: ImageRef(registry="ghcr.io", repository="aphex-dev/deployer", tag=_VERSION)
     )
@@ -68,36 +84,20 @@ class BundleSettings:
     workflow_deadline_seconds: int = 6 * 3600
 
     def __post_init__(self) -> None:
-        _check(_K8S_NAME.match(self.namespace) is not None, "namespace", self.namespace)
-        _check(
-            _K8S_NAME.match(self.ingress_namespace) is not None, "ingressNamespace", self.ingress_namespace
-        )
-        _check(_API_GROUP.match(self.agent_api_group) is not None, "agentApiGroup", self.agent_api_group)
-        _check(
-            _API_VERSION.match(self.agent_api_version) is not None, "agentApiVersion", self.agent_api_version
-        )
-        _check(
-            _K8S_NAME.match(self.github.credentials_secret) is not None,
-            "github.credentialsSecret",
-            self.github.credentials_secret,
-        )
-        for key, url in (
-            ("github.apiUrl", self.github.api_url),
-            ("github.webUrl", self.github.web_url),
-            ("argoUiUrl", self.argo_ui_url),
-        ):
-            _check(_URL.match(url) is not None, key, url)
-        for key, seconds in (
-            ("agentDeadlineSeconds", self.agent_deadline_seconds),
-            ("workflowDeadlineSeconds", self.workflow_deadline_seconds),
-        ):
-            _check(60 <= seconds <= 7 * 24 * 3600, key, seconds)
-        try:
-            validate_dns_name(self.preview_domain, "previewDomain")
-            for role in ("implementation", "lint", "qa", "docs"):
-                validate_github_app(getattr(self.agents, role), f"agents.{role}")
-        except InvalidValue as error:
-            raise SettingsError(str(error)) from None
+        problems = values_problems(self.to_values())
+        if problems:
+            raise SettingsError("; ".join(problems))
+
+    def to_values(self) -> dict[str, Any]:
+        """These settings as a values mapping (camelCase keys), the inverse of :func:`load_settings`."""
+        values = _to_values(self)
+        del values["version"]
+        return values
+
+    @property
+    def names(self) -> "ObjectNames":
+        """Names of the objects of this instance."""
+        return ObjectNames(instance=self.instance, namespace=self.namespace)
 
     @property
     def agent_api_version_full(self) -> str:
@@ -105,15 +105,29 @@ class BundleSettings:
         return f"{self.agent_api_group}/{self.agent_api_version}"
 
 
-def _check(ok: bool, key: str, value: object) -> None:
-    if not ok:
-        raise SettingsError(f"{key}: invalid value {value!r}")
+@dataclass(frozen=True, kw_only=True)
+class ObjectNames:
+    """Every object name of one instance, so that two instances on one cluster never collide.
 
+    Namespaced objects are ``<instance>-<role>``, cluster-scoped ones ``<instance>-<namespace>-<role>``.
+    WorkflowTemplates keep their bare names (``implementation-dag``) in the default instance, because
+    that is the name users submit; any other instance prefixes them (``<instance>-implementation-dag``).
+    """
 
-_SECTIONS: dict[str, tuple[str, type[Any]]] = {
-    "agents": ("agents", AgentApps),
-    "github": ("github", GitHubSettings),
-}
+    instance: str
+    namespace: str
+
+    def object(self, role: str) -> str:
+        """``<instance>-<role>``: namespaced objects (ServiceAccounts, Roles, bindings, Sensors)."""
+        return f"{self.instance}-{role}"
+
+    def cluster(self, role: str) -> str:
+        """``<instance>-<namespace>-<role>``: cluster-scoped objects, unique per release and namespace."""
+        return f"{self.instance}-{self.namespace}-{role}"
+
+    def template(self, base: str) -> str:
+        """The name of a WorkflowTemplate of this instance."""
+        return base if self.instance == DEFAULT_INSTANCE else f"{self.instance}-{base}"
 
 
 def _camel(name: str) -> str:
@@ -121,31 +135,33 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def _build(cls: type[Any], values: Mapping[str, Any], path: str) -> dict[str, Any]:
-    fields = {_camel(f.name): f for f in dataclasses.fields(cls)}
-    kwargs: dict[str, Any] = {}
-    for key in sorted(values):
-        where = f"{path}{key}"
-        if key not in fields:
-            raise SettingsError(f"{where}: unknown setting (known: {', '.join(sorted(fields))})")
-        target = fields[key]
-        value = values[key]
-        if key in _SECTIONS or key == "deployerImage":
-            if not isinstance(value, Mapping):
-                raise SettingsError(f"{where}: must be a mapping")
-            section_cls = ImageRef if key == "deployerImage" else _SECTIONS[key][1]
-            try:
-                kwargs[target.name] = section_cls(**_build(section_cls, value, f"{where}."))
-            except (TypeError, ValueError) as error:
-                raise SettingsError(f"{where}: {error}") from None
-            continue
-        expected = int if target.type in (int, "int") else str
-        if not isinstance(value, expected) or isinstance(value, bool):
-            raise SettingsError(f"{where}: must be a {expected.__name__}")
-        kwargs[target.name] = value
-    return kwargs
+def _snake(name: str) -> str:
+    return "".join(f"_{char.lower()}" if char.isupper() else char for char in name)
+
+
+def _to_values(obj: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for item in dataclasses.fields(obj):
+        value = getattr(obj, item.name)
+        values[_camel(item.name)] = _to_values(value) if dataclasses.is_dataclass(value) else value
+    return values
+
+
+def _build(defaults: Any, values: Mapping[str, Any]) -> Any:
+    """``defaults`` with schema-valid ``values`` applied, recursing into nested settings sections."""
+    changes: dict[str, Any] = {}
+    for key, value in values.items():
+        name = _snake(key)
+        current = getattr(defaults, name)
+        changes[name] = _build(current, value) if dataclasses.is_dataclass(current) else value
+    return dataclasses.replace(defaults, **changes)
 
 
 def load_settings(values: Mapping[str, Any] | None = None) -> BundleSettings:
-    """Build settings from a values mapping (camelCase keys); unknown keys are errors naming their path."""
-    return BundleSettings(**_build(BundleSettings, values or {}, ""))
+    """Build settings from a values mapping (camelCase keys); every invalid key is named by its path."""
+    values = dict(values or {})
+    problems = values_problems(values)
+    if problems:
+        raise SettingsError("; ".join(problems))
+    settings: BundleSettings = _build(BundleSettings(), values)
+    return settings

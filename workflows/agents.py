@@ -21,12 +21,12 @@ from dsl.steps import runner_step
 from workflows.steps.agent_inputs import validate_coderun_inputs, validate_docsrun_inputs
 
 __all__ = [
-    "AGENTS_SERVICE_ACCOUNT",
     "CODERUN_ENTRY",
     "CODERUN_TEMPLATE",
     "DOCSRUN_ENTRY",
     "DOCSRUN_TEMPLATE",
-    "STEPS_SERVICE_ACCOUNT",
+    "SERVICE_ACCOUNT_AGENTS",
+    "SERVICE_ACCOUNT_STEPS",
     "coderun_ref",
     "coderun_template",
     "docsrun_ref",
@@ -37,8 +37,10 @@ CODERUN_TEMPLATE: Final = "coderun-template"
 CODERUN_ENTRY: Final = "coderun-main"
 DOCSRUN_TEMPLATE: Final = "docsrun-template"
 DOCSRUN_ENTRY: Final = "docsrun-main"
-AGENTS_SERVICE_ACCOUNT: Final = "aphex-agents"
-STEPS_SERVICE_ACCOUNT: Final = "aphex-steps"
+SERVICE_ACCOUNT_AGENTS: Final = "agents"
+"""Role of the ServiceAccount that creates and watches agent resources (``<instance>-agents``)."""
+SERVICE_ACCOUNT_STEPS: Final = "steps"
+"""Role of the ServiceAccount of pods that only compute or call GitHub (``<instance>-steps``)."""
 
 _CODERUN_INPUTS: Final = (
     ("github-app", None, "GitHub App of the agent, e.g. 5DLabs-Rex; the platform mounts github-app-<name>"),
@@ -97,7 +99,7 @@ def _wait_template(
         active_deadline_seconds=settings.agent_deadline_seconds,
         # A controller or API hiccup (Error) is retried; an agent that reports Failed is not.
         retry_strategy=RetryStrategy(limit=2, retry_policy="OnError"),
-        service_account_name=AGENTS_SERVICE_ACCOUNT,
+        service_account_name=settings.names.object(SERVICE_ACCOUNT_AGENTS),
         outputs=[Parameter(name="name", value_from=ValueFrom(json_path="{.metadata.name}"))],
     )
 
@@ -146,18 +148,20 @@ def coderun_template(settings: BundleSettings) -> WorkflowTemplate:
         },
     }
     with WorkflowTemplate(
-        name=CODERUN_TEMPLATE,
+        name=settings.names.template(CODERUN_TEMPLATE),
         namespace=settings.namespace,
-        labels=standard_labels(name=CODERUN_TEMPLATE, component="agents", version=settings.version),
+        labels=standard_labels(
+            name=CODERUN_TEMPLATE, component="agents", version=settings.version, instance=settings.instance
+        ),
         annotations={"workflows.argoproj.io/description": "Run one agent CodeRun and wait for its phase."},
-        service_account_name=STEPS_SERVICE_ACCOUNT,
+        service_account_name=settings.names.object(SERVICE_ACCOUNT_STEPS),
         security_context=pod_security_context(),
     ) as template:
         validate = runner_step(
             validate_coderun_inputs,
             name="validate-coderun",
             image=settings.deployer_image,
-            service_account=STEPS_SERVICE_ACCOUNT,
+            service_account=settings.names.object(SERVICE_ACCOUNT_STEPS),
         )
         run = _wait_template(name="create-coderun", manifest=manifest, inputs=names, settings=settings)
         with Steps(name=CODERUN_ENTRY, inputs=_inputs(_CODERUN_INPUTS)):
@@ -192,18 +196,20 @@ def docsrun_template(settings: BundleSettings) -> WorkflowTemplate:
         },
     }
     with WorkflowTemplate(
-        name=DOCSRUN_TEMPLATE,
+        name=settings.names.template(DOCSRUN_TEMPLATE),
         namespace=settings.namespace,
-        labels=standard_labels(name=DOCSRUN_TEMPLATE, component="agents", version=settings.version),
+        labels=standard_labels(
+            name=DOCSRUN_TEMPLATE, component="agents", version=settings.version, instance=settings.instance
+        ),
         annotations={"workflows.argoproj.io/description": "Run the documentation agent and wait for it."},
-        service_account_name=STEPS_SERVICE_ACCOUNT,
+        service_account_name=settings.names.object(SERVICE_ACCOUNT_STEPS),
         security_context=pod_security_context(),
     ) as template:
         validate = runner_step(
             validate_docsrun_inputs,
             name="validate-docsrun",
             image=settings.deployer_image,
-            service_account=STEPS_SERVICE_ACCOUNT,
+            service_account=settings.names.object(SERVICE_ACCOUNT_STEPS),
         )
         run = _wait_template(name="create-docsrun", manifest=manifest, inputs=created, settings=settings)
         with Steps(name=DOCSRUN_ENTRY, inputs=_inputs(_DOCSRUN_INPUTS)):
@@ -212,11 +218,11 @@ def docsrun_template(settings: BundleSettings) -> WorkflowTemplate:
     return template
 
 
-def coderun_ref() -> TemplateRef:
+def coderun_ref(settings: BundleSettings) -> TemplateRef:
     """The ``templateRef`` agent stages call."""
-    return TemplateRef(name=CODERUN_TEMPLATE, template=CODERUN_ENTRY)
+    return TemplateRef(name=settings.names.template(CODERUN_TEMPLATE), template=CODERUN_ENTRY)
 
 
-def docsrun_ref() -> TemplateRef:
+def docsrun_ref(settings: BundleSettings) -> TemplateRef:
     """The ``templateRef`` of the optional documentation stage."""
-    return TemplateRef(name=DOCSRUN_TEMPLATE, template=DOCSRUN_ENTRY)
+    return TemplateRef(name=settings.names.template(DOCSRUN_TEMPLATE), template=DOCSRUN_ENTRY)

@@ -18,16 +18,19 @@ from dsl.params import workflow_parameter
 from dsl.security import pod_security_context
 from dsl.settings import BundleSettings
 from dsl.steps import LIGHT, STANDARD, network_retry, runner_step
-from workflows.agents import STEPS_SERVICE_ACCOUNT, coderun_ref, docsrun_ref
+from workflows.agents import SERVICE_ACCOUNT_STEPS, coderun_ref, docsrun_ref
 from workflows.steps.acceptance import acceptance
 from workflows.steps.params import set_params
 from workflows.steps.preview import cleanup, deploy, keep_preview
 from workflows.steps.report import publish_failure, publish_success
 
-__all__ = ["DEPLOYER_SERVICE_ACCOUNT", "NAME", "implementation_dag"]
+__all__ = ["NAME", "PREVIEW_WORKLOADS_ROLE", "SERVICE_ACCOUNT_DEPLOYER", "implementation_dag"]
 
 NAME: Final = "implementation-dag"
-DEPLOYER_SERVICE_ACCOUNT: Final = "aphex-preview-deployer"
+SERVICE_ACCOUNT_DEPLOYER: Final = "preview-deployer"
+"""Role of the ServiceAccount of deploy, cleanup and keep-preview (``<instance>-preview-deployer``)."""
+PREVIEW_WORKLOADS_ROLE: Final = "preview-workloads"
+"""Role of the ClusterRole the deployer binds inside each preview namespace it creates."""
 PREVIEW_TTL_HOURS: Final = 24
 
 
@@ -104,9 +107,10 @@ def _arguments(settings: BundleSettings) -> list[Parameter]:
     ]
 
 
-def _deployer_env() -> list[Env | SecretEnv | FieldEnv]:
-    """Who the deployer is, from the downward API: the preview RoleBinding names this account."""
+def _deployer_env(settings: BundleSettings) -> list[Env | SecretEnv | FieldEnv]:
+    """Who the deployer is, from the downward API, and the ClusterRole it binds in each preview."""
     return [
+        Env(name="APHEX_PREVIEW_WORKLOADS_ROLE", value=settings.names.cluster(PREVIEW_WORKLOADS_ROLE)),
         FieldEnv(name="APHEX_SERVICE_ACCOUNT", field_path="spec.serviceAccountName"),
         FieldEnv(name="APHEX_WORKFLOW_NAMESPACE", field_path="metadata.namespace"),
     ]
@@ -123,10 +127,12 @@ def _github_env(settings: BundleSettings) -> list[Env | SecretEnv | FieldEnv]:
     ]
 
 
-def _agent_task(name: str, *, stage: str, app_output: str, run_type: str, depends: str) -> Task:
+def _agent_task(
+    settings: BundleSettings, name: str, *, stage: str, app_output: str, run_type: str, depends: str
+) -> Task:
     return Task(
         name=name,
-        template_ref=coderun_ref(),
+        template_ref=coderun_ref(settings),
         depends=depends,
         arguments={
             "github-app": _out(app_output),
@@ -149,9 +155,11 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
     image = settings.deployer_image
     github_env = _github_env(settings)
     with WorkflowTemplate(
-        name=NAME,
+        name=settings.names.template(NAME),
         namespace=settings.namespace,
-        labels=standard_labels(name=NAME, component="implementation", version=settings.version),
+        labels=standard_labels(
+            name=NAME, component="implementation", version=settings.version, instance=settings.instance
+        ),
         annotations={
             "workflows.argoproj.io/description": (
                 "Per pull request: agents implement, lint and test; Helm deploys a preview; a black-box "
@@ -161,10 +169,11 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
         entrypoint="main",
         on_exit="exit-handler",
         arguments=_arguments(settings),
-        service_account_name=STEPS_SERVICE_ACCOUNT,
+        service_account_name=settings.names.object(SERVICE_ACCOUNT_STEPS),
         security_context=pod_security_context(),
         active_deadline_seconds=settings.workflow_deadline_seconds,
         synchronization=Synchronization(
+            # Keyed by the base name, not the instance: two instances must not deploy one PR at once.
             mutexes=[Mutex(name=f"{NAME}-{_param('owner')}-{_param('repo')}-{_param('pr')}")]
         ),
         ttl_strategy=TTLStrategy(
@@ -179,10 +188,10 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
             name="deploy",
             image=image,
             resources=STANDARD,
-            env=[*github_env, *_deployer_env()],
+            env=[*github_env, *_deployer_env(settings)],
             retry=network_retry(),
             timeout="30m",
-            service_account=DEPLOYER_SERVICE_ACCOUNT,
+            service_account=settings.names.object(SERVICE_ACCOUNT_DEPLOYER),
         )
         acceptance_step = runner_step(
             acceptance, name="acceptance", image=image, resources=STANDARD, timeout="30m"
@@ -194,7 +203,7 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
             resources=STANDARD,
             retry=network_retry(),
             timeout="15m",
-            service_account=DEPLOYER_SERVICE_ACCOUNT,
+            service_account=settings.names.object(SERVICE_ACCOUNT_DEPLOYER),
         )
         keep_step = runner_step(
             keep_preview,
@@ -202,7 +211,7 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
             image=image,
             retry=network_retry(),
             timeout="5m",
-            service_account=DEPLOYER_SERVICE_ACCOUNT,
+            service_account=settings.names.object(SERVICE_ACCOUNT_DEPLOYER),
         )
         success_step = runner_step(
             publish_success,
@@ -245,6 +254,7 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
                 },
             )
             implement = _agent_task(
+                settings,
                 "implement",
                 stage="implement",
                 app_output="rex-app",
@@ -252,9 +262,16 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
                 depends="set-params",
             )
             clippy = _agent_task(
-                "clippy", stage="clippy", app_output="clippy-app", run_type="remediate", depends="implement"
+                settings,
+                "clippy",
+                stage="clippy",
+                app_output="clippy-app",
+                run_type="remediate",
+                depends="implement",
             )
-            qa = _agent_task("qa", stage="qa", app_output="qa-app", run_type="review", depends="clippy")
+            qa = _agent_task(
+                settings, "qa", stage="qa", app_output="qa-app", run_type="review", depends="clippy"
+            )
             deployed = deploy_step(
                 name="deploy",
                 depends="qa",
@@ -290,7 +307,7 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
             )
             docs = Task(
                 name="docs",
-                template_ref=docsrun_ref(),
+                template_ref=docsrun_ref(settings),
                 depends="acceptance",
                 when=f"{_out('docs-stage')} == true",
                 arguments={

@@ -3,21 +3,24 @@
 One ServiceAccount per kind of stage, each with exactly the rules its steps use (exact API groups, no
 wildcards; see https://kubernetes.io/docs/reference/access-authn-authz/rbac/):
 
-- ``aphex-steps``: pods that only compute or call GitHub; needs only what Argo's executor needs to
+Names derive from the instance (:class:`dsl.settings.ObjectNames`): namespaced objects are
+``<instance>-<role>``, cluster-scoped ones ``<instance>-<namespace>-<role>`` so that two instances, even
+two Helm releases of one name in different namespaces, never share an object.
+
+- ``<instance>-steps``: pods that only compute or call GitHub; needs only what Argo's executor needs to
   report outputs (``workflowtaskresults``).
-- ``aphex-agents``: creates the agent platform's ``coderuns``/``docsruns`` and watches them.
-- ``aphex-preview-deployer``: manages ``impl-pr-*`` namespaces and, inside each one, binds itself to
-  ``aphex-preview-workloads`` with a RoleBinding; that is the only way it reaches workloads and Secrets
-  (Helm's release storage), so it cannot read Secrets of namespaces it did not create.
+- ``<instance>-agents``: creates the agent platform's ``coderuns``/``docsruns`` and watches them.
+- ``<instance>-preview-deployer``: manages ``impl-pr-*`` namespaces and, inside each one, binds itself
+  to ``<instance>-<namespace>-preview-workloads`` with a RoleBinding; that is the only way it reaches
+  workloads and Secrets (Helm's release storage), so it cannot read Secrets of namespaces it did not create.
 """
 
 from typing import Any, Final
 
 from dsl.labels import standard_labels
 from dsl.settings import BundleSettings
-from workflows.agents import AGENTS_SERVICE_ACCOUNT, STEPS_SERVICE_ACCOUNT
-from workflows.implementation_dag import DEPLOYER_SERVICE_ACCOUNT
-from workflows.steps.preview import PREVIEW_WORKLOADS_CLUSTER_ROLE
+from workflows.agents import SERVICE_ACCOUNT_AGENTS, SERVICE_ACCOUNT_STEPS
+from workflows.implementation_dag import PREVIEW_WORKLOADS_ROLE, SERVICE_ACCOUNT_DEPLOYER
 
 __all__ = ["rbac_objects"]
 
@@ -65,98 +68,72 @@ _PREVIEW_WORKLOAD_RULES: Final = [
 ]
 
 
-def _meta(name: str, settings: BundleSettings, *, namespaced: bool = True) -> Manifest:
+def _meta(name: str, role: str, settings: BundleSettings, *, namespaced: bool = True) -> Manifest:
     meta: Manifest = {
         "name": name,
-        "labels": standard_labels(name=name, component="rbac", version=settings.version),
+        "labels": standard_labels(
+            name=role, component="rbac", version=settings.version, instance=settings.instance
+        ),
     }
     if namespaced:
         meta["namespace"] = settings.namespace
     return meta
 
 
-def _service_account(name: str, settings: BundleSettings) -> Manifest:
-    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(name, settings)}
+def _account_objects(role: str, rules: list[Manifest], settings: BundleSettings) -> list[Manifest]:
+    """A ServiceAccount with a Role of ``rules`` bound to it, all named ``<instance>-<role>``."""
+    name = settings.names.object(role)
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(name, role, settings)},
+        {
+            "apiVersion": f"{_RBAC_API}/v1",
+            "kind": "Role",
+            "metadata": _meta(name, role, settings),
+            "rules": rules,
+        },
+        _binding("RoleBinding", name, role, "Role", name, name, settings),
+    ]
 
 
-def _role(name: str, rules: list[Manifest], settings: BundleSettings) -> Manifest:
-    return {
-        "apiVersion": f"{_RBAC_API}/v1",
-        "kind": "Role",
-        "metadata": _meta(name, settings),
-        "rules": rules,
-    }
-
-
-def _cluster_role(name: str, rules: list[Manifest], settings: BundleSettings) -> Manifest:
+def _cluster_role(name: str, role: str, rules: list[Manifest], settings: BundleSettings) -> Manifest:
     return {
         "apiVersion": f"{_RBAC_API}/v1",
         "kind": "ClusterRole",
-        "metadata": _meta(name, settings, namespaced=False),
+        "metadata": _meta(name, role, settings, namespaced=False),
         "rules": rules,
     }
 
 
 def _binding(
-    kind: str, name: str, role_kind: str, role: str, account: str, settings: BundleSettings
+    kind: str, name: str, role: str, role_kind: str, role_name: str, account: str, settings: BundleSettings
 ) -> Manifest:
     return {
         "apiVersion": f"{_RBAC_API}/v1",
         "kind": kind,
-        "metadata": _meta(name, settings, namespaced=kind == "RoleBinding"),
-        "roleRef": {"apiGroup": _RBAC_API, "kind": role_kind, "name": role},
+        "metadata": _meta(name, role, settings, namespaced=kind == "RoleBinding"),
+        "roleRef": {"apiGroup": _RBAC_API, "kind": role_kind, "name": role_name},
         "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": settings.namespace}],
     }
 
 
 def rbac_objects(settings: BundleSettings) -> list[Manifest]:
     """Every RBAC object of the implementation DAG and the agent templates."""
-    agent_resources = ["coderuns", "docsruns"]
-    namespaces_role = "aphex-preview-namespaces"
+    names = settings.names
+    deployer = names.object(SERVICE_ACCOUNT_DEPLOYER)
+    namespaces_role = names.cluster("preview-namespaces")
+    workloads_role = names.cluster(PREVIEW_WORKLOADS_ROLE)
+    agent_rule = {
+        "apiGroups": [settings.agent_api_group],
+        "resources": ["coderuns", "docsruns"],
+        "verbs": ["create", "get", "list", "watch"],
+    }
     return [
-        _service_account(STEPS_SERVICE_ACCOUNT, settings),
-        _role(STEPS_SERVICE_ACCOUNT, [_EXECUTOR_RULE], settings),
-        _binding(
-            "RoleBinding",
-            STEPS_SERVICE_ACCOUNT,
-            "Role",
-            STEPS_SERVICE_ACCOUNT,
-            STEPS_SERVICE_ACCOUNT,
-            settings,
-        ),
-        _service_account(AGENTS_SERVICE_ACCOUNT, settings),
-        _role(
-            AGENTS_SERVICE_ACCOUNT,
-            [
-                _EXECUTOR_RULE,
-                {
-                    "apiGroups": [settings.agent_api_group],
-                    "resources": agent_resources,
-                    "verbs": ["create", "get", "list", "watch"],
-                },
-            ],
-            settings,
-        ),
-        _binding(
-            "RoleBinding",
-            AGENTS_SERVICE_ACCOUNT,
-            "Role",
-            AGENTS_SERVICE_ACCOUNT,
-            AGENTS_SERVICE_ACCOUNT,
-            settings,
-        ),
-        _service_account(DEPLOYER_SERVICE_ACCOUNT, settings),
-        _role(DEPLOYER_SERVICE_ACCOUNT, [_EXECUTOR_RULE], settings),
-        _binding(
-            "RoleBinding",
-            DEPLOYER_SERVICE_ACCOUNT,
-            "Role",
-            DEPLOYER_SERVICE_ACCOUNT,
-            DEPLOYER_SERVICE_ACCOUNT,
-            settings,
-        ),
+        *_account_objects(SERVICE_ACCOUNT_STEPS, [_EXECUTOR_RULE], settings),
+        *_account_objects(SERVICE_ACCOUNT_AGENTS, [_EXECUTOR_RULE, agent_rule], settings),
+        *_account_objects(SERVICE_ACCOUNT_DEPLOYER, [_EXECUTOR_RULE], settings),
         _cluster_role(
             namespaces_role,
+            "preview-namespaces",
             [
                 {
                     "apiGroups": [""],
@@ -172,18 +149,19 @@ def rbac_objects(settings: BundleSettings) -> list[Manifest]:
                     "apiGroups": [_RBAC_API],
                     "resources": ["clusterroles"],
                     "verbs": ["bind"],
-                    "resourceNames": [PREVIEW_WORKLOADS_CLUSTER_ROLE],
+                    "resourceNames": [workloads_role],
                 },
             ],
             settings,
         ),
         _binding(
             "ClusterRoleBinding",
-            f"{namespaces_role}-{settings.namespace}",
+            namespaces_role,
+            "preview-namespaces",
             "ClusterRole",
             namespaces_role,
-            DEPLOYER_SERVICE_ACCOUNT,
+            deployer,
             settings,
         ),
-        _cluster_role(PREVIEW_WORKLOADS_CLUSTER_ROLE, _PREVIEW_WORKLOAD_RULES, settings),
+        _cluster_role(workloads_role, PREVIEW_WORKLOADS_ROLE, _PREVIEW_WORKLOAD_RULES, settings),
     ]

@@ -38,7 +38,7 @@ def test_values_override_nested_settings() -> None:
     ("values", "message"),
     [
         ({"namespace": "Argo"}, "namespace: invalid value"),
-        ({"agentDeadlineSeconds": "10"}, "agentDeadlineSeconds: must be a int"),
+        ({"agentDeadlineSeconds": "10"}, "agentDeadlineSeconds: must be of type integer"),
         ({"agents": {"qa": "bad name"}}, "agents.qa"),
         ({"deployerImage": {"registry": "r", "repository": "UPPER", "tag": "1"}}, "deployerImage"),
         ({"previewDomain": "-x.com"}, "previewDomain"),

@@ -67,6 +67,7 @@ def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StandIns:
     monkeypatch.setenv("GITHUB_URL", f"file://{tmp_path / 'remotes'}")
     monkeypatch.setenv("APHEX_SERVICE_ACCOUNT", "aphex-preview-deployer")
     monkeypatch.setenv("APHEX_WORKFLOW_NAMESPACE", "argo")
+    monkeypatch.setenv("APHEX_PREVIEW_WORKLOADS_ROLE", "aphex-argo-preview-workloads")
     monkeypatch.setenv("APHEX_SCRATCH", str(tmp_path / "scratch"))
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     monkeypatch.delenv("GITHUB_APP_ID", raising=False)
@@ -136,6 +137,8 @@ def test_deploy_makes_exactly_these_calls(
     assert manifests[1]["subjects"] == [
         {"kind": "ServiceAccount", "name": "aphex-preview-deployer", "namespace": "argo"}
     ]
+    assert manifests[1]["metadata"]["name"] == "aphex-preview-deployer"
+    assert manifests[1]["roleRef"]["name"] == "aphex-argo-preview-workloads"
     admitted = manifests[4]["spec"]["ingress"][0]["from"][1]["namespaceSelector"]["matchLabels"]
     assert admitted == {"kubernetes.io/metadata.name": "ingress-nginx"}
     evidence = tmp_path / "evidence"
@@ -324,7 +327,7 @@ def test_namespace_manifests_are_valid_for_any_valid_run(repo: str, owner: str, 
         return
     manifests = preview.namespace_manifests(
         owner=owner, repo=repo, pr=pr, workflow="implementation-dag-x", service_account="sa",
-        service_account_namespace="argo", ingress_namespace="ingress-nginx",
+        service_account_namespace="argo", workloads_role="wl", ingress_namespace="ingress-nginx",
     )  # fmt: skip
     for manifest in manifests:
         for value in manifest["metadata"]["labels"].values():

@@ -4,7 +4,9 @@ from typing import Any
 
 import pytest
 
+from dsl.settings import BundleSettings
 from tests.rbac_eval import Request, allowed
+from workflows.steps.preview import namespace_manifests
 
 NS = "argo"
 PREVIEW = "impl-pr-7"
@@ -13,18 +15,20 @@ PREVIEW = "impl-pr-7"
 @pytest.fixture
 def rbac(bundle: list[dict[str, Any]]) -> list[dict[str, Any]]:
     objects = [o for o in bundle if o["apiVersion"].startswith("rbac.authorization.k8s.io/")]
-    # What the deploy step creates in each preview namespace before it installs the release.
-    preview_binding = {
-        "kind": "RoleBinding",
-        "metadata": {"name": "aphex-preview-deployer", "namespace": PREVIEW},
-        "roleRef": {
-            "apiGroup": "rbac.authorization.k8s.io",
-            "kind": "ClusterRole",
-            "name": "aphex-preview-workloads",
-        },
-        "subjects": [{"kind": "ServiceAccount", "name": "aphex-preview-deployer", "namespace": NS}],
-    }
-    return [*objects, preview_binding]
+    # What the deploy step creates in each preview namespace before it installs the release, with the
+    # environment the compiled deploy template gives it.
+    names = BundleSettings().names
+    created = namespace_manifests(
+        owner="octo-org",
+        repo="hello",
+        pr=7,
+        workflow="implementation-dag-x",
+        service_account=names.object("preview-deployer"),
+        service_account_namespace=NS,
+        workloads_role=names.cluster("preview-workloads"),
+        ingress_namespace="ingress-nginx",
+    )
+    return [*objects, *(m for m in created if m["kind"] == "RoleBinding")]
 
 
 def _request(
@@ -100,7 +104,7 @@ def test_everything_else_is_denied(
 
 def test_the_deployer_may_bind_only_the_preview_workloads_role(rbac: list[dict[str, Any]]) -> None:
     bind = "aphex-preview-deployer", "bind", "rbac.authorization.k8s.io", "clusterroles", None
-    assert allowed(rbac, _request(*bind, name="aphex-preview-workloads"))
+    assert allowed(rbac, _request(*bind, name="aphex-argo-preview-workloads"))
     assert not allowed(rbac, _request(*bind, name="cluster-admin"))
     assert not allowed(rbac, _request(*bind, name="admin"))
 

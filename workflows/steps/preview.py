@@ -44,7 +44,6 @@ from workflows.steps.kube import StepError, run
 from workflows.steps.params import derive_preview
 
 __all__ = [
-    "PREVIEW_WORKLOADS_CLUSTER_ROLE",
     "cleanup",
     "deploy",
     "ingress_urls",
@@ -52,7 +51,6 @@ __all__ = [
     "namespace_manifests",
 ]
 
-PREVIEW_WORKLOADS_CLUSTER_ROLE: Final = "aphex-preview-workloads"
 EXPIRES_AT: Final = f"{LABEL_PREFIX}expires-at"
 JANITOR_EXPIRES: Final = "janitor/expires"
 QUOTA: Final = {
@@ -87,9 +85,14 @@ def namespace_manifests(
     workflow: str,
     service_account: str,
     service_account_namespace: str,
+    workloads_role: str,
     ingress_namespace: str,
 ) -> list[dict[str, Any]]:
-    """Namespace, deployer RoleBinding, ResourceQuota and NetworkPolicies of one preview, in apply order."""
+    """Namespace, deployer RoleBinding, ResourceQuota and NetworkPolicies of one preview, in apply order.
+
+    The RoleBinding is named after the deployer's ServiceAccount, so each aphex instance deploying into
+    a shared preview namespace binds only itself.
+    """
     namespace = preview_namespace(pr)
     labels = _labels(owner=owner, repo=repo, pr=pr, workflow=workflow)
 
@@ -101,11 +104,11 @@ def namespace_manifests(
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "RoleBinding",
-            "metadata": meta("aphex-preview-deployer"),
+            "metadata": meta(service_account),
             "roleRef": {
                 "apiGroup": "rbac.authorization.k8s.io",
                 "kind": "ClusterRole",
-                "name": PREVIEW_WORKLOADS_CLUSTER_ROLE,
+                "name": workloads_role,
             },
             "subjects": [
                 {"kind": "ServiceAccount", "name": service_account, "namespace": service_account_namespace}
@@ -308,6 +311,7 @@ def _deploy(
         raise InvalidValue("workflow-name", workflow_name, "must be a workflow name")
     account = _env_name("APHEX_SERVICE_ACCOUNT")
     account_namespace = _env_name("APHEX_WORKFLOW_NAMESPACE")
+    workloads_role = _env_name("APHEX_PREVIEW_WORKLOADS_ROLE")
 
     work, sha = checkout(owner=owner, repo=repo, repository_url=repository_url, pr=number, commit=commit)
     chart = _inside(work, chart_path, "chartPath")
@@ -320,6 +324,7 @@ def _deploy(
         workflow=workflow_name,
         service_account=account,
         service_account_namespace=account_namespace,
+        workloads_role=workloads_role,
         ingress_namespace=ingress_namespace,
     )
     run(

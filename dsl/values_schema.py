@@ -1,0 +1,171 @@
+"""The JSON Schema of the per-cluster settings: one source for ``aphex compile --values`` and the chart.
+
+The same schema validates the values given to ``aphex compile --values FILE``, the settings objects the
+compiler is built from (:class:`dsl.settings.BundleSettings` checks itself against it), and, written
+out as ``values.schema.json``, what ``helm install`` accepts (https://helm.sh/docs/topics/charts/#schema-files).
+Descriptions double as the comments of the generated ``values.yaml``.
+"""
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from jsonschema import Draft7Validator
+from jsonschema.exceptions import ValidationError
+
+from dsl.images import DIGEST_PATTERN, REGISTRY_PATTERN, REPOSITORY_PATTERN, TAG_PATTERN
+from dsl.names import APP_PATTERN, DNS_LABEL_PATTERN, DNS_NAME_PATTERN
+
+__all__ = ["CHART_ONLY_EXCLUDED", "VALUES_SCHEMA", "chart_values_schema", "values_problems"]
+
+_URL: Final = r"^https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~/-]*)?$"
+_API_GROUP: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$"
+_API_VERSION: Final = r"^v[0-9]+((alpha|beta)[0-9]+)?$"
+_MODEL: Final = r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$"
+INSTANCE_MAX: Final = 30
+"""Longest instance (release) name: derived object names stay within 63 characters."""
+
+
+def _string(description: str, pattern: str, *, max_length: int | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string", "description": description, "pattern": pattern}
+    if max_length is not None:
+        schema["maxLength"] = max_length
+    return schema
+
+
+def _seconds(description: str) -> dict[str, Any]:
+    return {"type": "integer", "description": description, "minimum": 60, "maximum": 7 * 24 * 3600}
+
+
+def _flag(description: str) -> dict[str, Any]:
+    return {"type": "boolean", "description": description}
+
+
+def _object(description: str, properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": description,
+        "additionalProperties": False,
+        "properties": properties,
+    }
+
+
+def _app(role: str) -> dict[str, Any]:
+    return _string(
+        f"GitHub App of the {role} agent; the agent platform mounts Secret github-app-<lowercased name>",
+        APP_PATTERN,
+    )
+
+
+VALUES_SCHEMA: Final[dict[str, Any]] = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "title": "aphex values",
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "instance": _string(
+            "Instance name every object name derives from (the Helm release name in the chart)",
+            DNS_LABEL_PATTERN,
+            max_length=INSTANCE_MAX,
+        ),
+        "namespace": _string(
+            "Namespace of the WorkflowTemplates, their ServiceAccounts and the runs", DNS_LABEL_PATTERN
+        ),
+        "components": _object(
+            "Which parts of the bundle are installed",
+            {
+                "implementationDag": _flag("The implementation DAG, the CodeRun template and their RBAC"),
+                "docsStage": _flag("The optional documentation stage (DocsRun) of the implementation DAG"),
+            },
+        ),
+        "deployerImage": _object(
+            "Image of the implementation DAG's steps (git, Helm, kubectl, this package)",
+            {
+                "registry": _string("Registry host", REGISTRY_PATTERN),
+                "repository": _string("Repository path inside the registry", REPOSITORY_PATTERN),
+                "tag": _string("Tag", TAG_PATTERN),
+                "digest": {
+                    "type": "string",
+                    "description": "sha256 digest; when set it wins over the tag",
+                    "pattern": f"^$|{DIGEST_PATTERN}",
+                },
+            },
+        ),
+        "agentApiGroup": _string("API group of the agent platform's CodeRun/DocsRun", _API_GROUP),
+        "agentApiVersion": _string("API version of the agent platform's resources", _API_VERSION),
+        "agents": _object(
+            "GitHub App names of the agents",
+            {
+                "implementation": _app("implementation (Rex)"),
+                "lint": _app("format/lint (Clippy role)"),
+                "qa": _app("QA/test"),
+                "docs": _app("documentation"),
+            },
+        ),
+        "agentModel": _string("Model the agents use unless a run overrides it", _MODEL),
+        "agentDeadlineSeconds": _seconds("How long one agent run may take"),
+        "github": _object(
+            "Where GitHub is and which Secret holds the reviewer's credentials",
+            {
+                "apiUrl": _string("GitHub REST API base URL", _URL),
+                "webUrl": _string("GitHub web base URL (clone URLs)", _URL),
+                "credentialsSecret": _string(
+                    "Secret with key token, or app-id and private-key of the reviewing GitHub App",
+                    DNS_LABEL_PATTERN,
+                ),
+            },
+        ),
+        "previewDomain": _string(
+            "DNS domain under which previews are served (<release>.<domain>)",
+            DNS_NAME_PATTERN,
+            max_length=253,
+        ),
+        "ingressNamespace": _string(
+            "Namespace of the ingress controller the previews admit traffic from", DNS_LABEL_PATTERN
+        ),
+        "argoUiUrl": _string("Argo UI base URL, for links in comments and notifications", _URL),
+        "workflowDeadlineSeconds": _seconds("activeDeadlineSeconds of one implementation-DAG run"),
+    },
+}
+
+CHART_ONLY_EXCLUDED: Final = frozenset({"instance"})
+"""Keys the chart takes from Helm instead of values (``instance`` is the release name)."""
+
+_VALIDATOR: Final = Draft7Validator(VALUES_SCHEMA)
+
+
+def chart_values_schema() -> dict[str, Any]:
+    """``values.schema.json`` of the chart: the values schema without the keys Helm provides."""
+    properties = {
+        key: value for key, value in VALUES_SCHEMA["properties"].items() if key not in CHART_ONLY_EXCLUDED
+    }
+    return {**VALUES_SCHEMA, "properties": properties}
+
+
+def _path(error: ValidationError) -> str:
+    parts: list[str] = []
+    for part in error.absolute_path:
+        parts.append(f"[{part}]" if isinstance(part, int) else (f".{part}" if parts else str(part)))
+    return "".join(parts) or "(values)"
+
+
+def _message(error: ValidationError) -> str:
+    schema: Mapping[str, Any] = error.schema if isinstance(error.schema, Mapping) else {}
+    if error.validator == "additionalProperties":
+        properties = schema.get("properties", {})
+        known = ", ".join(sorted(properties))
+        instance = error.instance if isinstance(error.instance, Mapping) else {}
+        unknown = sorted(set(instance) - set(properties))
+        prefix = _path(error)
+        where = f"{prefix}." if prefix != "(values)" else ""
+        return "; ".join(f"{where}{key}: unknown setting (known: {known})" for key in unknown)
+    if error.validator == "type":
+        return f"{_path(error)}: must be of type {error.validator_value} (got {error.instance!r})"
+    if error.validator == "pattern":
+        description = schema.get("description", "")
+        return f"{_path(error)}: invalid value {error.instance!r} ({description})"
+    return f"{_path(error)}: {error.message}"
+
+
+def values_problems(values: Mapping[str, Any]) -> list[str]:
+    """Every schema violation in ``values``, each naming its path and the offending value, sorted."""
+    return sorted(_message(error) for error in _VALIDATOR.iter_errors(dict(values)))
