@@ -6,7 +6,7 @@ OUT ?= dist
 TOOLS ?= .venv-tools
 GATE_DIR ?= build/gate
 
-.PHONY: bundle test gates golden docs clean
+.PHONY: bundle test gates chart golden docs clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -37,11 +37,13 @@ test: $(VENV)/.installed-test
 	$(BIN)/pytest
 	$(MAKE) gates
 
-# Security gates over what we ship: checkov on the compiled bundle (Kubernetes and Argo Workflows
-# frameworks, zero failed checks; skips only inline with a reason) and hadolint on every Dockerfile.
+# Security gates over what we ship: checkov on the compiled bundle and on the chart rendered by a real
+# Helm engine (Kubernetes and Argo Workflows frameworks, zero failed checks; skips only inline with a
+# reason) and hadolint on every Dockerfile.
 gates: $(VENV)/.installed-test $(TOOLS)/.installed
 	rm -rf $(GATE_DIR)
-	$(BIN)/aphex compile --out $(GATE_DIR)
+	$(BIN)/aphex compile --out $(GATE_DIR)/bundle
+	$(BIN)/python -m tests.chart.render $(GATE_DIR)/chart
 	$(TOOLS)/bin/checkov --directory $(GATE_DIR) --framework kubernetes argo_workflows \
 		--skip-download --compact --quiet
 	$(TOOLS)/bin/hadolint images/*/Dockerfile
@@ -49,6 +51,10 @@ gates: $(VENV)/.installed-test $(TOOLS)/.installed
 # Regenerate the golden files after an intended change of the compiled output; review the diff.
 golden: $(VENV)/.installed-test
 	APHEX_UPDATE_GOLDEN=1 $(BIN)/pytest -m golden
+
+# Regenerate the committed Helm chart after a change of the bundle; a test fails while it is stale.
+chart: $(VENV)/.installed
+	$(BIN)/aphex chart --out helm/aphex
 
 clean:
 	rm -rf $(OUT) build .pytest_cache .mypy_cache .ruff_cache

@@ -10,12 +10,33 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["BundleError", "dump_yaml", "object_path", "write_bundle"]
+__all__ = ["BundleError", "BundlePart", "Condition", "dump_yaml", "object_path", "write_bundle", "write_tree"]
+
+Condition = tuple[tuple[str, bool], ...]
+"""Component toggles (camelCase, as in values) and the value each must have for a part to be installed."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BundlePart:
+    """Objects installed together when every toggle of ``condition`` has its required value.
+
+    The plain manifests are the parts whose condition the settings meet; the Helm chart wraps each part
+    in the same condition, so both always agree on what a toggle does.
+    """
+
+    condition: Condition
+    objects: list[dict[str, Any]]
+
+    def applies(self, components: Mapping[str, bool]) -> bool:
+        """Whether toggles ``components`` (camelCase names) install this part."""
+        return all(components[name] is wanted for name, wanted in self.condition)
+
 
 _BaseDumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -56,6 +77,11 @@ def write_bundle(objects: Iterable[Mapping[str, Any]], out: Path) -> list[Path]:
         if path in rendered:
             raise BundleError(f"two objects would be written to {path}")
         rendered[path] = dump_yaml(obj)
+    return write_tree(rendered, out)
+
+
+def write_tree(rendered: Mapping[Path, str], out: Path) -> list[Path]:
+    """Replace directory ``out`` with exactly the files ``rendered`` (relative path -> text), atomically."""
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

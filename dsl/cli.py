@@ -86,6 +86,19 @@ def _graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def _chart(args: argparse.Namespace) -> int:
+    from dsl.chart import ChartError, write_chart
+    from workflows.bundle import bundle_parts
+
+    try:
+        files = write_chart(bundle_parts, args.out)
+    except ChartError as error:
+        print(f"aphex: cannot generate the chart: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {len(files)} chart files to {args.out}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aphex", description="Argo-native delivery workflows, compiled.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -94,6 +107,10 @@ def _parser() -> argparse.ArgumentParser:
     compile_cmd.add_argument("--out", type=Path, required=True, help="output directory (replaced)")
     compile_cmd.add_argument("--values", type=Path, help="per-cluster settings (values.yaml keys)")
     compile_cmd.set_defaults(handler=_compile)
+
+    chart_cmd = commands.add_parser("chart", help="regenerate the Helm chart from the same objects")
+    chart_cmd.add_argument("--out", type=Path, default=Path("helm/aphex"), help="chart directory (replaced)")
+    chart_cmd.set_defaults(handler=_chart)
 
     lint_cmd = commands.add_parser("lint", help="validate Argo YAML offline, as argo lint --offline does")
     lint_cmd.add_argument("paths", nargs="+", type=Path, help="files or directories")

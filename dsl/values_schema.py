@@ -6,7 +6,7 @@ out as ``values.schema.json``, what ``helm install`` accepts (https://helm.sh/do
 Descriptions double as the comments of the generated ``values.yaml``.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
 from jsonschema import Draft7Validator
@@ -115,7 +115,7 @@ VALUES_SCHEMA: Final[dict[str, Any]] = {
             },
         ),
         "previewDomain": _string(
-            "DNS domain under which previews are served (<release>.<domain>)",
+            "DNS domain of the previews (each is served at <its Helm release>.<domain>)",
             DNS_NAME_PATTERN,
             max_length=253,
         ),
@@ -166,6 +166,17 @@ def _message(error: ValidationError) -> str:
     return f"{_path(error)}: {error.message}"
 
 
+def _control_characters(node: Any, path: str) -> Iterator[str]:
+    # Python's "$" also matches before a final newline; Helm's Go regexps do not. Refuse both ways.
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            yield from _control_characters(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, str) and any(ord(char) < 32 or ord(char) == 127 for char in node):
+        yield f"{path}: invalid value {node!r} (control characters are not allowed)"
+
+
 def values_problems(values: Mapping[str, Any]) -> list[str]:
     """Every schema violation in ``values``, each naming its path and the offending value, sorted."""
-    return sorted(_message(error) for error in _VALIDATOR.iter_errors(dict(values)))
+    problems = {_message(error) for error in _VALIDATOR.iter_errors(dict(values))}
+    problems.update(_control_characters(values, ""))
+    return sorted(problems)

@@ -1,16 +1,21 @@
-"""Everything the aphex bundle installs on a cluster, built from one :class:`~dsl.settings.BundleSettings`."""
+"""Everything the aphex bundle installs on a cluster, built from one :class:`~dsl.settings.BundleSettings`.
+
+The bundle is a list of :class:`~dsl.bundle.BundlePart`, each installed under a condition on the
+``components`` toggles, so ``aphex compile`` and the Helm chart agree on what a toggle does.
+"""
 
 from typing import Any
 
 import yaml
 from hera.workflows import WorkflowTemplate
 
+from dsl.bundle import BundlePart
 from dsl.settings import BundleSettings
 from workflows.agents import coderun_template, docsrun_template
 from workflows.implementation_dag import implementation_dag
 from workflows.rbac import rbac_objects
 
-__all__ = ["build_bundle", "template_to_dict"]
+__all__ = ["build_bundle", "bundle_parts", "template_to_dict"]
 
 
 def template_to_dict(template: WorkflowTemplate) -> dict[str, Any]:
@@ -19,7 +24,29 @@ def template_to_dict(template: WorkflowTemplate) -> dict[str, Any]:
     return data
 
 
+def bundle_parts(settings: BundleSettings) -> list[BundlePart]:
+    """The parts of the bundle for ``settings``; a part whose shape depends on a toggle is built for the
+    toggle's value in ``settings`` and says so in its condition."""
+    implementation = ("implementationDag", True)
+    docs = ("docsStage", settings.components.docs_stage)
+    dag = template_to_dict(implementation_dag(settings))
+    parts = [
+        BundlePart(condition=(implementation, docs), objects=[dag]),
+        BundlePart(
+            condition=(implementation,),
+            objects=[template_to_dict(coderun_template(settings)), *rbac_objects(settings)],
+        ),
+    ]
+    if settings.components.docs_stage:
+        parts.append(
+            BundlePart(
+                condition=(implementation, docs), objects=[template_to_dict(docsrun_template(settings))]
+            )
+        )
+    return parts
+
+
 def build_bundle(settings: BundleSettings) -> list[dict[str, Any]]:
-    """All objects of the bundle, in a stable order."""
-    templates = [implementation_dag(settings), coderun_template(settings), docsrun_template(settings)]
-    return [*(template_to_dict(template) for template in templates), *rbac_objects(settings)]
+    """All objects ``settings`` install, in a stable order."""
+    components = settings.to_values()["components"]
+    return [obj for part in bundle_parts(settings) if part.applies(components) for obj in part.objects]

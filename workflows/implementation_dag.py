@@ -101,7 +101,8 @@ def _arguments(settings: BundleSettings) -> list[Parameter]:
         workflow_parameter(
             "docs-stage",
             default="false",
-            enum=["true", "false"],
+            # Without the docs component the DocsRun template is not installed: only "false" is offered.
+            enum=["true", "false"] if settings.components.docs_stage else ["false"],
             description="Run the documentation agent after acceptance",
         ),
     ]
@@ -145,6 +146,23 @@ def _agent_task(
             "repository-url": _out("repository-url"),
             "working-directory": ".",
             "service": _out("service"),
+            "model": _out("model"),
+        },
+    )
+
+
+def _docs_task(settings: BundleSettings) -> Task:
+    """The optional documentation stage after acceptance (only when the docs component is installed)."""
+    return Task(
+        name="docs",
+        template_ref=docsrun_ref(settings),
+        depends="acceptance",
+        when=f"{_out('docs-stage')} == true",
+        arguments={
+            "github-app": _out("docs-app"),
+            "owner": _out("owner"),
+            "repo": _out("repo"),
+            "repository-url": _out("repository-url"),
             "model": _out("model"),
         },
     )
@@ -305,20 +323,9 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
                     "verify_tls": _param("acceptance-verify-tls"),
                 },
             )
-            docs = Task(
-                name="docs",
-                template_ref=docsrun_ref(settings),
-                depends="acceptance",
-                when=f"{_out('docs-stage')} == true",
-                arguments={
-                    "github-app": _out("docs-app"),
-                    "owner": _out("owner"),
-                    "repo": _out("repo"),
-                    "repository-url": _out("repository-url"),
-                    "model": _out("model"),
-                },
-            )
-            del params, implement, clippy, qa, deployed, accepted, docs
+            if settings.components.docs_stage:
+                _docs_task(settings)
+            del params, implement, clippy, qa, deployed, accepted
 
         identity = {
             "owner": _param("owner"),

@@ -1,0 +1,332 @@
+"""The Helm chart (``aphex chart``), generated from the same objects as the plain manifests.
+
+How a template is made: the bundle is built once per combination of component toggles with *sentinel*
+settings, in which every per-cluster value is a unique token that still passes the values schema. Each
+scalar of the built objects that contains tokens becomes a Helm expression over ``.Values`` (strings
+through ``toJson``, integers through ``int``), Argo's own ``{{...}}`` are escaped as raw strings
+(``{{`{{workflow.name}}`}}``) so Helm leaves them alone, and every part is wrapped in the ``if`` of its
+component toggles. Names derive from the release (``aphex.instance``), so two releases never collide.
+
+Rendering the chart with default values and release ``aphex`` gives exactly the objects of
+``aphex compile``; with any valid values it gives those of ``aphex compile --values`` (tests prove both
+with a real Helm engine). See https://helm.sh/docs/chart_template_guide/.
+"""
+
+import itertools
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from dsl.bundle import BundlePart, Condition, dump_yaml, write_tree
+from dsl.settings import DEFAULT_INSTANCE, BundleSettings, load_settings
+from dsl.values_schema import CHART_ONLY_EXCLUDED, VALUES_SCHEMA, chart_values_schema
+
+__all__ = ["CHART_NAME", "ChartError", "chart_files", "write_chart"]
+
+CHART_NAME: Final = "aphex"
+_TOKEN_PREFIX: Final = "hxq"
+_ARGO_EXPRESSION: Final = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+
+PartsBuilder = Callable[[BundleSettings], list[BundlePart]]
+
+
+class ChartError(ValueError):
+    """The bundle cannot be expressed as a chart (a value the generator cannot template)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Sentinel:
+    token: str
+    expression: str
+    """Go template pipeline giving the value as a string."""
+    integer: bool = False
+
+
+def _leaves(schema: Mapping[str, Any], path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    for key, child in schema.get("properties", {}).items():
+        if child.get("type") == "object":
+            yield from _leaves(child, (*path, key))
+        else:
+            yield (*path, key), child
+
+
+def _token_for(schema: Mapping[str, Any], number: int) -> str | int:
+    if schema["type"] == "integer":
+        # Odd six-digit numbers, unlikely anywhere else in the bundle; they must fit the field's range.
+        token = 599_001 + 2 * number
+        if not schema.get("minimum", token) <= token <= schema.get("maximum", token):
+            raise ChartError(f"no integer sentinel fits the range of {schema.get('description')!r}")
+        return token
+    pattern = re.compile(schema["pattern"])
+    for candidate in (
+        f"{_TOKEN_PREFIX}{number}z",
+        f"{_TOKEN_PREFIX}{number}z.x",
+        f"v{9000 + number}",
+        f"https://{_TOKEN_PREFIX}{number}z",
+    ):
+        if pattern.search(candidate):
+            return candidate
+    raise ChartError(f"no sentinel fits the pattern {schema['pattern']!r}")
+
+
+def _sentinels() -> tuple[dict[str, Any], list[_Sentinel]]:
+    """Values where every templatable leaf is a token, and the expression each token stands for."""
+    values: dict[str, Any] = {}
+    sentinels: list[_Sentinel] = []
+    for number, (path, schema) in enumerate(_leaves(VALUES_SCHEMA)):
+        if schema["type"] == "boolean" or path == ("deployerImage", "digest"):
+            continue  # structural toggles; the digest is part of the image helper
+        token = _token_for(schema, number)
+        target = values
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+        target[path[-1]] = token
+        if path[0] in CHART_ONLY_EXCLUDED:
+            expression = 'include "aphex.instance" $'
+        else:
+            expression = "$.Values." + ".".join(path)
+        if isinstance(token, int):
+            sentinels.append(_Sentinel(token=str(token), expression=f"(int {expression})", integer=True))
+        else:
+            sentinels.append(_Sentinel(token=token, expression=f"({expression})"))
+    return values, sentinels
+
+
+def _exact(settings: BundleSettings, template_bases: list[str]) -> list[_Sentinel]:
+    """Composite values the chart computes with a helper, not by concatenation."""
+    exact = [
+        _Sentinel(
+            token=str(settings.deployer_image), expression='(include "aphex.image" $.Values.deployerImage)'
+        )
+    ]
+    for base in template_bases:
+        exact.append(
+            _Sentinel(
+                token=settings.names.template(base),
+                expression=f'(include "aphex.templateName" (list $ {json.dumps(base)}))',
+            )
+        )
+    return exact
+
+
+class _Templater:
+    """Turns sentinel-bearing scalars into Helm expressions, through placeholders in the dumped YAML."""
+
+    def __init__(self, sentinels: list[_Sentinel]) -> None:
+        self._by_token = {sentinel.token: sentinel for sentinel in sentinels}
+        alternatives = sorted(self._by_token, key=len, reverse=True)
+        self._pattern = re.compile("|".join(re.escape(token) for token in alternatives))
+        self._expressions: dict[str, str] = {}
+
+    def scalar(self, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            return value
+        if isinstance(value, int):
+            sentinel = self._by_token.get(str(value))
+            if sentinel is None or not sentinel.integer:
+                return value
+            return self._placeholder(f"{sentinel.expression}")
+        pieces: list[str] = []
+        position = 0
+        for match in self._pattern.finditer(value):
+            if match.start() > position:
+                pieces.append(json.dumps(value[position : match.start()]))
+            sentinel = self._by_token[match.group(0)]
+            pieces.append(f"(toString {sentinel.expression})" if sentinel.integer else sentinel.expression)
+            position = match.end()
+        if not pieces:
+            return value
+        if position < len(value):
+            pieces.append(json.dumps(value[position:]))
+        joined = pieces[0] if len(pieces) == 1 else f"(print {' '.join(pieces)})"
+        return self._placeholder(f"{joined} | toJson")
+
+    def _placeholder(self, expression: str) -> str:
+        key = f"HELMEXPR{len(self._expressions):05d}Q"
+        self._expressions[key] = expression
+        return key
+
+    def walk(self, node: Any, where: str) -> Any:
+        if isinstance(node, dict):
+            for key in node:
+                if isinstance(key, str) and self._pattern.search(key):
+                    raise ChartError(f"{where}: a per-cluster value in a key cannot be templated: {key!r}")
+            return {key: self.walk(value, f"{where}.{key}") for key, value in node.items()}
+        if isinstance(node, list):
+            return [self.walk(item, f"{where}[{index}]") for index, item in enumerate(node)]
+        return self.scalar(node)
+
+    def render(self, obj: dict[str, Any], where: str) -> str:
+        text = _escape_argo(dump_yaml(self.walk(obj, where)), where)
+        for key, expression in self._expressions.items():
+            text = text.replace(key, "{{ " + expression + " }}")
+        return text
+
+
+def _escape_argo(text: str, where: str) -> str:
+    def raw(match: re.Match[str]) -> str:
+        if "`" in match.group(0):
+            raise ChartError(
+                f"{where}: an Argo expression with a backtick cannot be escaped: {match.group(0)!r}"
+            )
+        return "{{`" + match.group(0) + "`}}"
+
+    return _ARGO_EXPRESSION.sub(raw, text)
+
+
+def _condition(condition: Condition) -> str:
+    terms = [
+        f"$.Values.components.{name}" if wanted else f"(not $.Values.components.{name})"
+        for name, wanted in condition
+    ]
+    return terms[0] if len(terms) == 1 else f"(and {' '.join(terms)})"
+
+
+def _file_name(obj: Mapping[str, Any], tokens: list[str]) -> str:
+    name = str(obj["metadata"]["name"])
+    for token in tokens:
+        name = name.replace(token, "")
+    name = re.sub(r"-{2,}", "-", name).strip("-")
+    return f"{str(obj['kind']).lower()}-{name}.yaml"
+
+
+def _templates(parts_builder: PartsBuilder) -> dict[str, str]:
+    sentinel_values, sentinels = _sentinels()
+    toggles = sorted(VALUES_SCHEMA["properties"]["components"]["properties"])
+    defaults = BundleSettings()
+    bases = sorted(
+        str(obj["metadata"]["name"])
+        for part in parts_builder(defaults)
+        for obj in part.objects
+        if obj["kind"] == "WorkflowTemplate"
+    )
+    sentinel_settings = load_settings(sentinel_values)
+    seen: dict[tuple[Condition, str, str], dict[str, Any]] = {}
+    for combination in itertools.product([True, False], repeat=len(toggles)):
+        components = dict(zip(toggles, combination, strict=True))
+        settings = load_settings({**sentinel_values, "components": components})
+        for part in parts_builder(settings):
+            if not part.applies(components):
+                continue
+            for obj in part.objects:
+                key = (part.condition, str(obj["kind"]), str(obj["metadata"]["name"]))
+                if seen.setdefault(key, obj) != obj:
+                    raise ChartError(f"{key[1]}/{key[2]} depends on a toggle its part does not name")
+    templater = _Templater([*_exact(sentinel_settings, bases), *sentinels])
+    tokens = [sentinel.token for sentinel in sentinels]
+    files: dict[str, list[str]] = {}
+    for (condition, _, _), obj in seen.items():
+        name = _file_name(obj, tokens)
+        body = templater.render(obj, name)
+        files.setdefault(name, []).append(
+            "{{- if " + _condition(condition) + " }}\n---\n" + body + "{{- end }}\n"
+        )
+    return {f"templates/{name}": "".join(blocks) for name, blocks in sorted(files.items())}
+
+
+_HELPERS: Final = """{{/*
+Names of an aphex release. Every object name derives from the instance (the release name), so two
+releases never collide; generated by `aphex chart`, do not edit.
+*/}}
+
+{{/* The instance: the release name, a DNS label of at most 30 characters. */}}
+{{- define "aphex.instance" -}}
+{{- if not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" .Release.Name) -}}
+{{- fail (printf "release name %q: must be a DNS label (a-z, 0-9, inner '-')" .Release.Name) -}}
+{{- end -}}
+{{- if gt (len .Release.Name) 30 -}}
+{{- fail (printf "release name %q: at most 30 characters (object names derive from it)" .Release.Name) -}}
+{{- end -}}
+{{- .Release.Name -}}
+{{- end -}}
+
+{{/* A WorkflowTemplate name: bare in the default instance "aphex", else prefixed with the instance. */}}
+{{- define "aphex.templateName" -}}
+{{- $instance := include "aphex.instance" (index . 0) -}}
+{{- if eq $instance "DEFAULT_INSTANCE" -}}
+{{- index . 1 -}}
+{{- else -}}
+{{- printf "%s-%s" $instance (index . 1) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* An image reference: registry/repository@digest when a digest is set, else registry/repository:tag. */}}
+{{- define "aphex.image" -}}
+{{- if .digest -}}
+{{- printf "%s/%s@%s" .registry .repository .digest -}}
+{{- else -}}
+{{- printf "%s/%s:%s" .registry .repository .tag -}}
+{{- end -}}
+{{- end -}}
+""".replace("DEFAULT_INSTANCE", DEFAULT_INSTANCE)
+
+_NOTES: Final = """aphex {{ .Chart.AppVersion }} is installed as release {{ .Release.Name }}.
+{{- if .Values.components.implementationDag }}
+
+Run the implementation DAG for a pull request:
+
+{{- $dag := include "aphex.templateName" (list . "implementation-dag") }}
+  argo submit -n {{ .Values.namespace }} --from workflowtemplate/{{ $dag }} \\
+    -p owner=<owner> -p repo=<repo> -p pr=<number>
+
+The preview of pull request N is served at https://<release>.{{ .Values.previewDomain }} from namespace
+impl-pr-N. The reviewer's GitHub credentials are read from Secret {{ .Values.github.credentialsSecret }}
+in namespace {{ .Values.namespace }} (key token, or app-id and private-key).
+{{- end }}
+
+Check that the cluster has everything aphex needs: aphex verify
+"""
+
+
+def _values_yaml(schema: Mapping[str, Any], values: Mapping[str, Any], indent: int = 0) -> list[str]:
+    lines: list[str] = []
+    pad = " " * indent
+    for key, child in schema["properties"].items():
+        if key in CHART_ONLY_EXCLUDED:
+            continue
+        if lines and indent == 0:
+            lines.append("")
+        lines.append(f"{pad}# -- {child['description']}")
+        if child.get("type") == "object":
+            lines.append(f"{pad}{key}:")
+            lines.extend(_values_yaml(child, values[key], indent + 2))
+        else:
+            scalar = yaml.safe_dump(values[key], default_style=None).removesuffix("\n...\n").strip()
+            lines.append(f"{pad}{key}: {scalar}")
+    return lines
+
+
+def chart_files(parts_builder: PartsBuilder) -> dict[str, str]:
+    """Every file of the chart, relative path -> text."""
+    defaults = BundleSettings()
+    chart_yaml = {
+        "apiVersion": "v2",
+        "name": CHART_NAME,
+        "description": "Argo-native delivery workflows: implementation DAG, agent templates, RBAC",
+        "type": "application",
+        "version": defaults.version,
+        "appVersion": defaults.version,
+        "keywords": ["argo-workflows", "argo-events", "delivery", "preview-environments"],
+    }
+    header = "# Generated by `aphex chart`; do not edit. Values are documented inline (# -- ...).\n"
+    values_text = header + "\n".join(_values_yaml(VALUES_SCHEMA, defaults.to_values())) + "\n"
+    files = {
+        "Chart.yaml": header + dump_yaml(chart_yaml),
+        "values.yaml": values_text,
+        "values.schema.json": json.dumps(chart_values_schema(), indent=2) + "\n",
+        ".helmignore": "*.orig\n*.tmp\n.DS_Store\n",
+        "templates/_helpers.tpl": _HELPERS,
+        "templates/NOTES.txt": _NOTES,
+        **_templates(parts_builder),
+    }
+    return dict(sorted(files.items()))
+
+
+def write_chart(parts_builder: PartsBuilder, out: Path) -> list[Path]:
+    """Write the chart into ``out`` (replacing it atomically); return the files written."""
+    return write_tree({Path(name): text for name, text in chart_files(parts_builder).items()}, out)

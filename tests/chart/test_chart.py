@@ -1,0 +1,167 @@
+"""The Helm chart, checked with a real Helm engine (helm-python-sdk: Helm's Go SDK, no helm binary)."""
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dsl.bundle import object_path
+from dsl.chart import chart_files
+from dsl.lint import SourceDocument, lint_documents
+from dsl.settings import load_settings
+from dsl.values_schema import CHART_ONLY_EXCLUDED, VALUES_SCHEMA
+from workflows.bundle import build_bundle, bundle_parts
+
+CHART = Path(__file__).resolve().parents[2] / "helm" / "aphex"
+Identity = tuple[str, str, str]
+
+
+@pytest.fixture(scope="module")
+def chart() -> Iterator[helm.Chart]:
+    with helm.Chart.load(CHART) as loaded:
+        yield loaded
+
+
+def render(
+    chart: helm.Chart, values: dict[str, Any], *, release: str, namespace: str = "argo"
+) -> list[dict[str, Any]]:
+    manifests = chart.render(values, name=release, namespace=namespace)
+    objects: list[dict[str, Any]] = []
+    for name, text in sorted(manifests.items()):
+        if name.endswith(".yaml"):
+            objects.extend(document for document in yaml.safe_load_all(text) if document)
+    return objects
+
+
+def by_identity(objects: list[dict[str, Any]]) -> dict[Identity, dict[str, Any]]:
+    return {(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]): o for o in objects}
+
+
+def test_the_committed_chart_is_what_aphex_chart_generates() -> None:
+    expected = chart_files(bundle_parts)
+    committed = {
+        str(path.relative_to(CHART)): path.read_text(encoding="utf-8")
+        for path in CHART.rglob("*")
+        if path.is_file()
+    }
+    assert sorted(committed) == sorted(expected), "run `aphex chart` and commit helm/aphex"
+    stale = [name for name, text in expected.items() if committed[name] != text]
+    assert stale == [], "run `aphex chart` and commit helm/aphex"
+
+
+def test_helm_lint_finds_nothing_above_info() -> None:
+    report = helm.lint(str(CHART))
+    assert report["errors"] == []
+    # Severity 1 is INFO; the only one is "icon is recommended" (we have no icon to point to).
+    assert [m for m in report["messages"] if m["severity"] > 1] == []
+
+
+def test_default_values_render_exactly_the_plain_manifests(chart: helm.Chart) -> None:
+    rendered = by_identity(render(chart, {}, release="aphex"))
+    compiled = by_identity(build_bundle(load_settings({})))
+    assert sorted(rendered) == sorted(compiled)
+    for identity, obj in compiled.items():
+        assert rendered[identity] == obj, identity
+
+
+def test_toggles_remove_their_components(chart: helm.Chart) -> None:
+    without_docs = render(chart, {"components": {"docsStage": False}}, release="aphex")
+    names = {o["metadata"]["name"] for o in without_docs}
+    assert "docsrun-template" not in names
+    dag = next(o for o in without_docs if o["metadata"]["name"] == "implementation-dag")
+    main = next(t for t in dag["spec"]["templates"] if t["name"] == "main")
+    assert "docs" not in [task["name"] for task in main["dag"]["tasks"]]
+    assert render(chart, {"components": {"implementationDag": False}}, release="aphex") == []
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"namespace": "Bad_NS"}, "/namespace"),
+        ({"agentDeadlineSeconds": 5}, "/agentDeadlineSeconds"),
+        ({"nope": 1}, "'nope'"),
+        ({"deployerImage": {"tag": "bad tag!"}}, "/deployerImage/tag"),
+        ({"agents": {"qa": "no spaces"}}, "/agents/qa"),
+        ({"components": {"docsStage": "yes"}}, "/components/docsStage"),
+    ],
+)
+def test_invalid_values_are_rejected_naming_the_value(
+    chart: helm.Chart, values: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(helm.HelmValuesError) as raised:
+        chart.validate_schema(values)
+    assert named in str(raised.value)
+
+
+def test_a_bad_release_name_fails_with_a_clear_message(chart: helm.Chart) -> None:
+    with pytest.raises(helm.HelmError, match="at most 30 characters"):
+        chart.render({}, name="a" * 31, namespace="argo")
+
+
+# Valid values, drawn from the same schema the chart ships.
+def _strategy(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
+    kind = schema.get("type")
+    if kind == "object":
+        return st.fixed_dictionaries(
+            {},
+            optional={
+                key: _strategy(child)
+                for key, child in schema["properties"].items()
+                if key not in CHART_ONLY_EXCLUDED
+            },
+        )
+    if kind == "boolean":
+        return st.booleans()
+    if kind == "integer":
+        return st.integers(schema["minimum"], schema["maximum"])
+    strings = st.from_regex(re.compile(schema["pattern"]), fullmatch=True)
+    limit = schema.get("maxLength")
+    return strings.filter(lambda text: limit is None or len(text) <= limit)
+
+
+_RELEASE = st.from_regex(r"[a-z][a-z0-9-]{0,28}[a-z0-9]", fullmatch=True)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=_strategy(VALUES_SCHEMA), release=_RELEASE)
+def test_any_valid_values_render_what_the_compiler_builds(
+    chart: helm.Chart, values: dict[str, Any], release: str
+) -> None:
+    rendered = render(chart, values, release=release)
+    compiled = build_bundle(load_settings({**values, "instance": release}))
+    assert by_identity(rendered) == by_identity(compiled)
+    documents = [SourceDocument(file=str(object_path(o)), index=0, data=o) for o in rendered]
+    assert [str(problem) for problem in lint_documents(documents)] == []
+    for obj in rendered:
+        if not obj["apiVersion"].startswith("argoproj.io/"):
+            kubernetes_validate.validate(obj, "1.31", strict=True)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=_RELEASE, second=_RELEASE, same_namespace=st.booleans())
+def test_two_releases_collide_nowhere_and_uninstalling_one_keeps_the_other(
+    chart: helm.Chart, first: str, second: str, same_namespace: bool
+) -> None:
+    """Seed properties 26 (isolation) and 27 (destroying a pipeline removes only its own objects)."""
+    if first == second and same_namespace:
+        return
+    one = by_identity(render(chart, {}, release=first))
+    two_values = {} if same_namespace else {"namespace": "team-b"}
+    two = by_identity(
+        render(chart, two_values, release=second, namespace="argo" if same_namespace else "team-b")
+    )
+    assert not set(one) & set(two)
+    # helm uninstall deletes exactly the objects of the release's manifest: what remains is all of two.
+    remaining = {**one, **two}
+    for identity in one:
+        del remaining[identity]
+    assert remaining == two
+    for obj in two.values():
+        assert obj["metadata"]["labels"]["app.kubernetes.io/instance"] == second
