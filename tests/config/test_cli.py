@@ -1,0 +1,74 @@
+"""``aphex config validate``: output lines, exit codes, unreadable input (dsl.config.cli)."""
+
+from pathlib import Path
+
+import pytest
+
+from dsl.config.cli import main
+from dsl.config.validate import MAX_DOCUMENT_BYTES
+
+EXAMPLES = Path(__file__).parent / "examples"
+
+
+def test_a_valid_file_prints_valid_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    target = EXAMPLES / "valid-govcloud.yaml"
+    assert main(["validate", str(target)]) == 0
+    assert capsys.readouterr().out == f"{target}: valid\n"
+
+
+def test_problems_are_printed_one_per_line_prefixed_by_the_file(capsys: pytest.CaptureFixture[str]) -> None:
+    target = EXAMPLES / "invalid-account-integer.yaml"
+    assert main(["validate", str(target)]) == 1
+    assert capsys.readouterr().out == f"{target}: environments[1].account: must be 12 digits as a string\n"
+
+
+def test_several_files_exit_with_the_worst_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    valid, invalid, missing = (
+        EXAMPLES / "valid-minimal.yaml",
+        EXAMPLES / "invalid-region.yaml",
+        tmp_path / "x",
+    )
+    assert main(["validate", str(valid), str(invalid)]) == 1
+    assert main(["validate", str(invalid), str(missing), str(valid)]) == 2
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == f"{valid}: valid"
+
+
+def test_an_unreadable_file_exits_2_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(tmp_path / "missing.yaml")]) == 2
+    assert main(["validate", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        f"aphex config validate: cannot read {tmp_path / 'missing.yaml'}: No such file or directory",
+        f"aphex config validate: cannot read {tmp_path}: Is a directory",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x7fELF\x02\x01\x01\x00\xff\xfe", "(document): not UTF-8 text (invalid byte at offset 8)"),
+        (
+            b"key: [unclosed",
+            "(document): not valid YAML: line 1, column 15: expected ',' or ']', but got '<stream end>'",
+        ),
+        (b"", "(document): is empty; expected a mapping with version, build and environments"),
+        (b"#" * (MAX_DOCUMENT_BYTES + 10), "(document): is larger than 1024 KiB"),
+    ],
+)
+def test_binary_broken_empty_or_huge_files_are_problems_of_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, message: str
+) -> None:
+    target = tmp_path / "aphex-config.yaml"
+    target.write_bytes(content)
+    assert main(["validate", str(target)]) == 1
+    assert capsys.readouterr().out == f"{target}: {message}\n"
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in ([], ["validate"], ["check", "x"]):
+        with pytest.raises(SystemExit) as raised:
+            main(argv)
+        assert raised.value.code == 2
+    assert "usage: aphex config" in capsys.readouterr().err
