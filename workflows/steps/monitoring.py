@@ -1,0 +1,423 @@
+"""Monitoring of pipeline runs: workflow metadata in S3, CloudWatch metrics, SNS and Slack notifications.
+
+:func:`record_workflow` runs in the workflow's exit handler (Argo "exit handler",
+https://argo-workflows.readthedocs.io/en/latest/walk-through/exit-handlers/). It receives the run's
+status, ``{{workflow.failures}}`` (a JSON list of the failed nodes) and the stage statuses, and
+
+- writes ``s3://<bucket>/metadata/workflows/<id>.json`` (id, name, commit, branch, start and finish
+  times, duration, status, per-stage statuses, the Argo UI link);
+- puts ``WorkflowCount`` and ``WorkflowDuration`` (dimension ``Status``) into the CloudWatch namespace
+  ``AphexPipeline``; the deploy step puts ``DeploymentCount`` and ``DeploymentDuration`` (dimensions
+  ``StackName``, ``Status``, ``Environment``) through :func:`deployment_metrics`;
+- publishes to every SNS topic and posts to the Slack webhook whose URL is read from a mounted Secret
+  file (the URL is never printed). Slack answers 5xx and connection errors are retried.
+
+Every channel is attempted; the step fails afterwards when any of them failed.
+"""
+
+import json
+import re
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Final
+from urllib.parse import urlsplit
+
+import requests
+from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
+from hera.workflows import Parameter
+
+from dsl.names import InvalidValue, validate_commit_sha
+from workflows.steps.aws import validate_bucket
+from workflows.steps.build import validate_branch
+from workflows.steps.kube import StepError
+
+__all__ = [
+    "NAMESPACE",
+    "Deployment",
+    "NotificationError",
+    "Phase",
+    "WorkflowRecord",
+    "argo_link",
+    "deployment_metrics",
+    "notify_slack",
+    "notify_sns",
+    "put_metrics",
+    "record_workflow",
+    "stage_statuses",
+    "store_record",
+    "workflow_metrics",
+]
+
+NAMESPACE: Final = "AphexPipeline"
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,127}$")
+_K8S_NAME = re.compile(r"^[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?$")
+_TOPIC = re.compile(r"^arn:aws[a-z-]*:sns:([a-z0-9-]+):[0-9]{12}:[A-Za-z0-9_-]{1,256}(?:\.fifo)?$")
+_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~%/-]*)?$")
+_LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class Phase(StrEnum):
+    """Argo's node and workflow phases."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    SKIPPED = "Skipped"
+    FAILED = "Failed"
+    ERROR = "Error"
+    OMITTED = "Omitted"
+
+
+class NotificationError(StepError):
+    """A notification channel could not be reached."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deployment:
+    """One stack deployment, as the deploy step reports it."""
+
+    stack: str
+    environment: str
+    status: str
+    duration_seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkflowRecord:
+    """The metadata of one workflow run (stored as ``metadata/workflows/<id>.json``)."""
+
+    id: str
+    name: str
+    namespace: str
+    commit_sha: str
+    branch: str
+    started_at: str
+    finished_at: str
+    duration_seconds: float
+    status: Phase
+    stages: dict[str, dict[str, str]]
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    argo_url: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+
+def argo_link(argo_ui: str, namespace: str, name: str) -> str:
+    """The Argo UI page of a workflow: ``<argo-ui>/workflows/<namespace>/<name>`` (empty without a UI)."""
+    if not argo_ui:
+        return ""
+    return f"{argo_ui.rstrip('/')}/workflows/{namespace}/{name}"
+
+
+def stage_statuses(
+    nodes: Mapping[str, str], failures: Sequence[Mapping[str, Any]]
+) -> dict[str, dict[str, str]]:
+    """Per-stage status: ``nodes`` (stage -> phase) overlaid with Argo's ``workflow.failures`` entries."""
+    stages: dict[str, dict[str, str]] = {}
+    for stage, phase in nodes.items():
+        try:
+            stages[stage] = {"status": Phase(phase).value}
+        except ValueError:
+            raise InvalidValue(
+                "node-statuses", dict(nodes), f"{stage}: {phase!r} is not an Argo phase"
+            ) from None
+    for failure in failures:
+        stage = str(failure.get("displayName") or failure.get("templateName") or "")
+        if not stage:
+            continue
+        phase = str(failure.get("phase") or Phase.FAILED.value)
+        stages[stage] = {
+            "status": phase if phase in Phase.__members__.values() else Phase.FAILED.value,
+            "message": str(failure.get("message", "")),
+        }
+    return dict(sorted(stages.items()))
+
+
+def store_record(s3: Any, *, bucket: str, record: WorkflowRecord) -> str:
+    """Write the record to ``metadata/workflows/<id>.json``; return its URI."""
+    key = f"metadata/workflows/{record.id}.json"
+    s3.put_object(
+        Bucket=bucket,
+        Key=key,
+        Body=record.to_json().encode(),
+        ContentType="application/json",
+        Metadata={"commit-sha": record.commit_sha, "status": record.status.value},
+    )
+    return f"s3://{bucket}/{key}"
+
+
+def workflow_metrics(record: WorkflowRecord, timestamp: datetime) -> list[dict[str, Any]]:
+    """``WorkflowCount`` and ``WorkflowDuration`` of one run."""
+    dimensions = [{"Name": "Status", "Value": record.status.value}]
+    return [
+        {"MetricName": "WorkflowCount", "Dimensions": dimensions, "Value": 1.0, "Unit": "Count",
+         "Timestamp": timestamp},
+        {"MetricName": "WorkflowDuration", "Dimensions": dimensions, "Value": record.duration_seconds,
+         "Unit": "Seconds", "Timestamp": timestamp},
+    ]  # fmt: skip
+
+
+def deployment_metrics(deployments: Sequence[Deployment], timestamp: datetime) -> list[dict[str, Any]]:
+    """``DeploymentCount`` and ``DeploymentDuration`` per stack deployment."""
+    data = []
+    for deployment in deployments:
+        dimensions = [
+            {"Name": "StackName", "Value": deployment.stack},
+            {"Name": "Status", "Value": deployment.status},
+            {"Name": "Environment", "Value": deployment.environment},
+        ]
+        data.append(
+            {"MetricName": "DeploymentCount", "Dimensions": dimensions, "Value": 1.0, "Unit": "Count",
+             "Timestamp": timestamp}
+        )  # fmt: skip
+        data.append(
+            {"MetricName": "DeploymentDuration", "Dimensions": dimensions,
+             "Value": deployment.duration_seconds, "Unit": "Seconds", "Timestamp": timestamp}
+        )  # fmt: skip
+    return data
+
+
+def put_metrics(cloudwatch: Any, data: Sequence[Mapping[str, Any]]) -> None:
+    """``PutMetricData`` into :data:`NAMESPACE`, at most 20 data points per call."""
+    for start in range(0, len(data), 20):
+        cloudwatch.put_metric_data(Namespace=NAMESPACE, MetricData=list(data[start : start + 20]))
+
+
+def _subject(record: WorkflowRecord) -> str:
+    subject = f"Aphex {record.status.value}: {record.name} ({record.commit_sha[:7]})"
+    return subject[:100]
+
+
+def _message(record: WorkflowRecord) -> str:
+    lines = [
+        f"Workflow {record.name} {record.status.value.lower()}",
+        f"Branch: {record.branch}",
+        f"Commit: {record.commit_sha}",
+        f"Duration: {record.duration_seconds:.0f} s",
+    ]
+    for stage, state in record.stages.items():
+        detail = f" ({state['message']})" if state.get("message") else ""
+        lines.append(f"- {stage}: {state['status']}{detail}")
+    if record.argo_url:
+        lines.append(f"Argo: {record.argo_url}")
+    return "\n".join(lines)
+
+
+def notify_sns(sns_for_region: Callable[[str], Any], topics: Sequence[str], record: WorkflowRecord) -> None:
+    """Publish the run's status to every topic (each through the client of the topic's region)."""
+    for topic in topics:
+        match = _TOPIC.match(topic)
+        if not match:
+            raise InvalidValue("sns-topics", topic, "must be an SNS topic ARN")
+        sns_for_region(match.group(1)).publish(
+            TopicArn=topic,
+            Subject=_subject(record),
+            Message=_message(record),
+            MessageAttributes={
+                "status": {"DataType": "String", "StringValue": record.status.value},
+                "commit": {"DataType": "String", "StringValue": record.commit_sha},
+            },
+        )
+
+
+def _webhook_url(secret_file: Path) -> str:
+    try:
+        url = secret_file.read_text(encoding="utf-8").strip()
+    except OSError:
+        raise InvalidValue("slack-webhook-file", str(secret_file), "cannot be read") from None
+    parts = urlsplit(url)
+    secure = parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK)
+    if not secure or not parts.hostname:
+        # The value is a secret: name the file, never the content.
+        raise InvalidValue(
+            "slack-webhook-file",
+            str(secret_file),
+            "must hold an https:// webhook URL (http only to loopback)",
+        )
+    return url
+
+
+def notify_slack(
+    secret_file: Path,
+    record: WorkflowRecord,
+    *,
+    attempts: int = 4,
+    sleep: Callable[[float], None] | None = None,
+    timeout: float = 10.0,
+) -> int:
+    """POST the run's status to the Slack webhook in ``secret_file``; retry 5xx and connection errors.
+
+    Returns the number of attempts it took. Errors never contain the URL.
+    """
+    url = _webhook_url(secret_file)
+    emoji = ":white_check_mark:" if record.status is Phase.SUCCEEDED else ":x:"
+    link = f" <{record.argo_url}|Argo>" if record.argo_url else ""
+    payload = {"text": f"{emoji} *{_subject(record)}*{link}\n{_message(record)}"}
+    problem = ""
+    for attempt in range(1, attempts + 1):
+        try:
+            response = requests.post(url, json=payload, timeout=timeout)
+        except requests.RequestException as error:
+            problem = f"{type(error).__name__}"
+        else:
+            if response.status_code < 400:
+                return attempt
+            problem = f"HTTP {response.status_code}"
+            if response.status_code < 500:
+                break
+        if attempt < attempts:
+            (sleep or time.sleep)(min(2.0 ** (attempt - 1), 30.0))
+    raise NotificationError(f"slack: the webhook did not accept the notification ({problem})")
+
+
+def _json(value: str, field: str, kind: type) -> Any:
+    try:
+        data = json.loads(value or ("[]" if kind is list else "{}"))
+    except json.JSONDecodeError:
+        raise InvalidValue(field, value, "must be JSON") from None
+    if not isinstance(data, kind):
+        raise InvalidValue(field, value, f"must be a JSON {kind.__name__}")
+    return data
+
+
+def _timestamp(value: str, field: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidValue(
+            field, value, "must be an ISO 8601 timestamp such as 2026-01-31T12:00:00Z"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _now() -> datetime:
+    """The clock (a seam for tests)."""
+    return datetime.now(UTC)
+
+
+def _boto_session() -> Any:
+    import boto3  # type: ignore[import-untyped]
+
+    return boto3.Session()
+
+
+def record_workflow(
+    workflow_id: str,
+    workflow_name: str,
+    namespace: str,
+    commit_sha: str,
+    branch: str,
+    status: str,
+    started_at: str,
+    bucket: str,
+    finished_at: str = "",
+    failures: str = "[]",
+    node_statuses: str = "{}",
+    sns_topics: str = "[]",
+    slack_webhook_file: str = "",
+    argo_ui: str = "",
+) -> Annotated[str, Parameter(name="metadata-uri")]:
+    """Runner entrypoint (exit handler): record the run, emit metrics, notify; outputs the record's URI."""
+    try:
+        return _record_workflow(
+            workflow_id=workflow_id,
+            workflow_name=workflow_name,
+            namespace=namespace,
+            commit_sha=commit_sha,
+            branch=branch,
+            status=status,
+            started_at=started_at,
+            finished_at=finished_at,
+            bucket=bucket,
+            failures=failures,
+            node_statuses=node_statuses,
+            sns_topics=sns_topics,
+            slack_webhook_file=slack_webhook_file,
+            argo_ui=argo_ui,
+            session=_boto_session(),
+        )
+    except (InvalidValue, StepError) as error:
+        prefix = "invalid parameter " if isinstance(error, InvalidValue) else ""
+        print(f"{prefix}{error}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _record_workflow(
+    *,
+    workflow_id: str,
+    workflow_name: str,
+    namespace: str,
+    commit_sha: str,
+    branch: str,
+    status: str,
+    started_at: str,
+    finished_at: str,
+    bucket: str,
+    failures: str,
+    node_statuses: str,
+    sns_topics: str,
+    slack_webhook_file: str,
+    argo_ui: str,
+    session: Any,
+) -> str:
+    if not _ID.match(workflow_id):
+        raise InvalidValue("workflow-id", workflow_id, "must be a workflow uid or name")
+    if not _K8S_NAME.match(workflow_name):
+        raise InvalidValue("workflow-name", workflow_name, "must be a workflow name")
+    if not _K8S_NAME.match(namespace):
+        raise InvalidValue("namespace", namespace, "must be a namespace name")
+    validate_commit_sha(commit_sha, "commit-sha", allow_empty=False)
+    validate_branch(branch)
+    validate_bucket(bucket)
+    try:
+        phase = Phase(status)
+    except ValueError:
+        raise InvalidValue("status", status, "must be an Argo workflow phase such as Succeeded") from None
+    if argo_ui and not _URL.match(argo_ui):
+        raise InvalidValue("argo-ui", argo_ui, "must be an http(s) URL")
+    failed_nodes = _json(failures, "failures", list)
+    if not all(isinstance(item, dict) for item in failed_nodes):
+        raise InvalidValue("failures", failures, "must be Argo's workflow.failures (a JSON list of objects)")
+    nodes = _json(node_statuses, "node-statuses", dict)
+    topics = _json(sns_topics, "sns-topics", list)
+    for topic in topics:
+        if not isinstance(topic, str) or not _TOPIC.match(topic):
+            raise InvalidValue("sns-topics", topic, "must be an SNS topic ARN")
+    started = _timestamp(started_at, "started-at")
+    finished = _timestamp(finished_at, "finished-at") if finished_at else _now()
+    record = WorkflowRecord(
+        id=workflow_id,
+        name=workflow_name,
+        namespace=namespace,
+        commit_sha=commit_sha,
+        branch=branch,
+        started_at=started.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        finished_at=finished.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        duration_seconds=round(max(0.0, (finished - started).total_seconds()), 3),
+        status=phase,
+        stages=stage_statuses({str(k): str(v) for k, v in nodes.items()}, failed_nodes),
+        failures=failed_nodes,
+        argo_url=argo_link(argo_ui, namespace, workflow_name),
+    )
+    uri = store_record(session.client("s3"), bucket=bucket, record=record)
+    put_metrics(session.client("cloudwatch"), workflow_metrics(record, finished))
+    problems = []
+    try:
+        notify_sns(lambda region: session.client("sns", region_name=region), topics, record)
+    except (BotoCoreError, ClientError) as error:
+        problems.append(f"sns: {error}")
+    if slack_webhook_file:
+        try:
+            notify_slack(Path(slack_webhook_file), record)
+        except (NotificationError, InvalidValue) as error:
+            problems.append(str(error))
+    print(f"recorded {workflow_name} ({phase.value}) at {uri}")
+    if problems:
+        raise NotificationError("notifications failed: " + "; ".join(problems))
+    return uri
