@@ -2,9 +2,6 @@
 
 import itertools
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
@@ -15,10 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dsl.names import InvalidValue
+from tests.runner import run_step
 from tests.steps.servers import refused_url, reply, serve
 from workflows.steps.acceptance import acceptance, parse_statuses, percentile
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def ok(request: BaseHTTPRequestHandler) -> None:
@@ -182,23 +178,8 @@ def test_through_the_runner_boundary(tmp_path: Path) -> None:
             "success_statuses": "200-399",
             "verify_tls": "true",
         }
-        args = tmp_path / "inputs.json"
-        args.write_text(json.dumps([{"name": k, "value": v} for k, v in inputs.items()]))
         out = tmp_path / "out"
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "hera.workflows.runner",
-                "-e",
-                "workflows.steps.acceptance:acceptance",
-                str(args),
-            ],
-            env={**os.environ, "PYTHONPATH": str(ROOT), "hera__outputs_directory": str(out)},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        result = run_step("workflows.steps.acceptance:acceptance", inputs, tmp_path)
     assert result.returncode == 0, result.stderr
     assert (out / "parameters" / "success-ratio").read_text() == "1.0"
     assert json.loads((out / "parameters" / "summary").read_text())["requests"] == 3

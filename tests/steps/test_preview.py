@@ -1,9 +1,7 @@
 """Deploy, cleanup and keep-preview with a real git remote and recording helm/kubectl stand-ins."""
 
 import json
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,10 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dsl.names import helm_release_name
+from tests.runner import run_step
 from tests.steps.standins import StandIns, install
 from workflows.steps import preview
 
-ROOT = Path(__file__).resolve().parents[2]
 INGRESS = {
     "items": [
         {
@@ -336,7 +334,6 @@ def test_namespace_manifests_are_valid_for_any_valid_run(repo: str, owner: str, 
 
 
 def test_keep_preview_through_the_runner_boundary(tmp_path: Path, cluster: StandIns) -> None:
-    args = tmp_path / "inputs.json"
     inputs = {
         "owner": "octo-org",
         "repo": "hello",
@@ -344,22 +341,8 @@ def test_keep_preview_through_the_runner_boundary(tmp_path: Path, cluster: Stand
         "domain": "preview.example.com",
         "ttl_hours": "24",
     }
-    args.write_text(json.dumps([{"name": k, "value": v} for k, v in inputs.items()]))
     out = tmp_path / "out"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hera.workflows.runner",
-            "-e",
-            "workflows.steps.preview:keep_preview",
-            str(args),
-        ],
-        env={**os.environ, "PYTHONPATH": str(ROOT), "hera__outputs_directory": str(out)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_step("workflows.steps.preview:keep_preview", inputs, tmp_path)
     assert result.returncode == 0, result.stderr
     expires = (out / "parameters" / "expires-at").read_text()
     assert cluster.calls()[0][-1] == f"janitor/expires={expires}"

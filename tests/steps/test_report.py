@@ -1,9 +1,6 @@
 """The exit handler's GitHub reporting against a GitHub API stand-in over real HTTP."""
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,11 +8,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.runner import run_step
 from tests.steps.github_standin import GitHubStandIn, github_standin
 from workflows.steps import report
 from workflows.steps.github import GitHubClient, GitHubError, resolve_token
 
-ROOT = Path(__file__).resolve().parents[2]
 SHA = "a" * 40
 
 SUCCESS = {
@@ -217,28 +214,8 @@ def test_no_credentials_resolve_to_none() -> None:
 
 def test_through_the_runner_boundary(tmp_path: Path) -> None:
     with github_standin() as standin:
-        args = tmp_path / "inputs.json"
-        args.write_text(json.dumps([{"name": k, "value": v} for k, v in SUCCESS.items()]))
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "hera.workflows.runner",
-                "-e",
-                "workflows.steps.report:publish_success",
-                str(args),
-            ],
-            env={
-                **os.environ,
-                "PYTHONPATH": str(ROOT),
-                "GITHUB_API_URL": standin.url,
-                "GITHUB_TOKEN": standin.token,
-                "hera__outputs_directory": str(tmp_path / "out"),
-            },
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        env = {"GITHUB_API_URL": standin.url, "GITHUB_TOKEN": standin.token}
+        result = run_step("workflows.steps.report:publish_success", SUCCESS, tmp_path, env)
         assert result.returncode == 0, result.stderr
         assert len(standin.comments) == 1
         assert len(standin.reviews) == 1

@@ -1,9 +1,6 @@
 """The set-params step: validation of every run parameter (workflows.steps.params)."""
 
-import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dsl.names import InvalidValue
+from tests.runner import run_step
 from workflows.steps.params import derive_preview, set_params, validate_run_parameters
-
-ROOT = Path(__file__).resolve().parents[2]
 
 VALID: dict[str, str] = {
     "owner": "octo-org",
@@ -92,16 +88,7 @@ def test_any_input_is_rejected_clearly_or_yields_valid_names(
 
 
 def _run_runner(function: str, inputs: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    args = tmp_path / "inputs.json"
-    args.write_text(json.dumps([{"name": k, "value": v} for k, v in inputs.items()]))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "hera__outputs_directory": str(tmp_path / "out")}
-    return subprocess.run(
-        [sys.executable, "-m", "hera.workflows.runner", "-e", function, str(args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+    return run_step(function, inputs, tmp_path)
 
 
 def test_runner_boundary_writes_validated_outputs(tmp_path: Path) -> None:
