@@ -45,6 +45,16 @@ class _Sentinel:
     expression: str
     """Go template pipeline giving the value as a string."""
     integer: bool = False
+    element_of: str = ""
+    """For the one element of a list value: the pipeline of the whole list (``$.Values.x``)."""
+
+
+_GO_REGEX_META: Final = re.compile(r"([\\.+*?()|\[\]{}^$])")
+
+
+def _quote_meta(text: str) -> str:
+    """Go's ``regexp.QuoteMeta`` (Helm's ``regexQuoteMeta``)."""
+    return _GO_REGEX_META.sub(r"\\\1", text)
 
 
 def _leaves(schema: Mapping[str, Any], path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
@@ -57,17 +67,19 @@ def _leaves(schema: Mapping[str, Any], path: tuple[str, ...] = ()) -> Iterator[t
 
 def _token_for(schema: Mapping[str, Any], number: int) -> str | int:
     if schema["type"] == "integer":
-        # Odd six-digit numbers, unlikely anywhere else in the bundle; they must fit the field's range.
-        token = 599_001 + 2 * number
-        if not schema.get("minimum", token) <= token <= schema.get("maximum", token):
+        # Odd numbers counted down from the field's maximum: unlikely anywhere else in the bundle.
+        token = int(schema["maximum"]) - 1 - 2 * number
+        if token < schema["minimum"]:
             raise ChartError(f"no integer sentinel fits the range of {schema.get('description')!r}")
         return token
     pattern = re.compile(schema["pattern"])
+    # A dot first: code that quotes a value for a regular expression then shows up as "\." in the output.
     for candidate in (
-        f"{_TOKEN_PREFIX}{number}z",
         f"{_TOKEN_PREFIX}{number}z.x",
+        f"{_TOKEN_PREFIX}{number}z",
         f"v{9000 + number}",
-        f"https://{_TOKEN_PREFIX}{number}z",
+        f"https://{_TOKEN_PREFIX}{number}z.x",
+        f"/{_TOKEN_PREFIX}{number}z.x",
     ):
         if pattern.search(candidate):
             return candidate
@@ -81,19 +93,29 @@ def _sentinels() -> tuple[dict[str, Any], list[_Sentinel]]:
     for number, (path, schema) in enumerate(_leaves(VALUES_SCHEMA)):
         if schema["type"] == "boolean" or path == ("deployerImage", "digest"):
             continue  # structural toggles; the digest is part of the image helper
-        token = _token_for(schema, number)
-        target = values
-        for part in path[:-1]:
-            target = target.setdefault(part, {})
-        target[path[-1]] = token
         if path[0] in CHART_ONLY_EXCLUDED:
             expression = 'include "aphex.instance" $'
         else:
             expression = "$.Values." + ".".join(path)
+        listed = schema["type"] == "array"
+        token = _token_for(schema["items"] if listed else schema, number)
+        target = values
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+        target[path[-1]] = [token] if listed else token
         if isinstance(token, int):
             sentinels.append(_Sentinel(token=str(token), expression=f"(int {expression})", integer=True))
-        else:
-            sentinels.append(_Sentinel(token=token, expression=f"({expression})"))
+            continue
+        # In a list, the one element stands for each element in turn ($element in a range).
+        value = "$element" if listed else f"({expression})"
+        list_of = expression if listed else ""
+        sentinels.append(_Sentinel(token=token, expression=value, element_of=list_of))
+        if _quote_meta(token) != token:
+            sentinels.append(
+                _Sentinel(
+                    token=_quote_meta(token), expression=f"(regexQuoteMeta {value})", element_of=list_of
+                )
+            )
     return values, sentinels
 
 
@@ -123,33 +145,57 @@ class _Templater:
         self._pattern = re.compile("|".join(re.escape(token) for token in alternatives))
         self._expressions: dict[str, str] = {}
 
-    def scalar(self, value: Any) -> Any:
+    def _pipeline(self, value: str, where: str, *, element_of: str = "") -> str | None:
+        """The pipeline that computes ``value``, or None when it holds no token."""
+        pieces: list[str] = []
+        position = 0
+        for match in self._pattern.finditer(value):
+            sentinel = self._by_token[match.group(0)]
+            if sentinel.element_of not in ("", element_of):
+                raise ChartError(f"{where}: an element of a list value outside its list: {value!r}")
+            if match.start() > position:
+                pieces.append(json.dumps(value[position : match.start()]))
+            pieces.append(f"(toString {sentinel.expression})" if sentinel.integer else sentinel.expression)
+            position = match.end()
+        if not pieces:
+            return None
+        if position < len(value):
+            pieces.append(json.dumps(value[position:]))
+        return pieces[0] if len(pieces) == 1 else f"(print {' '.join(pieces)})"
+
+    def scalar(self, value: Any, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             return value
         if isinstance(value, int):
             sentinel = self._by_token.get(str(value))
             if sentinel is None or not sentinel.integer:
                 return value
-            return self._placeholder(f"{sentinel.expression}")
-        pieces: list[str] = []
-        position = 0
-        for match in self._pattern.finditer(value):
-            if match.start() > position:
-                pieces.append(json.dumps(value[position : match.start()]))
-            sentinel = self._by_token[match.group(0)]
-            pieces.append(f"(toString {sentinel.expression})" if sentinel.integer else sentinel.expression)
-            position = match.end()
-        if not pieces:
-            return value
-        if position < len(value):
-            pieces.append(json.dumps(value[position:]))
-        joined = pieces[0] if len(pieces) == 1 else f"(print {' '.join(pieces)})"
-        return self._placeholder(f"{joined} | toJson")
+            return self._placeholder("{{ " + sentinel.expression + " }}")
+        pipeline = self._pipeline(value, where)
+        return value if pipeline is None else self._placeholder("{{ " + pipeline + " | toJson }}")
 
-    def _placeholder(self, expression: str) -> str:
+    def _list(self, node: list[Any], where: str) -> Any:
+        """A list built from a list value: one element per element of the value, in a Helm range."""
+        (element,) = node
+        tokens = {self._by_token[match.group(0)].element_of for match in self._pattern.finditer(element)}
+        (source,) = tokens - {""}
+        pipeline = self._pipeline(element, where, element_of=source)
+        return self._placeholder(
+            "{{ $items := list }}{{ range $element := " + source + " }}"
+            "{{ $items = append $items " + str(pipeline) + " }}{{ end }}{{ $items | toJson }}"
+        )
+
+    def _placeholder(self, text: str) -> str:
         key = f"HELMEXPR{len(self._expressions):05d}Q"
-        self._expressions[key] = expression
+        self._expressions[key] = text
         return key
+
+    def _holds_element(self, node: list[Any]) -> bool:
+        return (
+            len(node) == 1
+            and isinstance(node[0], str)
+            and any(self._by_token[m.group(0)].element_of for m in self._pattern.finditer(node[0]))
+        )
 
     def walk(self, node: Any, where: str) -> Any:
         if isinstance(node, dict):
@@ -158,13 +204,15 @@ class _Templater:
                     raise ChartError(f"{where}: a per-cluster value in a key cannot be templated: {key!r}")
             return {key: self.walk(value, f"{where}.{key}") for key, value in node.items()}
         if isinstance(node, list):
+            if self._holds_element(node):
+                return self._list(node, where)
             return [self.walk(item, f"{where}[{index}]") for index, item in enumerate(node)]
-        return self.scalar(node)
+        return self.scalar(node, where)
 
     def render(self, obj: dict[str, Any], where: str) -> str:
         text = _escape_argo(dump_yaml(self.walk(obj, where)), where)
-        for key, expression in self._expressions.items():
-            text = text.replace(key, "{{ " + expression + " }}")
+        for key, replacement in self._expressions.items():
+            text = text.replace(key, replacement)
         return text
 
 
@@ -223,9 +271,11 @@ def _templates(parts_builder: PartsBuilder) -> dict[str, str]:
     for (condition, _, _), obj in seen.items():
         name = _file_name(obj, tokens)
         body = templater.render(obj, name)
-        files.setdefault(name, []).append(
-            "{{- if " + _condition(condition) + " }}\n---\n" + body + "{{- end }}\n"
-        )
+        if condition:
+            body = "{{- if " + _condition(condition) + " }}\n---\n" + body + "{{- end }}\n"
+        else:
+            body = "---\n" + body
+        files.setdefault(name, []).append(body)
     return {f"templates/{name}": "".join(blocks) for name, blocks in sorted(files.items())}
 
 
@@ -296,7 +346,8 @@ def _values_yaml(schema: Mapping[str, Any], values: Mapping[str, Any], indent: i
             lines.append(f"{pad}{key}:")
             lines.extend(_values_yaml(child, values[key], indent + 2))
         else:
-            scalar = yaml.safe_dump(values[key], default_style=None).removesuffix("\n...\n").strip()
+            flow = isinstance(values[key], list)
+            scalar = yaml.safe_dump(values[key], default_flow_style=flow).removesuffix("\n...\n").strip()
             lines.append(f"{pad}{key}: {scalar}")
     return lines
 

@@ -99,6 +99,18 @@ def _chart(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify(args: argparse.Namespace) -> int:
+    from workflows.steps.verify import run_from_args
+
+    return run_from_args(args)
+
+
+def _config(args: argparse.Namespace) -> int:
+    from dsl.config.cli import main as config_main
+
+    return config_main(["validate", str(args.file)])
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aphex", description="Argo-native delivery workflows, compiled.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -115,6 +127,20 @@ def _parser() -> argparse.ArgumentParser:
     lint_cmd = commands.add_parser("lint", help="validate Argo YAML offline, as argo lint --offline does")
     lint_cmd.add_argument("paths", nargs="+", type=Path, help="files or directories")
     lint_cmd.set_defaults(handler=_lint)
+
+    verify_cmd = commands.add_parser(
+        "verify", help="check that the cluster (current kubectl context) has what aphex needs"
+    )
+    from workflows.steps.verify import add_arguments
+
+    add_arguments(verify_cmd)
+    verify_cmd.set_defaults(handler=_verify)
+
+    config_cmd = commands.add_parser("config", help="check an application's aphex-config.yaml")
+    config_commands = config_cmd.add_subparsers(dest="config_command", required=True)
+    validate_cmd = config_commands.add_parser("validate", help="report every problem with its path")
+    validate_cmd.add_argument("file", type=Path, help="aphex-config.yaml")
+    validate_cmd.set_defaults(handler=_config)
 
     graph_cmd = commands.add_parser("graph", help="print a Mermaid diagram of a compiled DAG")
     graph_cmd.add_argument("name", help="WorkflowTemplate name, e.g. implementation-dag")

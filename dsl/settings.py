@@ -18,6 +18,7 @@ __all__ = [
     "AgentApps",
     "BundleSettings",
     "Components",
+    "EventsSettings",
     "GitHubSettings",
     "ObjectNames",
     "SettingsError",
@@ -54,11 +55,32 @@ class GitHubSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class EventsSettings:
+    """Argo Events: where the GitHub EventSource and Sensors live and what they listen to."""
+
+    namespace: str = "argo-events"
+    github_owner: str = "example-org"
+    repositories: tuple[str, ...] = ("example-app",)
+    main_branch: str = "main"
+    issue_label: str = "aphex:implement"
+    webhook_secret_name: str = "aphex-github-webhook"
+    webhook_secret_key: str = "secret"
+    webhook_port: int = 12000
+    webhook_endpoint: str = "/github"
+    webhook_url: str = "https://aphex-events.example.com"
+    """Public base URL GitHub posts to; the hook's payload URL is this plus ``webhook_endpoint``."""
+    eventbus_name: str = "default"
+    pipeline_template: str = "aphex-pipeline"
+    """WorkflowTemplate a push to the main branch runs (the Aphex pipeline of the repository)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Components:
     """Which parts of the bundle are installed (the chart's ``components`` toggles)."""
 
     implementation_dag: bool = True
     docs_stage: bool = True
+    events: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,6 +104,7 @@ class BundleSettings:
     ingress_namespace: str = "ingress-nginx"
     argo_ui_url: str = "https://argo.example.com"
     workflow_deadline_seconds: int = 6 * 3600
+    events: EventsSettings = field(default_factory=EventsSettings)
 
     def __post_init__(self) -> None:
         problems = values_problems(self.to_values())
@@ -122,7 +145,8 @@ class ObjectNames:
         return f"{self.instance}-{role}"
 
     def cluster(self, role: str) -> str:
-        """``<instance>-<namespace>-<role>``: cluster-scoped objects, unique per release and namespace."""
+        """``<instance>-<namespace>-<role>``: objects that are cluster-scoped or live in a namespace shared
+        by every release (Argo Events'), unique per release and workflows namespace."""
         return f"{self.instance}-{self.namespace}-{role}"
 
     def template(self, base: str) -> str:
@@ -143,7 +167,11 @@ def _to_values(obj: Any) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for item in dataclasses.fields(obj):
         value = getattr(obj, item.name)
-        values[_camel(item.name)] = _to_values(value) if dataclasses.is_dataclass(value) else value
+        if dataclasses.is_dataclass(value):
+            value = _to_values(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        values[_camel(item.name)] = value
     return values
 
 
@@ -153,7 +181,11 @@ def _build(defaults: Any, values: Mapping[str, Any]) -> Any:
     for key, value in values.items():
         name = _snake(key)
         current = getattr(defaults, name)
-        changes[name] = _build(current, value) if dataclasses.is_dataclass(current) else value
+        if dataclasses.is_dataclass(current):
+            value = _build(current, value)
+        elif isinstance(current, tuple):
+            value = tuple(value)
+        changes[name] = value
     return dataclasses.replace(defaults, **changes)
 
 

@@ -21,6 +21,15 @@ _URL: Final = r"^https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~/-]*)?$"
 _API_GROUP: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$"
 _API_VERSION: Final = r"^v[0-9]+((alpha|beta)[0-9]+)?$"
 _MODEL: Final = r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$"
+_OWNER: Final = r"^[A-Za-z0-9](?:[A-Za-z0-9]|-[A-Za-z0-9])*$"
+_REPOSITORY: Final = r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$"
+_BRANCH: Final = r"^[A-Za-z0-9_][A-Za-z0-9_-]*(?:[./][A-Za-z0-9_][A-Za-z0-9_-]*)*$"
+_LABEL: Final = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+_SECRET_KEY: Final = r"^[-._A-Za-z0-9]+$"
+_ENDPOINT: Final = r"^/(?:[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*)?$"
+_BASE_URL: Final = (
+    r"^https://[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*(?::[0-9]{1,5})?$"
+)
 INSTANCE_MAX: Final = 30
 """Longest instance (release) name: derived object names stay within 63 characters."""
 
@@ -75,6 +84,7 @@ VALUES_SCHEMA: Final[dict[str, Any]] = {
             {
                 "implementationDag": _flag("The implementation DAG, the CodeRun template and their RBAC"),
                 "docsStage": _flag("The optional documentation stage (DocsRun) of the implementation DAG"),
+                "events": _flag("Argo Events: the GitHub EventSource, the Sensors and their RBAC"),
             },
         ),
         "deployerImage": _object(
@@ -124,6 +134,45 @@ VALUES_SCHEMA: Final[dict[str, Any]] = {
         ),
         "argoUiUrl": _string("Argo UI base URL, for links in comments and notifications", _URL),
         "workflowDeadlineSeconds": _seconds("activeDeadlineSeconds of one implementation-DAG run"),
+        "events": _object(
+            "Argo Events: a GitHub EventSource and Sensors that start runs (needs Argo Events v1.9)",
+            {
+                "namespace": _string(
+                    "Namespace of the EventSource, the Sensors and their ServiceAccount", DNS_LABEL_PATTERN
+                ),
+                "githubOwner": _string(
+                    "GitHub owner (organisation or user) of the repositories", _OWNER, max_length=39
+                ),
+                "repositories": {
+                    "type": "array",
+                    "description": "Repositories whose webhooks start runs",
+                    "minItems": 1,
+                    "uniqueItems": True,
+                    "items": _string("Repository name", _REPOSITORY, max_length=100),
+                },
+                "mainBranch": _string("Branch whose pushes run the Aphex pipeline", _BRANCH, max_length=200),
+                "issueLabel": _string(
+                    "Label that starts the implementation DAG for an issue", _LABEL, max_length=50
+                ),
+                "webhookSecretName": _string(
+                    "Secret holding the webhook's shared secret (created by you, never by the chart)",
+                    DNS_LABEL_PATTERN,
+                ),
+                "webhookSecretKey": _string("Key of the shared secret in that Secret", _SECRET_KEY),
+                "webhookPort": {
+                    "type": "integer",
+                    "description": "Port the EventSource listens on",
+                    "minimum": 1024,
+                    "maximum": 65535,
+                },
+                "webhookEndpoint": _string("URL path the EventSource listens on", _ENDPOINT),
+                "webhookUrl": _string("Public base URL GitHub posts to (https://host[:port])", _BASE_URL),
+                "eventbusName": _string("Argo Events EventBus the objects use", DNS_LABEL_PATTERN),
+                "pipelineTemplate": _string(
+                    "WorkflowTemplate a push to the main branch runs (the Aphex pipeline)", DNS_LABEL_PATTERN
+                ),
+            },
+        ),
     },
 }
 
@@ -171,7 +220,7 @@ def _control_characters(node: Any, path: str) -> Iterator[str]:
     if isinstance(node, Mapping):
         for key, value in node.items():
             yield from _control_characters(value, f"{path}.{key}" if path else str(key))
-    elif isinstance(node, str) and any(ord(char) < 32 or ord(char) == 127 for char in node):
+    elif isinstance(node, str) and any(ord(char) < 32 or 127 <= ord(char) <= 159 for char in node):
         yield f"{path}: invalid value {node!r} (control characters are not allowed)"
 
 

@@ -12,8 +12,10 @@ from hera.workflows import WorkflowTemplate
 from dsl.bundle import BundlePart
 from dsl.settings import BundleSettings
 from workflows.agents import coderun_template, docsrun_template
+from workflows.events import implementation_trigger_objects, push_trigger_objects, sensor_rbac_objects
 from workflows.implementation_dag import implementation_dag
 from workflows.rbac import rbac_objects
+from workflows.verify import cluster_verify_template, verifier_rbac_objects
 
 __all__ = ["build_bundle", "bundle_parts", "template_to_dict"]
 
@@ -36,6 +38,19 @@ def bundle_parts(settings: BundleSettings) -> list[BundlePart]:
             condition=(implementation,),
             objects=[template_to_dict(coderun_template(settings)), *rbac_objects(settings)],
         ),
+    ]
+    parts.append(
+        BundlePart(
+            condition=(),
+            objects=[template_to_dict(cluster_verify_template(settings)), *verifier_rbac_objects(settings)],
+        )
+    )
+    events = ("events", True)
+    parts += [
+        BundlePart(
+            condition=(events,), objects=[*push_trigger_objects(settings), *sensor_rbac_objects(settings)]
+        ),
+        BundlePart(condition=(events, implementation), objects=implementation_trigger_objects(settings)),
     ]
     if settings.components.docs_stage:
         parts.append(

@@ -22,12 +22,12 @@ from dsl.settings import BundleSettings
 from workflows.agents import SERVICE_ACCOUNT_AGENTS, SERVICE_ACCOUNT_STEPS
 from workflows.implementation_dag import PREVIEW_WORKLOADS_ROLE, SERVICE_ACCOUNT_DEPLOYER
 
-__all__ = ["rbac_objects"]
+__all__ = ["EXECUTOR_RULE", "account_objects", "binding", "cluster_role", "rbac_objects"]
 
 Manifest = dict[str, Any]
 
 _RBAC_API: Final = "rbac.authorization.k8s.io"
-_EXECUTOR_RULE: Final = {
+EXECUTOR_RULE: Final = {
     # Argo's executor reports a step's outputs through WorkflowTaskResults.
     "apiGroups": ["argoproj.io"],
     "resources": ["workflowtaskresults"],
@@ -80,7 +80,7 @@ def _meta(name: str, role: str, settings: BundleSettings, *, namespaced: bool = 
     return meta
 
 
-def _account_objects(role: str, rules: list[Manifest], settings: BundleSettings) -> list[Manifest]:
+def account_objects(role: str, rules: list[Manifest], settings: BundleSettings) -> list[Manifest]:
     """A ServiceAccount with a Role of ``rules`` bound to it, all named ``<instance>-<role>``."""
     name = settings.names.object(role)
     return [
@@ -91,11 +91,11 @@ def _account_objects(role: str, rules: list[Manifest], settings: BundleSettings)
             "metadata": _meta(name, role, settings),
             "rules": rules,
         },
-        _binding("RoleBinding", name, role, "Role", name, name, settings),
+        binding("RoleBinding", name, role, "Role", name, name, settings),
     ]
 
 
-def _cluster_role(name: str, role: str, rules: list[Manifest], settings: BundleSettings) -> Manifest:
+def cluster_role(name: str, role: str, rules: list[Manifest], settings: BundleSettings) -> Manifest:
     return {
         "apiVersion": f"{_RBAC_API}/v1",
         "kind": "ClusterRole",
@@ -104,7 +104,7 @@ def _cluster_role(name: str, role: str, rules: list[Manifest], settings: BundleS
     }
 
 
-def _binding(
+def binding(
     kind: str, name: str, role: str, role_kind: str, role_name: str, account: str, settings: BundleSettings
 ) -> Manifest:
     return {
@@ -128,10 +128,10 @@ def rbac_objects(settings: BundleSettings) -> list[Manifest]:
         "verbs": ["create", "get", "list", "watch"],
     }
     return [
-        *_account_objects(SERVICE_ACCOUNT_STEPS, [_EXECUTOR_RULE], settings),
-        *_account_objects(SERVICE_ACCOUNT_AGENTS, [_EXECUTOR_RULE, agent_rule], settings),
-        *_account_objects(SERVICE_ACCOUNT_DEPLOYER, [_EXECUTOR_RULE], settings),
-        _cluster_role(
+        *account_objects(SERVICE_ACCOUNT_STEPS, [EXECUTOR_RULE], settings),
+        *account_objects(SERVICE_ACCOUNT_AGENTS, [EXECUTOR_RULE, agent_rule], settings),
+        *account_objects(SERVICE_ACCOUNT_DEPLOYER, [EXECUTOR_RULE], settings),
+        cluster_role(
             namespaces_role,
             "preview-namespaces",
             [
@@ -154,7 +154,7 @@ def rbac_objects(settings: BundleSettings) -> list[Manifest]:
             ],
             settings,
         ),
-        _binding(
+        binding(
             "ClusterRoleBinding",
             namespaces_role,
             "preview-namespaces",
@@ -163,5 +163,5 @@ def rbac_objects(settings: BundleSettings) -> list[Manifest]:
             deployer,
             settings,
         ),
-        _cluster_role(workloads_role, PREVIEW_WORKLOADS_ROLE, _PREVIEW_WORKLOAD_RULES, settings),
+        cluster_role(workloads_role, PREVIEW_WORKLOADS_ROLE, _PREVIEW_WORKLOAD_RULES, settings),
     ]

@@ -78,7 +78,21 @@ def test_toggles_remove_their_components(chart: helm.Chart) -> None:
     dag = next(o for o in without_docs if o["metadata"]["name"] == "implementation-dag")
     main = next(t for t in dag["spec"]["templates"] if t["name"] == "main")
     assert "docs" not in [task["name"] for task in main["dag"]["tasks"]]
-    assert render(chart, {"components": {"implementationDag": False}}, release="aphex") == []
+    always = {("WorkflowTemplate", "cluster-verify"), ("ClusterRole", "aphex-argo-verifier")}
+    always |= {("ClusterRoleBinding", "aphex-argo-verifier")}
+    always |= {(kind, "aphex-verifier") for kind in ("ServiceAccount", "Role", "RoleBinding")}
+    events_only = render(chart, {"components": {"implementationDag": False}}, release="aphex")
+    assert sorted(set((o["kind"], o["metadata"]["name"]) for o in events_only) - always) == [
+        ("EventSource", "aphex-argo-github"),
+        ("Role", "aphex-sensor"),
+        ("RoleBinding", "aphex-sensor"),
+        ("Sensor", "aphex-argo-push"),
+        ("ServiceAccount", "aphex-argo-sensor"),
+    ]
+    nothing = {"implementationDag": False, "events": False}
+    assert {
+        (o["kind"], o["metadata"]["name"]) for o in render(chart, {"components": nothing}, release="aphex")
+    } == always
 
 
 @pytest.mark.parametrize(
@@ -121,6 +135,8 @@ def _strategy(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
         return st.booleans()
     if kind == "integer":
         return st.integers(schema["minimum"], schema["maximum"])
+    if kind == "array":
+        return st.lists(_strategy(schema["items"]), min_size=schema["minItems"], max_size=3, unique=True)
     strings = st.from_regex(re.compile(schema["pattern"]), fullmatch=True)
     limit = schema.get("maxLength")
     return strings.filter(lambda text: limit is None or len(text) <= limit)
