@@ -29,6 +29,7 @@ __all__ = [
     "validate_image_tag",
     "validate_model",
     "validate_pr_number",
+    "validate_pr_or_issue",
     "validate_relative_path",
 ]
 
@@ -65,6 +66,17 @@ def validate_pr_number(value: str, field: str = "pr") -> int:
     if not isinstance(value, str) or not _PR.match(value):
         raise InvalidValue(field, value, "must be a positive integer")
     return int(value)
+
+
+def validate_pr_or_issue(pr: str, issue: str) -> tuple[str, int]:
+    """Which a run works on: ``("pr", n)`` or ``("issue", n)``; exactly one may be given."""
+    if pr and issue:
+        raise InvalidValue("issue", issue, "give either pr or issue, not both")
+    if not pr and not issue:
+        raise InvalidValue("pr", pr, "give the pull request number (pr) or an issue number (issue)")
+    if pr:
+        return "pr", validate_pr_number(pr)
+    return "issue", validate_pr_number(issue, "issue")
 
 
 def validate_github_owner(value: str, field: str = "owner") -> str:

@@ -52,7 +52,8 @@ _CODERUN_INPUTS: Final = (
     ),
     ("owner", None, "GitHub owner of the repository"),
     ("repo", None, "GitHub repository name"),
-    ("pr", None, "Pull request number"),
+    ("pr", None, "Pull request number (empty when the agent implements an issue)"),
+    ("issue", "", "Issue the agent implements in a new pull request (instead of pr)"),
     ("commit", "", "Commit the run starts from (empty: the pull request's head)"),
     ("repository-url", None, "https URL of the repository"),
     ("docs-repository-url", "", "https URL of the docs repository (empty: the repository itself)"),
@@ -127,7 +128,10 @@ def coderun_template(settings: BundleSettings) -> WorkflowTemplate:
         "kind": "CodeRun",
         "metadata": {
             "generateName": "{{workflow.name}}-" + _ref("stage") + "-",
-            "labels": _run_labels(_ref("github-app"), _ref("stage"), _ref("repo"), _ref("pr")),
+            "labels": {
+                **_run_labels(_ref("github-app"), _ref("stage"), _ref("repo"), _ref("pr")),
+                f"{LABEL_PREFIX}issue": _ref("issue"),
+            },
         },
         "spec": {
             "service": _ref("service"),
@@ -143,6 +147,7 @@ def coderun_template(settings: BundleSettings) -> WorkflowTemplate:
                 "REPO_OWNER": _ref("owner"),
                 "REPO_NAME": _ref("repo"),
                 "PR_NUMBER": _ref("pr"),
+                "ISSUE_NUMBER": _ref("issue"),
                 "HEAD_COMMIT": _ref("commit"),
             },
         },

@@ -47,7 +47,14 @@ def _arguments(settings: BundleSettings) -> list[Parameter]:
     return [
         workflow_parameter("owner", description="GitHub owner (user or organisation) of the repository"),
         workflow_parameter("repo", description="GitHub repository name"),
-        workflow_parameter("pr", description="Pull request number"),
+        workflow_parameter(
+            "pr", default="", description="Pull request number (give pr, or issue for an issue run)"
+        ),
+        workflow_parameter(
+            "issue",
+            default="",
+            description="Issue to implement: only the implementation agent runs and opens a pull request",
+        ),
         workflow_parameter(
             "commit", default="", description="Full commit SHA to deploy (empty: the pull request's head)"
         ),
@@ -129,12 +136,20 @@ def _github_env(settings: BundleSettings) -> list[Env | SecretEnv | FieldEnv]:
 
 
 def _agent_task(
-    settings: BundleSettings, name: str, *, stage: str, app_output: str, run_type: str, depends: str
+    settings: BundleSettings,
+    name: str,
+    *,
+    stage: str,
+    app_output: str,
+    run_type: str,
+    depends: str,
+    when: str | None = None,
 ) -> Task:
     return Task(
         name=name,
         template_ref=coderun_ref(settings),
         depends=depends,
+        when=when,
         arguments={
             "github-app": _out(app_output),
             "stage": stage,
@@ -142,6 +157,7 @@ def _agent_task(
             "owner": _out("owner"),
             "repo": _out("repo"),
             "pr": _out("pr"),
+            "issue": _out("issue"),
             "commit": _out("commit"),
             "repository-url": _out("repository-url"),
             "working-directory": ".",
@@ -192,7 +208,11 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
         active_deadline_seconds=settings.workflow_deadline_seconds,
         synchronization=Synchronization(
             # Keyed by the base name, not the instance: two instances must not deploy one PR at once.
-            mutexes=[Mutex(name=f"{NAME}-{_param('owner')}-{_param('repo')}-{_param('pr')}")]
+            mutexes=[
+                Mutex(
+                    name=f"{NAME}-{_param('owner')}-{_param('repo')}-pr{_param('pr')}-issue{_param('issue')}"
+                )
+            ]
         ),
         ttl_strategy=TTLStrategy(
             seconds_after_success=7 * 24 * 3600,
@@ -257,6 +277,7 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
                     "owner": _param("owner"),
                     "repo": _param("repo"),
                     "pr": _param("pr"),
+                    "issue": _param("issue"),
                     "commit": _param("commit"),
                     "domain": _param("domain"),
                     "chart_path": _param("chartPath"),
@@ -286,6 +307,8 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
                 app_output="clippy-app",
                 run_type="remediate",
                 depends="implement",
+                # An issue run ends when the implementation agent has opened its pull request.
+                when=f"{_out('mode')} == pr",
             )
             qa = _agent_task(
                 settings, "qa", stage="qa", app_output="qa-app", run_type="review", depends="clippy"
@@ -339,10 +362,16 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
             "argo_ui_url": settings.argo_ui_url,
         }
         with DAG(name="exit-handler"):
-            cleanup_step(name="cleanup", when="{{workflow.status}} != Succeeded", arguments=identity)
+            # Only a pull-request run has a preview; run-mode is set-params' validated "pr" or "issue".
+            pull_request_run = "{{workflow.outputs.parameters.run-mode}} == pr"
+            cleanup_step(
+                name="cleanup",
+                when=f"{{{{workflow.status}}}} != Succeeded && {pull_request_run}",
+                arguments=identity,
+            )
             keep_step(
                 name="keep-preview",
-                when="{{workflow.status}} == Succeeded",
+                when=f"{{{{workflow.status}}}} == Succeeded && {pull_request_run}",
                 arguments={**identity, "ttl_hours": str(PREVIEW_TTL_HOURS)},
             )
             success_step(
@@ -363,11 +392,13 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
             )
             failure_step(
                 name="publish-failure",
-                depends="cleanup.Succeeded || cleanup.Failed || cleanup.Errored",
+                depends="cleanup.Succeeded || cleanup.Failed || cleanup.Errored || cleanup.Skipped",
+                when="{{workflow.status}} != Succeeded",
                 arguments={
                     "owner": _param("owner"),
                     "repo": _param("repo"),
                     "pr": _param("pr"),
+                    "issue": _param("issue"),
                     **workflow_link,
                     "workflow_status": "{{workflow.status}}",
                     "workflow_failures": "{{workflow.failures}}",

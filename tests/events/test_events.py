@@ -646,3 +646,24 @@ def test_quote_meta_matches_exactly_the_text(text: str) -> None:
     pattern = _dependency({"path": "body.a", "type": "string", "value": [f"^{quote_meta(text)}$"]})
     assert evaluate_dependency(pattern, _raw({"a": text})).passed
     assert not evaluate_dependency(pattern, _raw({"a": text + "x"})).passed
+
+
+# --- Sensors against the templates they start --------------------------------------------------------
+
+
+def test_every_sensor_passes_parameters_its_template_declares_and_all_it_requires() -> None:
+    from workflows.bundle import build_bundle
+
+    templates = {o["metadata"]["name"]: o for o in build_bundle(DEFAULTS) if o["kind"] == "WorkflowTemplate"}
+    checked = 0
+    for sensor in _sensors().values():
+        workflow = sensor["spec"]["triggers"][0]["template"]["k8s"]["source"]["resource"]
+        target = templates.get(workflow["spec"]["workflowTemplateRef"]["name"])
+        if target is None:
+            continue  # the Aphex pipeline's template is compiled per repository from its config
+        declared = {p["name"]: p for p in target["spec"]["arguments"]["parameters"]}
+        passed = {p["name"] for p in workflow["spec"]["arguments"]["parameters"]}
+        assert passed <= set(declared)
+        assert {name for name, p in declared.items() if "value" not in p} <= passed
+        checked += 1
+    assert checked == 2

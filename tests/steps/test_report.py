@@ -118,6 +118,7 @@ def test_failure_comments_the_failed_nodes_and_never_approves(github: GitHubStan
         owner="octo-org",
         repo="hello",
         pr="42",
+        issue="",
         workflow_name="implementation-dag-x7k2p",
         workflow_namespace="argo",
         argo_ui_url="https://argo.example.com",
@@ -128,6 +129,25 @@ def test_failure_comments_the_failed_nodes_and_never_approves(github: GitHubStan
     body = github.comments[0]["body"]
     assert "| deploy | deploy | Failed |" in body
     assert "````\ndeploy: helm ``` exited 1\n````" in body
+    assert "The preview was removed." in body
+
+
+def test_a_failed_issue_run_comments_on_the_issue(github: GitHubStandIn) -> None:
+    report.publish_failure(
+        owner="octo-org",
+        repo="hello",
+        pr="",
+        issue="12",
+        workflow_name="implementation-dag-x7k2p",
+        workflow_namespace="argo",
+        argo_ui_url="https://argo.example.com",
+        workflow_status="Failed",
+        workflow_failures="[]",
+    )
+    assert github.reviews == []
+    (comment,) = github.comments
+    assert "No pull request was opened." in comment["body"]
+    assert github.paths("POST") == ["/repos/octo-org/hello/issues/12/comments"]
 
 
 def test_failure_with_invalid_parameters_reports_nothing(github: GitHubStandIn) -> None:
@@ -135,6 +155,7 @@ def test_failure_with_invalid_parameters_reports_nothing(github: GitHubStandIn) 
         owner="-bad-",
         repo="hello",
         pr="42",
+        issue="",
         workflow_name="w",
         workflow_namespace="argo",
         argo_ui_url="https://argo.example.com",

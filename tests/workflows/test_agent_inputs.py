@@ -11,6 +11,7 @@ CODERUN = {
     "owner": "octo-org",
     "repo": "hello",
     "pr": "7",
+    "issue": "",
     "commit": "",
     "repository_url": "https://github.com/octo-org/hello",
     "docs_repository_url": "",
@@ -22,8 +23,14 @@ CODERUN = {
 
 def test_valid_inputs_pass_through_and_docs_repository_defaults_to_the_repository() -> None:
     values = validate_coderun_inputs(**CODERUN)
-    assert values[7] == values[8] == "https://github.com/octo-org/hello"
+    assert values[8] == values[9] == "https://github.com/octo-org/hello"
     assert values[1] == "implement"
+    assert values[5:7] == ("7", "")
+
+
+def test_an_issue_run_passes_the_issue_and_no_pull_request() -> None:
+    values = validate_coderun_inputs(**{**CODERUN, "pr": "", "issue": "12"})
+    assert values[5:7] == ("", "12")
 
 
 @pytest.mark.parametrize(
@@ -37,6 +44,8 @@ def test_valid_inputs_pass_through_and_docs_repository_defaults_to_the_repositor
         ("service", "Hello World", "service"),
         ("github_app", "x'; kind: Secret", "github-app"),
         ("model", "m\nkind: Secret", "model"),
+        ("issue", "3", "issue"),
+        ("pr", "", "pr"),
     ],
 )
 def test_bad_inputs_fail_naming_the_parameter(

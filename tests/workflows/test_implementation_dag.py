@@ -16,8 +16,10 @@ def _template(dag: dict[str, Any], name: str) -> dict[str, Any]:
 
 def test_parameters_have_descriptions_and_required_ones_no_value(dag: dict[str, Any]) -> None:
     parameters = {p["name"]: p for p in dag["spec"]["arguments"]["parameters"]}
-    for name in ("owner", "repo", "pr"):
+    for name in ("owner", "repo"):
         assert "value" not in parameters[name]
+    # One of pr and issue is required; set-params refuses a run with neither or both.
+    assert parameters["pr"]["value"] == parameters["issue"]["value"] == ""
     assert parameters["domain"]["value"] == "preview.example.com"
     assert parameters["chartPath"]["value"] == "charts/app"
     assert parameters["valuesFile"]["value"] == "values-preview.yaml"
@@ -41,6 +43,10 @@ def test_stages_run_in_order(dag: dict[str, Any]) -> None:
     ]
     assert tasks["implement"]["depends"] == "set-params"
     assert tasks["clippy"]["depends"] == "implement"
+    # An issue run stops after the implementation agent opened its pull request.
+    assert tasks["clippy"]["when"] == "{{tasks.set-params.outputs.parameters.mode}} == pr"
+    issue_arguments = {p["name"]: p["value"] for p in tasks["implement"]["arguments"]["parameters"]}
+    assert issue_arguments["issue"] == "{{tasks.set-params.outputs.parameters.issue}}"
     assert tasks["qa"]["depends"] == "clippy"
     assert tasks["deploy"]["depends"] == "qa"
     assert tasks["acceptance"]["depends"] == "deploy"
@@ -62,10 +68,13 @@ def test_stages_run_in_order(dag: dict[str, Any]) -> None:
 def test_exit_handler_cleans_up_on_failure_and_approves_only_on_success(dag: dict[str, Any]) -> None:
     assert dag["spec"]["onExit"] == "exit-handler"
     tasks = {task["name"]: task for task in _template(dag, "exit-handler")["dag"]["tasks"]}
-    assert tasks["cleanup"]["when"] == "{{workflow.status}} != Succeeded"
-    assert tasks["keep-preview"]["when"] == "{{workflow.status}} == Succeeded"
+    pull_request_run = "{{workflow.outputs.parameters.run-mode}} == pr"
+    assert tasks["cleanup"]["when"] == f"{{{{workflow.status}}}} != Succeeded && {pull_request_run}"
+    assert tasks["keep-preview"]["when"] == f"{{{{workflow.status}}}} == Succeeded && {pull_request_run}"
     assert tasks["publish-success"]["depends"] == "keep-preview.Succeeded"
     assert tasks["publish-failure"]["template"] == "publish-failure"
+    assert tasks["publish-failure"]["when"] == "{{workflow.status}} != Succeeded"
+    assert "cleanup.Skipped" in tasks["publish-failure"]["depends"]
     for task in tasks.values():
         for argument in task.get("arguments", {}).get("parameters", []):
             assert "{{inputs." not in argument["value"]
@@ -77,7 +86,7 @@ def test_runs_for_one_pull_request_never_overlap(dag: dict[str, Any]) -> None:
         "mutexes": [
             {
                 "name": "implementation-dag-{{workflow.parameters.owner}}-{{workflow.parameters.repo}}"
-                "-{{workflow.parameters.pr}}"
+                "-pr{{workflow.parameters.pr}}-issue{{workflow.parameters.issue}}"
             }
         ]
     }

@@ -27,6 +27,7 @@ VALID: dict[str, str] = {
     "qa_app": "5DLabs-Tess",
     "docs_app": "5DLabs-Morgan",
     "docs_stage": "false",
+    "issue": "",
 }
 
 
@@ -101,6 +102,30 @@ def test_runner_boundary_writes_validated_outputs(tmp_path: Path) -> None:
     assert (outputs / "release").read_text() == "hello-world-pr-42"
     assert (outputs / "image-tag").read_text() == "pr-42"
     assert (outputs / "docs-stage").read_text() == "false"
+    assert (outputs / "mode").read_text() == "pr"
+
+
+def test_an_issue_run_has_no_preview_and_passes_the_issue(tmp_path: Path) -> None:
+    inputs = {**VALID, "pr": "", "issue": "12", "github_url": "https://github.com"}
+    result = _run_runner("workflows.steps.params:set_params", inputs, tmp_path)
+    assert result.returncode == 0, result.stderr
+    outputs = tmp_path / "out" / "parameters"
+    assert (outputs / "mode").read_text() == "issue"
+    assert (outputs / "issue").read_text() == "12"
+    assert (outputs / "pr").read_text() == ""
+    assert (outputs / "namespace").read_text() == ""
+
+
+@pytest.mark.parametrize(
+    ("pr", "issue", "named"),
+    [("", "", "pr"), ("4", "5", "issue"), ("", "0", "issue"), ("", "x", "issue")],
+)
+def test_exactly_one_of_pr_and_issue(
+    pr: str, issue: str, named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        set_params(**{**VALID, "pr": pr, "issue": issue})
+    assert capsys.readouterr().err.startswith(f"invalid parameter {named}:")
 
 
 def test_runner_boundary_rejects_a_bad_parameter(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from dsl.names import (
     validate_github_owner,
     validate_github_repo,
     validate_model,
-    validate_pr_number,
+    validate_pr_or_issue,
     validate_relative_path,
 )
 
@@ -59,6 +59,7 @@ def validate_coderun_inputs(
     owner: str,
     repo: str,
     pr: str,
+    issue: str,
     commit: str,
     repository_url: str,
     docs_repository_url: str,
@@ -72,6 +73,7 @@ def validate_coderun_inputs(
     Annotated[str, Parameter(name="owner")],
     Annotated[str, Parameter(name="repo")],
     Annotated[str, Parameter(name="pr")],
+    Annotated[str, Parameter(name="issue")],
     Annotated[str, Parameter(name="commit")],
     Annotated[str, Parameter(name="repository-url")],
     Annotated[str, Parameter(name="docs-repository-url")],
@@ -83,13 +85,15 @@ def validate_coderun_inputs(
     try:
         validate_github_owner(owner)
         validate_github_repo(repo)
+        mode, number = validate_pr_or_issue(pr, issue)
         values = (
             validate_github_app(github_app),
             _choice(stage, AGENT_STAGES, "stage"),
             _choice(run_type, RUN_TYPES, "run-type"),
             owner,
             repo,
-            str(validate_pr_number(pr)),
+            str(number) if mode == "pr" else "",
+            str(number) if mode == "issue" else "",
             validate_commit_sha(commit),
             _repository_url(repository_url, owner, repo, "repository-url"),
             _repository_url(docs_repository_url or repository_url, owner, repo, "docs-repository-url"),

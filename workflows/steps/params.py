@@ -1,9 +1,13 @@
 """The ``set-params`` step: validate every run parameter and derive the preview's names.
-This is the gate of the implementation DAG (seed 001): every value a later stage places into a resource
-manifest, a command line or a GitHub API call is one of this step's outputs, never a raw workflow
-parameter. An invalid parameter fails the step with a message naming it, and nothing downstream runs.
-The exit handler re-derives the same names through :func:`derive_preview` so that it can clean up even
-when it never sees this step's outputs.
+
+A run works on a pull request (``pr``) or implements an issue (``issue``); an issue run only runs the
+implementation agent, whose new pull request starts a full run of its own through the PR webhook.
+
+This is the gate of the implementation DAG (seed 001): every value a later stage places into a
+resource manifest, a command line or a GitHub API call is one of this step's outputs, never a raw
+workflow parameter. An invalid parameter fails the step with a message naming it, and nothing
+downstream runs. The exit handler re-derives the same names through :func:`derive_preview` so that it
+can clean up even when it never sees this step's outputs.
 """
 
 import re
@@ -26,6 +30,7 @@ from dsl.names import (
     validate_image_tag,
     validate_model,
     validate_pr_number,
+    validate_pr_or_issue,
     validate_relative_path,
 )
 
@@ -48,7 +53,10 @@ class RunParameters:
 
     owner: str
     repo: str
-    pr: int
+    mode: str
+    """``pr`` or ``issue``."""
+    pr: int | None
+    issue: int | None
     commit: str
     repository_url: str
     chart_path: str
@@ -59,7 +67,8 @@ class RunParameters:
     qa_app: str
     docs_app: str
     docs_stage: bool
-    preview: PreviewPlan
+    preview: PreviewPlan | None
+    """Only a pull-request run has a preview."""
 
 
 def derive_preview(*, owner: str, repo: str, pr: str, domain: str, image_tag: str = "") -> PreviewPlan:
@@ -99,15 +108,25 @@ def validate_run_parameters(
     docs_app: str,
     docs_stage: str,
     github_url: str = "https://github.com",
+    issue: str = "",
 ) -> RunParameters:
     """Validate one run's parameters; raise :class:`InvalidValue` naming the first bad one."""
-    preview = derive_preview(owner=owner, repo=repo, pr=pr, domain=domain, image_tag=image_tag)
+    validate_github_owner(owner)
+    validate_github_repo(repo)
+    mode, number = validate_pr_or_issue(pr, issue)
+    preview = (
+        derive_preview(owner=owner, repo=repo, pr=pr, domain=domain, image_tag=image_tag)
+        if mode == "pr"
+        else None
+    )
     if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~-]+)*/?", github_url):
         raise InvalidValue("github-url", github_url, "must be the http(s) URL of the GitHub server")
     return RunParameters(
         owner=owner,
         repo=repo,
-        pr=validate_pr_number(pr),
+        mode=mode,
+        pr=number if mode == "pr" else None,
+        issue=number if mode == "issue" else None,
         commit=validate_commit_sha(commit),
         repository_url=f"{github_url.rstrip('/')}/{owner}/{repo}",
         chart_path=validate_relative_path(chart_path, "chartPath"),
@@ -137,11 +156,14 @@ def set_params(
     qa_app: str,
     docs_app: str,
     docs_stage: str,
+    issue: str,
     github_url: str = "https://github.com",
 ) -> tuple[
     Annotated[str, Parameter(name="owner")],
     Annotated[str, Parameter(name="repo")],
+    Annotated[str, Parameter(name="mode", global_name="run-mode")],
     Annotated[str, Parameter(name="pr")],
+    Annotated[str, Parameter(name="issue")],
     Annotated[str, Parameter(name="commit")],
     Annotated[str, Parameter(name="repository-url")],
     Annotated[str, Parameter(name="service")],
@@ -176,18 +198,25 @@ def set_params(
             docs_app=docs_app,
             docs_stage=docs_stage,
             github_url=github_url,
+            issue=issue,
         )
     except InvalidValue as error:
         print(f"invalid parameter {error}", file=sys.stderr)
         raise SystemExit(1) from None
-    print(
-        f"namespace={run.preview.namespace} release={run.preview.release} host={run.preview.host} "
-        f"image-tag={run.preview.image_tag}"
-    )
+    preview = run.preview or PreviewPlan(namespace="", release="", host="", image_tag="")
+    if run.preview is None:
+        print(f"issue #{run.issue}: the implementation agent opens a pull request; its own run follows")
+    else:
+        print(
+            f"namespace={preview.namespace} release={preview.release} host={preview.host} "
+            f"image-tag={preview.image_tag}"
+        )
     return (
         run.owner,
         run.repo,
-        str(run.pr),
+        run.mode,
+        "" if run.pr is None else str(run.pr),
+        "" if run.issue is None else str(run.issue),
         run.commit,
         run.repository_url,
         dns_label(run.repo),
@@ -199,8 +228,8 @@ def set_params(
         run.qa_app,
         run.docs_app,
         "true" if run.docs_stage else "false",
-        run.preview.namespace,
-        run.preview.release,
-        run.preview.host,
-        run.preview.image_tag,
+        preview.namespace,
+        preview.release,
+        preview.host,
+        preview.image_tag,
     )

@@ -19,6 +19,7 @@ from dsl.names import (
     validate_github_owner,
     validate_github_repo,
     validate_pr_number,
+    validate_pr_or_issue,
 )
 from workflows.steps.github import GitHubClient, GitHubError, api_url_from_env, resolve_token
 
@@ -105,8 +106,10 @@ def success_comment(
     return "\n".join(lines) + "\n"
 
 
-def failure_comment(*, pr: int, workflow_url: str, status: str, failures: Sequence[Mapping[str, Any]]) -> str:
-    """The summary comment of a failed run: which nodes failed and why."""
+def failure_comment(
+    *, pr: int, workflow_url: str, status: str, failures: Sequence[Mapping[str, Any]], preview: bool = True
+) -> str:
+    """The summary comment of a failed run (on its pull request, or its issue): which nodes failed, why."""
     lines = [marker(pr), f"## Implementation DAG: {status.lower()}", "", f"[Workflow]({workflow_url})", ""]
     if failures:
         lines += ["| node | template | phase |", "|---|---|---|"]
@@ -120,7 +123,10 @@ def failure_comment(*, pr: int, workflow_url: str, status: str, failures: Sequen
         lines += ["", _fence(messages)]
     else:
         lines.append("No failed node was reported.")
-    lines += ["", "The preview was removed. No approval was given."]
+    lines += [
+        "",
+        "The preview was removed. No approval was given." if preview else "No pull request was opened.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -218,17 +224,21 @@ def publish_failure(
     owner: str,
     repo: str,
     pr: str,
+    issue: str,
     workflow_name: str,
     workflow_namespace: str,
     argo_ui_url: str,
     workflow_status: str,
     workflow_failures: str,
 ) -> None:
-    """Runner entrypoint (exit handler, failure): summary comment with the failed nodes; no approval."""
+    """Runner entrypoint (exit handler, failure): summary comment with the failed nodes; no approval.
+
+    The comment goes to the pull request, or to the issue of an issue run (GitHub numbers both alike).
+    """
     try:
         validate_github_owner(owner)
         validate_github_repo(repo)
-        number = validate_pr_number(pr)
+        mode, number = validate_pr_or_issue(pr, issue)
     except InvalidValue as error:
         print(f"not reporting to GitHub: the run's parameters were invalid ({error})")
         return
@@ -243,7 +253,13 @@ def publish_failure(
             _name(workflow_namespace, "workflow-namespace"),
             _name(workflow_name, "workflow-name"),
         )
-        body = failure_comment(pr=number, workflow_url=link, status=workflow_status, failures=failures)
+        body = failure_comment(
+            pr=number,
+            workflow_url=link,
+            status=workflow_status,
+            failures=failures,
+            preview=mode == "pr",
+        )
         _upsert_comment(_client(owner, repo), owner, repo, number, body)
     except (InvalidValue, GitHubError) as error:
         raise _fail(error) from None
