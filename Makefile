@@ -61,5 +61,5 @@ clean:
 
 # Regenerate the diagrams in the docs from the compiled DAGs.
 docs: $(VENV)/.installed
-	$(BIN)/python -m dsl.docsgen docs/implementation-dag.md
+	$(BIN)/python -m dsl.docsgen docs/implementation-dag.md docs/architecture.md
 	$(BIN)/python -m dsl.config.docgen docs/configuration.md

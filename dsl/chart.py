@@ -329,7 +329,20 @@ impl-pr-N. The reviewer's GitHub credentials are read from Secret {{ .Values.git
 in namespace {{ .Values.namespace }} (key token, or app-id and private-key).
 {{- end }}
 
-Check that the cluster has everything aphex needs: aphex verify
+{{- if .Values.components.events }}
+
+{{- $source := printf "%s-%s-github" (include "aphex.instance" .) .Values.namespace }}
+{{- $events := .Values.events }}
+GitHub webhooks: the EventSource {{ $source }} (Service {{ $source }}-eventsource-svc)
+in namespace {{ $events.namespace }} listens on port {{ $events.webhookPort }}, path
+{{ $events.webhookEndpoint }}.
+Expose it as {{ $events.webhookUrl }}{{ $events.webhookEndpoint }} and create the hook (content type
+application/json; events push, pull_request, issues) with the shared secret stored in Secret
+{{ $events.webhookSecretName }}, key {{ $events.webhookSecretKey }}, in that namespace. The chart
+never creates that Secret.
+{{- end }}
+
+Check that the cluster has everything aphex needs: aphex verify (or submit the cluster-verify template)
 """
 
 

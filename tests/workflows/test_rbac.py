@@ -9,6 +9,8 @@ from tests.rbac_eval import Request, allowed
 from workflows.steps.preview import namespace_manifests
 
 NS = "argo"
+EVENTS = "argo-events"
+SENSOR = "aphex-argo-sensor"
 PREVIEW = "impl-pr-7"
 
 
@@ -36,7 +38,8 @@ def _request(
 ):
     return Request(
         account=account,
-        account_namespace=NS,
+        # The Sensors' account lives in the events namespace; every other one in the workflows namespace.
+        account_namespace=EVENTS if account == SENSOR else NS,
         verb=verb,
         group=group,
         resource=resource,
@@ -72,6 +75,12 @@ ALLOWED = [
     ("aphex-preview-deployer", "delete", "apps", "deployments", PREVIEW),
     ("aphex-preview-deployer", "delete", "", "namespaces", None),
     ("aphex-preview-deployer", "get", "", "namespaces", None),
+    # cluster-verify reads CRDs and the EventBus.
+    ("aphex-verifier", "list", "apiextensions.k8s.io", "customresourcedefinitions", None),
+    ("aphex-verifier", "get", "argoproj.io", "eventbus", EVENTS),
+    ("aphex-verifier", "create", "argoproj.io", "workflowtaskresults", NS),
+    # The Sensors create Workflows from the templates.
+    (SENSOR, "create", "argoproj.io", "workflows", NS),
 ]
 
 DENIED = [
@@ -85,6 +94,13 @@ DENIED = [
     ("aphex-preview-deployer", "create", "apps", "deployments", "default"),
     ("aphex-preview-deployer", "create", "rbac.authorization.k8s.io", "clusterrolebindings", None),
     ("aphex-preview-deployer", "escalate", "rbac.authorization.k8s.io", "clusterroles", None),
+    ("aphex-verifier", "get", "", "secrets", EVENTS),
+    ("aphex-verifier", "create", "apiextensions.k8s.io", "customresourcedefinitions", None),
+    ("aphex-verifier", "list", "", "pods", NS),
+    (SENSOR, "create", "argoproj.io", "workflowtemplates", NS),
+    (SENSOR, "get", "", "secrets", EVENTS),
+    (SENSOR, "create", "argoproj.io", "workflows", EVENTS),
+    (SENSOR, "create", "rbac.authorization.k8s.io", "clusterrolebindings", None),
 ]
 
 
@@ -114,3 +130,19 @@ def test_no_rule_uses_a_wildcard(rbac: list[dict[str, Any]]) -> None:
         for rule in obj.get("rules", []):
             for key in ("apiGroups", "resources", "verbs"):
                 assert "*" not in rule[key], (obj["metadata"]["name"], rule)
+
+
+def test_no_account_can_bind_cluster_admin_or_read_secrets_elsewhere(
+    rbac: list[dict[str, Any]], bundle: list[dict[str, Any]]
+) -> None:
+    accounts = [o["metadata"]["name"] for o in bundle if o["kind"] == "ServiceAccount"]
+    assert len(accounts) >= 5
+    rbac_api = "rbac.authorization.k8s.io"
+    for account in accounts:
+        for request in (
+            _request(account, "bind", rbac_api, "clusterroles", None, name="cluster-admin"),
+            _request(account, "create", rbac_api, "clusterrolebindings", None),
+            _request(account, "get", "", "secrets", "kube-system"),
+            _request(account, "list", "", "secrets", NS),
+        ):
+            assert not allowed(rbac, request), (account, request)
