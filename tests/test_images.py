@@ -174,7 +174,7 @@ def test_the_image_runs_as_a_non_root_user(dockerfile: Path) -> None:
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: path.parent.name)
 def test_the_image_carries_oci_labels(dockerfile: Path) -> None:
     labels = set(re.findall(r"org\.opencontainers\.image\.([a-z]+)=", _final_stage(dockerfile)))
-    required = {*OCI_LABELS, "source"} if dockerfile.parent.name == "builder" else set(OCI_LABELS)
+    required = {*OCI_LABELS, "source"}
     assert required <= labels, f"{dockerfile}: missing {sorted(required - labels)}"
     assert "${VERSION}" in _final_stage(dockerfile)
     assert "${REVISION}" in _final_stage(dockerfile)
