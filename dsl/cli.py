@@ -40,6 +40,11 @@ def _compile(args: argparse.Namespace) -> int:
         print(f"aphex: {args.values}: {error}", file=sys.stderr)
         return 2
     objects = build_bundle(settings)
+    if args.config is not None:
+        pipeline = _pipeline_objects(args, settings)
+        if pipeline is None:
+            return 2
+        objects += pipeline
     problems = _lint_objects(objects)
     if problems:
         for problem in problems:
@@ -49,6 +54,34 @@ def _compile(args: argparse.Namespace) -> int:
     files = write_bundle(objects, args.out)
     print(f"wrote {len(files)} objects to {args.out}")
     return 0
+
+
+def _pipeline_objects(args: argparse.Namespace, settings: Any) -> list[dict[str, Any]] | None:
+    """The Aphex pipeline of ``--config`` with the resources of ``--pipeline-outputs``; None on bad input."""
+    from dsl.config.validate import ConfigError, load_config
+    from workflows.aphex_pipeline import PipelineError, PipelineResources, pipeline_objects
+
+    if args.pipeline_outputs is None:
+        print("aphex: --config needs --pipeline-outputs (the pipeline stack's outputs)", file=sys.stderr)
+        return None
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"{args.config}: {problem}", file=sys.stderr)
+        return None
+    except OSError as error:
+        print(f"aphex: cannot read {args.config}: {error}", file=sys.stderr)
+        return None
+    outputs = _load_values(args.pipeline_outputs)
+    if isinstance(outputs.get("Outputs"), list):  # `aws cloudformation describe-stacks` shape
+        outputs = {o.get("OutputKey"): o.get("OutputValue") for o in outputs["Outputs"]}
+    try:
+        resources = PipelineResources.from_stack_outputs({str(k): str(v) for k, v in outputs.items()})
+        return pipeline_objects(config, settings, resources=resources)
+    except PipelineError as error:
+        print(f"aphex: {args.pipeline_outputs}: {error}", file=sys.stderr)
+        return None
 
 
 def _lint_objects(objects: Sequence[dict[str, Any]]) -> list[str]:
@@ -118,6 +151,14 @@ def _parser() -> argparse.ArgumentParser:
     compile_cmd = commands.add_parser("compile", help="write every object of the bundle as plain YAML")
     compile_cmd.add_argument("--out", type=Path, required=True, help="output directory (replaced)")
     compile_cmd.add_argument("--values", type=Path, help="per-cluster settings (values.yaml keys)")
+    compile_cmd.add_argument(
+        "--config", type=Path, help="an application's aphex-config.yaml: add its Aphex pipeline"
+    )
+    compile_cmd.add_argument(
+        "--pipeline-outputs",
+        type=Path,
+        help="the pipeline stack's outputs (YAML/JSON mapping, or describe-stacks' Outputs list)",
+    )
     compile_cmd.set_defaults(handler=_compile)
 
     chart_cmd = commands.add_parser("chart", help="regenerate the Helm chart from the same objects")

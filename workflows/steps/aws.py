@@ -17,6 +17,7 @@ from typing import Any, Final
 
 import boto3  # type: ignore[import-untyped]
 
+from dsl.config.model import partition_of
 from dsl.names import InvalidValue
 
 __all__ = [
@@ -40,15 +41,6 @@ _REGION = re.compile(r"^[a-z]{2,4}(?:-[a-z]+)+-[0-9]{1,2}$")
 _ROLE_NAME = re.compile(r"^[A-Za-z0-9+=,.@_-]{1,64}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _SESSION_CHARS = re.compile(r"[^A-Za-z0-9+=,.@_-]+")
-_PARTITIONS: Final = (
-    ("us-isob-", "aws-iso-b"),
-    ("us-isof-", "aws-iso-f"),
-    ("eu-isoe-", "aws-iso-e"),
-    ("us-iso-", "aws-iso"),
-    ("us-gov-", "aws-us-gov"),
-    ("cn-", "aws-cn"),
-    ("eusc-", "aws-eusc"),
-)
 
 
 def validate_account(value: str, field: str = "account") -> str:
@@ -75,10 +67,7 @@ def validate_bucket(value: str, field: str = "bucket") -> str:
 def partition_for(region: str) -> str:
     """The AWS partition of ``region`` (``aws`` unless the region belongs to another one)."""
     validate_region(region)
-    for prefix, partition in _PARTITIONS:
-        if region.startswith(prefix):
-            return partition
-    return "aws"
+    return partition_of(region)
 
 
 def role_arn(account: str, region: str, role: str) -> str:

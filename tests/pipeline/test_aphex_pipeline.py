@@ -1,0 +1,392 @@
+"""The generated Aphex pipeline: linted, shaped by structure only, hardened, least privilege."""
+
+import itertools
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dsl.bundle import dump_yaml
+from dsl.cli import _lint_objects, main
+from dsl.config.model import AphexConfig
+from dsl.config.validate import config_from_document, load_config
+from dsl.graph import mermaid
+from dsl.settings import BundleSettings
+from tests.rbac_eval import Request, allowed
+from workflows.aphex_pipeline import IRSA_ANNOTATION, PipelineResources, pipeline_objects
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "aphex-config.yaml"
+GOLDEN = Path(__file__).parent / "golden"
+OUTPUTS = GOLDEN / "pipeline-outputs.yaml"
+NS = "argo"
+PLACEHOLDER = re.compile(r"\{\{\s*([^}]*?)\s*\}\}")
+
+
+def resources() -> PipelineResources:
+    outputs = yaml.safe_load(OUTPUTS.read_text(encoding="utf-8"))
+    return PipelineResources.from_stack_outputs(outputs)
+
+
+def compiled(config: AphexConfig, bundle_settings: BundleSettings | None = None) -> list[dict[str, Any]]:
+    return pipeline_objects(config, bundle_settings or BundleSettings(), resources=resources())
+
+
+@pytest.fixture(scope="module")
+def example() -> AphexConfig:
+    return load_config(EXAMPLE)
+
+
+@pytest.fixture(scope="module")
+def objects(example: AphexConfig) -> list[dict[str, Any]]:
+    return compiled(example)
+
+
+@pytest.fixture(scope="module")
+def template(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    return objects[0]
+
+
+def tasks_of(template: dict[str, Any], dag: str = "main") -> dict[str, dict[str, Any]]:
+    (entry,) = [t for t in template["spec"]["templates"] if t["name"] == dag]
+    return {task["name"]: task for task in entry["dag"]["tasks"]}
+
+
+def upstream(task: dict[str, Any]) -> set[str]:
+    return set(re.findall(r"([a-z0-9-]+)(?:\.[A-Za-z]+)?", task.get("depends", "")))
+
+
+def env_config(environments: list[dict[str, Any]], commands: list[str] | None = None) -> AphexConfig:
+    return config_from_document(
+        {"version": "1.0", "build": {"commands": commands or ["make"]}, "environments": environments}
+    )
+
+
+def test_the_example_passes_the_linter(objects: list[dict[str, Any]]) -> None:
+    assert _lint_objects(objects) == []
+
+
+def test_the_linter_would_catch_a_broken_dependency(objects: list[dict[str, Any]]) -> None:
+    broken = json.loads(json.dumps(objects[0]))
+    tasks_of(broken)["build"]["depends"] = "nowhere"
+    assert any("nowhere" in problem for problem in _lint_objects([broken]))
+
+
+def test_rbac_objects_are_valid_kubernetes(objects: list[dict[str, Any]]) -> None:
+    core = objects[1:]
+    assert {o["kind"] for o in core} == {"ServiceAccount", "Role", "RoleBinding"}
+    for obj in core:
+        kubernetes_validate.validate(obj, "1.31.0", strict=True)
+
+
+def test_the_parameters_are_those_the_push_sensor_passes(template: dict[str, Any]) -> None:
+    parameters = template["spec"]["arguments"]["parameters"]
+    assert [p["name"] for p in parameters] == ["commit-sha", "branch", "repo-url", "repo-name", "pusher"]
+    assert all(p["description"] for p in parameters)
+    assert "value" not in parameters[0]
+
+
+def test_the_stages_run_in_order_with_approval_and_tests(template: dict[str, Any]) -> None:
+    tasks = tasks_of(template)
+    assert list(tasks) == [
+        "validate", "build", "self-update",
+        "deploy-staging", "tests-staging",
+        "approve-production", "deploy-production", "tests-production",
+        "deploy-dr",
+    ]  # fmt: skip
+    assert tasks["build"]["depends"] == "validate"
+    assert tasks["self-update"]["depends"] == "build"
+    assert upstream(tasks["deploy-staging"]) == {"self-update"}
+    assert tasks["tests-staging"]["depends"] == "deploy-staging"
+    assert tasks["approve-production"]["depends"] == "tests-staging"
+    assert tasks["deploy-production"]["depends"] == "approve-production"
+    assert tasks["deploy-dr"]["depends"] == "tests-production"
+    stack_outputs = {a["name"]: a["value"] for a in tasks["tests-production"]["arguments"]["parameters"]}
+    assert stack_outputs["stack_outputs"] == "{{tasks.deploy-production.outputs.parameters.stack-outputs}}"
+
+
+def test_the_approval_is_a_suspend_that_fails_at_its_timeout(template: dict[str, Any]) -> None:
+    (approval,) = [t for t in template["spec"]["templates"] if "suspend" in t]
+    assert approval == {"name": "approve-production", "timeout": "86400s", "suspend": {}}
+
+
+def test_queued_pushes_deadline_ttl_and_pod_gc(template: dict[str, Any]) -> None:
+    spec = template["spec"]
+    assert spec["synchronization"] == {"mutexes": [{"name": "aphex-pipeline-shop-delivery"}]}
+    assert spec["activeDeadlineSeconds"] == BundleSettings().workflow_deadline_seconds + 86400
+    assert spec["ttlStrategy"]["secondsAfterSuccess"] > 0
+    assert spec["podGC"] == {"strategy": "OnPodSuccess"}
+    retried = {t["name"]: t["retryStrategy"] for t in spec["templates"] if "retryStrategy" in t}
+    for name in ("validate", "self-update", "record-workflow"):
+        assert retried[name]["retryPolicy"] == "Always", name
+        assert retried[name]["backoff"], name
+    for name in ("build", "deploy", "run-tests"):
+        assert retried[name]["retryPolicy"] == "OnError", name
+
+
+def test_the_exit_handler_records_the_run(template: dict[str, Any]) -> None:
+    assert template["spec"]["onExit"] == "exit-handler"
+    (record,) = tasks_of(template, "exit-handler").values()
+    arguments = {a["name"]: a["value"] for a in record["arguments"]["parameters"]}
+    assert arguments["workflow_id"] == "{{workflow.uid}}"
+    assert arguments["status"] == "{{workflow.status}}"
+    assert arguments["failures"] == "{{workflow.failures}}"
+    assert arguments["started_at"] == "{{workflow.creationTimestamp}}"
+    assert arguments["commit_sha"] == "{{workflow.parameters.commit-sha}}"
+    assert arguments["node_statuses"] == "{{workflow.outputs.parameters.self-update-stages}}"
+    assert arguments["bucket"] == resources().artifact_bucket
+    assert json.loads(arguments["sns_topics"]) == ["arn:aws:sns:us-east-1:222222222222:deployments"]
+    assert arguments["argo_ui"] == BundleSettings().argo_ui_url
+    (recorder,) = [t for t in template["spec"]["templates"] if t["name"] == "record-workflow"]
+    (volume,) = [v for v in recorder["volumes"] if v["name"] == "slack-webhook"]
+    assert volume["secret"]["secretName"] == "shop-slack"
+    assert volume["secret"]["items"] == [{"key": "webhook-url", "path": "webhook-url"}]
+    assert arguments["slack_webhook_file"] == "/etc/aphex/slack/webhook-url"
+
+
+def test_without_slack_there_is_no_secret_volume() -> None:
+    config = env_config([{"name": "a", "region": "eu-west-1", "account": "123456789012",
+                          "stacks": [{"name": "S", "path": "."}]}])  # fmt: skip
+    template = compiled(config)[0]
+    for entry in template["spec"]["templates"]:
+        assert all("secret" not in v for v in entry.get("volumes", [])), entry["name"]
+
+
+def test_every_pod_is_hardened_and_runs_only_the_runner(template: dict[str, Any]) -> None:
+    pods = [t for t in template["spec"]["templates"] if "script" in t]
+    assert len(pods) == 6
+    for entry in pods:
+        body = entry["script"]
+        context = body["securityContext"]
+        assert context["runAsNonRoot"] is True, entry["name"]
+        assert context["readOnlyRootFilesystem"] is True, entry["name"]
+        assert context["allowPrivilegeEscalation"] is False, entry["name"]
+        assert context["capabilities"] == {"drop": ["ALL"]}, entry["name"]
+        assert body["source"] == "{{inputs.parameters}}", entry["name"]
+        assert body["resources"]["limits"]["memory"], entry["name"]
+        assert not body["image"].startswith("python:"), entry["name"]
+        for field in ("args", "command"):
+            assert all("{{" not in item for item in body.get(field, [])), entry["name"]
+        assert all("{{" not in env.get("value", "") for env in body.get("env", [])), entry["name"]
+        assert entry["serviceAccountName"].startswith("aphex-shop-delivery-"), entry["name"]
+    assert template["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+def test_stages_run_under_their_own_accounts(template: dict[str, Any]) -> None:
+    accounts = {
+        t["name"]: t.get("serviceAccountName") for t in template["spec"]["templates"] if "script" in t
+    }
+    assert accounts == {
+        "validate": "aphex-shop-delivery-deploy",
+        "build": "aphex-shop-delivery-build",
+        "self-update": "aphex-shop-delivery-self-update",
+        "deploy": "aphex-shop-delivery-deploy",
+        "run-tests": "aphex-shop-delivery-build",
+        "record-workflow": "aphex-shop-delivery-monitor",
+    }
+
+
+def test_no_configured_command_or_stack_name_is_in_the_template(
+    example: AphexConfig, template: dict[str, Any]
+) -> None:
+    text = dump_yaml(template)
+    values = list(example.build.commands)
+    for environment in example.environments:
+        values += [*environment.hooks.pre_deploy, *environment.hooks.post_deploy]
+        values += list(environment.tests.commands if environment.tests else [])
+        values += [stack.name for stack in environment.stacks]
+    for value in values:
+        assert not re.search(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", text), value
+
+
+COMMAND = st.tuples(
+    st.text(alphabet=st.sampled_from(list("abc {}$()'\"`;|&\\-_=")), max_size=30),
+    st.sampled_from(["{{workflow.name}}", "$(cat /etc/passwd)", "'; rm -rf / '", '"{{inputs.parameters}}"']),
+).map(lambda parts: f"echo {parts[0]}{parts[1]}")
+STACK = st.from_regex(r"\AZq[A-Za-z0-9]{6,20}\Z", fullmatch=True)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    build=st.lists(COMMAND, min_size=1, max_size=3),
+    hooks=st.lists(COMMAND, min_size=1, max_size=2),
+    tests=st.lists(COMMAND, min_size=1, max_size=2),
+    stacks=st.lists(STACK, min_size=1, max_size=4, unique=True),
+)
+def test_random_commands_and_stacks_never_reach_the_template(
+    build: list[str], hooks: list[str], tests: list[str], stacks: list[str]
+) -> None:
+    config = env_config(
+        [
+            {
+                "name": "prod",
+                "region": "eu-west-1",
+                "account": "123456789012",
+                "stacks": [{"name": s, "path": "."} for s in stacks],
+                "hooks": {"preDeploy": hooks, "postDeploy": hooks},
+                "tests": {"commands": tests},
+            }
+        ],
+        commands=build,
+    )
+    text = "".join(dump_yaml(obj) for obj in compiled(config))
+    for value in [*build, *hooks, *tests, *stacks]:
+        assert value not in text
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    names=st.lists(
+        st.from_regex(r"\A[a-z][a-z0-9]{0,10}\Z", fullmatch=True), min_size=1, max_size=8, unique=True
+    ),
+    flags=st.lists(st.tuples(st.booleans(), st.booleans()), min_size=8, max_size=8),
+)
+def test_n_environments_give_n_stages_in_order(names: list[str], flags: list[tuple[bool, bool]]) -> None:
+    environments = []
+    for name, (approval, tests) in zip(names, flags, strict=False):
+        environment: dict[str, Any] = {
+            "name": name, "region": "eu-west-1", "account": "123456789012",
+            "stacks": [{"name": "S", "path": "."}],
+        }  # fmt: skip
+        if approval:
+            environment["approval"] = {"required": True}
+        if tests:
+            environment["tests"] = {"commands": ["t"]}
+        environments.append(environment)
+    template = compiled(env_config(environments))[0]
+    tasks = tasks_of(template)
+    deploys = [name for name in tasks if name.startswith("deploy-")]
+    assert deploys == [f"deploy-{name}" for name in names]
+    assert _lint_objects([template]) == []
+    # Each stage waits for the whole previous stage: a chain from validate to the last task.
+    order = list(tasks)
+    for before, after in itertools.pairwise(order):
+        assert upstream(tasks[after]) == {before}, (before, after)
+
+
+def test_waves_reach_the_deploy_step_at_run_time_only(example: AphexConfig, template: dict[str, Any]) -> None:
+    tasks = tasks_of(template)
+    arguments = {a["name"]: a["value"] for a in tasks["deploy-staging"]["arguments"]["parameters"]}
+    assert arguments["stacks"] == "{{tasks.validate.outputs.parameters.staging_stacks}}"
+    assert arguments["environment"] == "staging"
+    assert example.environment("staging").stack_waves() == [["Network", "Dashboards"], ["Database"], ["Api"]]
+
+
+def rbac(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [o for o in objects if o["apiVersion"].startswith("rbac.authorization.k8s.io/")]
+
+
+def request(account: str, verb: str, group: str, resource: str, **extra: Any) -> Request:
+    return Request(
+        account=f"aphex-shop-delivery-{account}",
+        account_namespace=NS,
+        verb=verb,
+        group=group,
+        resource=resource,
+        namespace=extra.pop("namespace", NS),
+        **extra,
+    )
+
+
+def test_only_self_update_may_patch_its_own_template(objects: list[dict[str, Any]]) -> None:
+    rules = rbac(objects)
+    for verb in ("get", "patch"):
+        assert allowed(
+            rules, request("self-update", verb, "argoproj.io", "workflowtemplates", name="shop-delivery")
+        )
+    assert not allowed(
+        rules, request("self-update", "patch", "argoproj.io", "workflowtemplates", name="implementation-dag")
+    )
+    for account in ("build", "deploy", "monitor"):
+        for verb in ("patch", "update", "create", "get"):
+            assert not allowed(
+                rules, request(account, verb, "argoproj.io", "workflowtemplates", name="shop-delivery")
+            ), (account, verb)
+
+
+def test_every_account_may_report_outputs_and_nothing_else(objects: list[dict[str, Any]]) -> None:
+    rules = rbac(objects)
+    for account in ("build", "deploy", "monitor", "self-update"):
+        assert allowed(rules, request(account, "create", "argoproj.io", "workflowtaskresults"))
+        assert not allowed(rules, request(account, "get", "", "secrets", namespace="kube-system", name="x"))
+        assert not allowed(rules, request(account, "get", "", "secrets", name="shop-slack"))
+        for verb in ("bind", "escalate", "create"):
+            assert not allowed(
+                rules,
+                request(account, verb, "rbac.authorization.k8s.io", "clusterroles", name="cluster-admin"),
+            )
+            assert not allowed(rules, request(account, "create", "rbac.authorization.k8s.io", "rolebindings"))
+
+
+def test_service_accounts_carry_their_irsa_roles(objects: list[dict[str, Any]]) -> None:
+    accounts = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ServiceAccount"}
+    outputs = yaml.safe_load(OUTPUTS.read_text(encoding="utf-8"))
+    assert {name: a["metadata"]["annotations"][IRSA_ANNOTATION] for name, a in accounts.items()} == {
+        "aphex-shop-delivery-build": outputs["BuildRoleArn"],
+        "aphex-shop-delivery-deploy": outputs["DeployRoleArn"],
+        "aphex-shop-delivery-monitor": outputs["MonitorRoleArn"],
+        "aphex-shop-delivery-self-update": outputs["SelfUpdateRoleArn"],
+    }
+
+
+def test_another_instance_prefixes_every_account() -> None:
+    config = load_config(EXAMPLE)
+    objects = compiled(config, BundleSettings(instance="blue", namespace="ci"))
+    assert objects[0]["metadata"] == {**objects[0]["metadata"], "name": "shop-delivery", "namespace": "ci"}
+    names = {o["metadata"]["name"] for o in objects[1:]}
+    assert all(name.startswith("blue-shop-delivery-") for name in names)
+
+
+def test_the_name_defaults_to_the_template_the_push_sensor_runs() -> None:
+    config = env_config([{"name": "a", "region": "eu-west-1", "account": "123456789012",
+                          "stacks": [{"name": "S", "path": "."}]}])  # fmt: skip
+    assert compiled(config)[0]["metadata"]["name"] == BundleSettings().events.pipeline_template
+
+
+def test_compiling_twice_gives_identical_bytes(example: AphexConfig) -> None:
+    first = "".join(dump_yaml(o) for o in compiled(example))
+    second = "".join(dump_yaml(o) for o in compiled(load_config(EXAMPLE)))
+    assert first == second
+
+
+@pytest.mark.golden
+def test_the_example_matches_its_golden_file(objects: list[dict[str, Any]]) -> None:
+    text = "---\n".join(dump_yaml(obj) for obj in objects)
+    golden = GOLDEN / "shop-delivery.yaml"
+    if os.environ.get("APHEX_UPDATE_GOLDEN") == "1":
+        golden.write_text(text, encoding="utf-8")
+    assert golden.read_text(encoding="utf-8") == text, "run with APHEX_UPDATE_GOLDEN=1 and review the diff"
+
+
+def test_the_documented_diagram_is_current(template: dict[str, Any]) -> None:
+    doc = (ROOT / "docs" / "aphex-pipeline.md").read_text(encoding="utf-8")
+    assert f"```mermaid\n{mermaid(template)}```" in doc
+
+
+def test_aphex_compile_adds_the_pipeline(tmp_path: Path) -> None:
+    out = tmp_path / "dist"
+    assert (
+        main(["compile", "--config", str(EXAMPLE), "--pipeline-outputs", str(OUTPUTS), "--out", str(out)])
+        == 0
+    )
+    written = yaml.safe_load((out / "workflowtemplate" / "shop-delivery.yaml").read_text(encoding="utf-8"))
+    assert written == compiled(load_config(EXAMPLE))[0]
+    assert (out / "serviceaccount" / "aphex-shop-delivery-self-update.yaml").is_file()
+    assert (out / "workflowtemplate" / "implementation-dag.yaml").is_file()
+
+
+def test_aphex_compile_writes_nothing_for_a_bad_config(tmp_path: Path) -> None:
+    bad = tmp_path / "aphex-config.yaml"
+    bad.write_text('version: "1.0"\nbuild: {commands: [make]}\nenvironments: []\n', encoding="utf-8")
+    out = tmp_path / "dist"
+    assert main(["compile", "--config", str(bad), "--pipeline-outputs", str(OUTPUTS), "--out", str(out)]) == 2
+    assert not out.exists()
+    assert main(["compile", "--config", str(EXAMPLE), "--out", str(out)]) == 2
+    assert not out.exists()

@@ -1,0 +1,497 @@
+"""The Aphex delivery pipeline: one WorkflowTemplate per application, from its ``aphex-config.yaml``.
+
+validate -> build -> self-update -> for each environment, in order: [approve-<env>] -> deploy-<env> ->
+[tests-<env>]; an exit handler records the run (metadata, metrics, notifications). A push to the main
+branch starts it (the push Sensor passes ``commit-sha``, ``branch``, ``repo-url``, ``repo-name``,
+``pusher``); ``synchronization.mutexes`` queues pushes so that two runs never deploy the same stacks.
+
+Only structure comes from the configuration at compile time: the environments' names and order, whether
+an environment has an approval (and its timeout) or tests. Every free-form value (build, hook and test
+commands, stack names and waves, accounts, roles) is read from the ``aphex-config.yaml`` of the pushed
+commit by the ``validate`` step, which hands it to the later steps as output parameters that Argo passes
+inside the runner's JSON input: nothing a repository writes is ever pasted into this template. The
+self-update step regenerates this template from the commit's configuration, so a changed topology takes
+effect in the next run. See https://argo-workflows.readthedocs.io/en/latest/walk-through/dag/.
+"""
+
+import dataclasses
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from hera.workflows import DAG, Parameter, SecretVolume, Suspend, Task, WorkflowTemplate
+from hera.workflows.models import KeyToPath, Mutex, PodGC, Synchronization, TTLStrategy, ValueFrom
+
+from dsl.config.cloudformation import PipelineRole, service_account_name
+from dsl.config.model import AphexConfig, Environment
+from dsl.images import ImageRef
+from dsl.labels import standard_labels
+from dsl.params import workflow_parameter
+from dsl.security import SCRATCH_PATH, ResourceProfile, pod_security_context, scratch_volume
+from dsl.settings import BundleSettings
+from dsl.steps import LIGHT, STANDARD, RetryPolicy, network_retry, runner_step
+from workflows.rbac import EXECUTOR_RULE, account_objects
+from workflows.steps.build import build
+from workflows.steps.cdk_deploy import deploy
+from workflows.steps.monitoring import record_workflow
+from workflows.steps.pipeline_validate import PLAN_FIELDS, plan_output_name, validate
+from workflows.steps.run_tests import run_tests
+from workflows.steps.self_update import self_update
+
+__all__ = [
+    "IRSA_ANNOTATION",
+    "NAME",
+    "PLAN_DIRECTORY",
+    "SELF_UPDATE",
+    "PipelineError",
+    "PipelineResources",
+    "aphex_pipeline",
+    "pipeline_id",
+    "pipeline_objects",
+    "service_accounts",
+    "template_name",
+]
+
+NAME: Final = "aphex-pipeline"
+SELF_UPDATE: Final = "self-update"
+"""The fourth stage kind: its ServiceAccount patches the WorkflowTemplate; its IAM role is the platform's."""
+IRSA_ANNOTATION: Final = "eks.amazonaws.com/role-arn"
+PLAN_DIRECTORY: Final = f"{SCRATCH_PATH}/plan"
+SLACK_MOUNT: Final = "/etc/aphex/slack"
+APPROVAL_WITHOUT_TIMEOUT_SECONDS: Final = 7 * 24 * 3600
+"""How long the run's deadline lets an approval without ``timeout`` wait."""
+HEAVY: Final = ResourceProfile(
+    cpu_request="500m",
+    cpu_limit="2",
+    memory_request="1Gi",
+    memory_limit="4Gi",
+    ephemeral_request="1Gi",
+    ephemeral_limit="10Gi",
+)
+"""Builds, CDK synthesis and deployment, tests: repository code with node_modules."""
+HEAVY_SCRATCH: Final = "8Gi"
+_PIPELINE_ID_MAX: Final = 50
+_ROLE_ARN = re.compile(
+    r"^arn:aws(?:-cn|-us-gov|-iso|-iso-b|-iso-e|-iso-f|-eusc)?:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$"
+)
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_ON_ERROR: Final = RetryPolicy(policy="OnError")
+"""Repository code: retry only when the pod itself broke (eviction, node loss), never a failed command."""
+
+
+class PipelineError(ValueError):
+    """The pipeline cannot be generated from these inputs; the message names the input."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PipelineResources:
+    """What the pipeline's CloudFormation stack created (its outputs), known once it is deployed.
+
+    ``self_update_role_arn`` is not in the stack (a role cannot create itself): the platform team creates
+    it with the rights to deploy the pipeline stack (CloudFormation, IAM roles, the bucket).
+    """
+
+    artifact_bucket: str
+    build_role_arn: str
+    deploy_role_arn: str
+    monitor_role_arn: str
+    self_update_role_arn: str | None = None
+
+    def __post_init__(self) -> None:
+        if not _BUCKET.match(self.artifact_bucket) or ".." in self.artifact_bucket:
+            raise PipelineError(f"ArtifactBucketName: {self.artifact_bucket!r} is not an S3 bucket name")
+        for field, value in self.role_arns().items():
+            if not _ROLE_ARN.match(value):
+                raise PipelineError(f"{field} role: {value!r} is not an IAM role ARN")
+
+    def role_arns(self) -> dict[str, str]:
+        """Role ARN by stage kind (``build``, ``deploy``, ``monitor``, ``self-update`` when known)."""
+        arns = {
+            PipelineRole.BUILD.value: self.build_role_arn,
+            PipelineRole.DEPLOY.value: self.deploy_role_arn,
+            PipelineRole.MONITOR.value: self.monitor_role_arn,
+        }
+        if self.self_update_role_arn:
+            arns[SELF_UPDATE] = self.self_update_role_arn
+        return arns
+
+    @classmethod
+    def from_stack_outputs(
+        cls, outputs: Mapping[str, str], *, self_update_role_arn: str | None = None
+    ) -> "PipelineResources":
+        """From the stack's outputs (``ArtifactBucketName``, ``BuildRoleArn``, ...)."""
+        try:
+            return cls(
+                artifact_bucket=outputs["ArtifactBucketName"],
+                build_role_arn=outputs[f"{PipelineRole.BUILD.logical_id}Arn"],
+                deploy_role_arn=outputs[f"{PipelineRole.DEPLOY.logical_id}Arn"],
+                monitor_role_arn=outputs[f"{PipelineRole.MONITOR.logical_id}Arn"],
+                self_update_role_arn=self_update_role_arn or outputs.get("SelfUpdateRoleArn") or None,
+            )
+        except KeyError as error:
+            raise PipelineError(f"the pipeline stack's outputs have no {error.args[0]}") from None
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "PipelineResources":
+        try:
+            data = json.loads(text)
+            return cls(**data)
+        except (ValueError, TypeError) as error:
+            raise PipelineError(f"resources: {error}") from None
+
+
+def template_name(config: AphexConfig, settings: BundleSettings) -> str:
+    """The WorkflowTemplate's name: ``pipeline.name``, else the name the push Sensor runs."""
+    return config.pipeline.name or settings.events.pipeline_template
+
+
+def pipeline_id(config: AphexConfig, settings: BundleSettings) -> str:
+    """``<instance>-<pipeline>``: prefix of the ServiceAccounts, name of the pipeline's stack."""
+    identity = settings.names.object(template_name(config, settings))
+    if len(identity) > _PIPELINE_ID_MAX:
+        raise PipelineError(
+            f"pipeline.name: <instance>-<name> ({identity}) is longer than {_PIPELINE_ID_MAX} characters"
+        )
+    return identity
+
+
+def service_accounts(config: AphexConfig, settings: BundleSettings) -> dict[str, str]:
+    """ServiceAccount name by stage kind: ``<instance>-<pipeline>-build`` and so on."""
+    identity = pipeline_id(config, settings)
+    names = {kind.value: service_account_name(identity, kind) for kind in PipelineRole}
+    names[SELF_UPDATE] = f"{identity}-{SELF_UPDATE}"
+    return names
+
+
+def builder_image(settings: BundleSettings) -> ImageRef:
+    """The builder image (git, Node.js, the CDK CLI) next to the deployer image, same registry and tag."""
+    image = settings.deployer_image
+    owner = image.repository.rsplit("/", 1)[0] if "/" in image.repository else ""
+    return dataclasses.replace(image, repository=f"{owner}/builder" if owner else "builder")
+
+
+def _param(name: str) -> str:
+    return "{{workflow.parameters." + name + "}}"
+
+
+def _plan(environment: str, field: str) -> str:
+    return "{{tasks.validate.outputs.parameters." + plan_output_name(environment, field) + "}}"
+
+
+def _arguments() -> list[Parameter]:
+    return [
+        workflow_parameter("commit-sha", description="Full SHA of the pushed commit (the push's `after`)"),
+        workflow_parameter(
+            "branch", default="refs/heads/main", description="Pushed ref, e.g. refs/heads/main"
+        ),
+        workflow_parameter("repo-url", default="", description="HTTPS clone URL of the repository"),
+        workflow_parameter("repo-name", default="", description="Repository as <owner>/<name>"),
+        workflow_parameter("pusher", default="", description="GitHub login of the user who pushed"),
+    ]
+
+
+def _deadline(config: AphexConfig, settings: BundleSettings) -> int:
+    waits = sum(
+        environment.approval.timeout_seconds or APPROVAL_WITHOUT_TIMEOUT_SECONDS
+        for environment in config.environments
+        if environment.approval is not None and environment.approval.required
+    )
+    return settings.workflow_deadline_seconds + waits
+
+
+def _heavy(step: Any) -> Any:
+    step.volumes = [scratch_volume(HEAVY_SCRATCH)]
+    return step
+
+
+def _needs_approval(environment: Environment) -> bool:
+    return environment.approval is not None and environment.approval.required
+
+
+def aphex_pipeline(
+    config: AphexConfig, settings: BundleSettings, *, resources: PipelineResources
+) -> WorkflowTemplate:
+    """Build the pipeline's WorkflowTemplate for ``config`` on the cluster of ``settings``."""
+    name = template_name(config, settings)
+    accounts = service_accounts(config, settings)
+    deployer = settings.deployer_image
+    builder = builder_image(settings)
+    bucket = resources.artifact_bucket
+    environments = [environment.name for environment in config.environments]
+    with WorkflowTemplate(
+        name=name,
+        namespace=settings.namespace,
+        labels=standard_labels(
+            name=name, component="pipeline", version=settings.version, instance=settings.instance
+        ),
+        annotations={
+            "workflows.argoproj.io/description": (
+                "Aphex delivery pipeline: validate, build, self-update, then each environment in order "
+                "(approval, deploy, tests); the exit handler records the run and notifies."
+            ),
+        },
+        entrypoint="main",
+        on_exit="exit-handler",
+        arguments=_arguments(),
+        service_account_name=accounts[PipelineRole.MONITOR.value],
+        security_context=pod_security_context(),
+        active_deadline_seconds=_deadline(config, settings),
+        # One run per pipeline at a time: later pushes queue (keyed by name, not instance).
+        synchronization=Synchronization(mutexes=[Mutex(name=f"{NAME}-{name}")]),
+        ttl_strategy=TTLStrategy(seconds_after_success=7 * 24 * 3600, seconds_after_failure=14 * 24 * 3600),
+        pod_gc=PodGC(strategy="OnPodSuccess"),
+    ) as template:
+        validate_step = runner_step(
+            validate,
+            name="validate",
+            image=builder,
+            resources=STANDARD,
+            retry=network_retry(),
+            timeout="15m",
+            service_account=accounts[PipelineRole.DEPLOY.value],
+        )
+        validate_step.outputs = [
+            *[
+                Parameter(
+                    name=plan_output_name(environment, field),
+                    value_from=ValueFrom(path=f"{PLAN_DIRECTORY}/{environment}/{field}"),
+                )
+                for environment in environments
+                for field in PLAN_FIELDS
+            ],
+            # Present from the first step on, so the exit handler can always read it; self-update
+            # overwrites it with its own outcome.
+            Parameter(
+                name="self-update-stages",
+                global_name="self-update-stages",
+                value_from=ValueFrom(path=f"{PLAN_DIRECTORY}/self-update-stages", default="{}"),
+            ),
+        ]
+        build_step = _heavy(
+            runner_step(
+                build,
+                name="build",
+                image=builder,
+                resources=HEAVY,
+                retry=_ON_ERROR,
+                timeout="2h",
+                service_account=accounts[PipelineRole.BUILD.value],
+            )
+        )
+        self_update_step = runner_step(
+            self_update,
+            name="self-update",
+            image=deployer,
+            resources=STANDARD,
+            retry=network_retry(),
+            timeout="45m",
+            service_account=accounts[SELF_UPDATE],
+        )
+        deploy_step = _heavy(
+            runner_step(
+                deploy,
+                name="deploy",
+                image=builder,
+                resources=HEAVY,
+                retry=_ON_ERROR,
+                timeout="6h",
+                service_account=accounts[PipelineRole.DEPLOY.value],
+            )
+        )
+        tests_step = _heavy(
+            runner_step(
+                run_tests,
+                name="run-tests",
+                image=builder,
+                resources=HEAVY,
+                retry=_ON_ERROR,
+                timeout="24h",
+                service_account=accounts[PipelineRole.BUILD.value],
+            )
+        )
+        record_step = runner_step(
+            record_workflow,
+            name="record-workflow",
+            image=deployer,
+            resources=LIGHT,
+            retry=network_retry(),
+            timeout="15m",
+            service_account=accounts[PipelineRole.MONITOR.value],
+        )
+        slack = config.notifications.slack
+        if slack is not None:
+            secret = slack.webhook_secret
+            existing = record_step.volumes
+            record_step.volumes = [
+                *(existing if isinstance(existing, list) else [existing] if existing else []),
+                SecretVolume(
+                    name="slack-webhook",
+                    secret_name=secret.name,
+                    mount_path=SLACK_MOUNT,
+                    read_only=True,
+                    optional=True,
+                    items=[KeyToPath(key=secret.key, path="webhook-url")],
+                ),
+            ]
+        approvals = {
+            environment.name: Suspend(
+                name=f"approve-{environment.name}",
+                timeout=f"{environment.approval.timeout_seconds}s"
+                if environment.approval and environment.approval.timeout_seconds
+                else None,
+            )
+            for environment in config.environments
+            if _needs_approval(environment)
+        }
+
+        with DAG(name="main"):
+            validate_step(
+                name="validate",
+                arguments={
+                    "commit_sha": _param("commit-sha"),
+                    "branch": _param("branch"),
+                    "repo_url": _param("repo-url"),
+                    "repo_name": _param("repo-name"),
+                    "pusher": _param("pusher"),
+                    "environments": json.dumps(environments),
+                    "plan_directory": PLAN_DIRECTORY,
+                },
+            )
+            build_step(
+                name="build",
+                depends="validate",
+                arguments={
+                    "repo_url": _param("repo-url"),
+                    "commit_sha": _param("commit-sha"),
+                    "branch": _param("branch"),
+                    "bucket": bucket,
+                    "artifact_path": ".",
+                    "command_timeout": "3600",
+                },
+            )
+            self_update_step(
+                name="self-update",
+                depends="build",
+                arguments={
+                    "commit_sha": _param("commit-sha"),
+                    "repo_url": _param("repo-url"),
+                    "template_name": name,
+                    "settings": json.dumps(settings.to_values(), sort_keys=True),
+                    "resources": resources.to_json(),
+                },
+            )
+            # The next run's topology must not depend on this one succeeding: continue on any outcome.
+            previous = "self-update.Succeeded || self-update.Failed || self-update.Errored"
+            for environment in config.environments:
+                env = environment.name
+                enabled = f"{_plan(env, 'enabled')} == true"
+                if env in approvals:
+                    Task(name=f"approve-{env}", template=approvals[env], depends=previous, when=enabled)
+                    previous = f"approve-{env}"
+                deploy_step(
+                    name=f"deploy-{env}",
+                    depends=previous,
+                    when=enabled,
+                    arguments={
+                        "environment": env,
+                        "account": _plan(env, "account"),
+                        "region": _plan(env, "region"),
+                        "pipeline_account": "{{tasks.validate.outputs.parameters.pipeline-account}}",
+                        "bucket": bucket,
+                        "commit_sha": _param("commit-sha"),
+                        "stacks": _plan(env, "stacks"),
+                        "workflow_name": "{{workflow.name}}",
+                        "role": _plan(env, "role"),
+                        "context": "{}",
+                        "app": "",
+                        "app_directory": _plan(env, "app-directory"),
+                        "pre_deploy": _plan(env, "pre-deploy"),
+                        "post_deploy": _plan(env, "post-deploy"),
+                        "command_timeout": "3600",
+                    },
+                )
+                previous = f"deploy-{env}"
+                if environment.tests is not None:
+                    tests_step(
+                        name=f"tests-{env}",
+                        depends=previous,
+                        when=f"{_plan(env, 'has-tests')} == true",
+                        arguments={
+                            "environment": env,
+                            "commit_sha": _param("commit-sha"),
+                            "bucket": bucket,
+                            "commands": _plan(env, "tests"),
+                            "stack_outputs": "{{tasks.deploy-" + env + ".outputs.parameters.stack-outputs}}",
+                            "working_directory": ".",
+                            "command_timeout": _plan(env, "test-timeout"),
+                        },
+                    )
+                    previous = f"tests-{env}"
+
+        with DAG(name="exit-handler"):
+            record_step(
+                name="record",
+                arguments={
+                    "workflow_id": "{{workflow.uid}}",
+                    "workflow_name": "{{workflow.name}}",
+                    "namespace": "{{workflow.namespace}}",
+                    "commit_sha": _param("commit-sha"),
+                    "branch": _param("branch"),
+                    "status": "{{workflow.status}}",
+                    "started_at": "{{workflow.creationTimestamp}}",
+                    "bucket": bucket,
+                    "finished_at": "",
+                    "failures": "{{workflow.failures}}",
+                    "node_statuses": "{{workflow.outputs.parameters.self-update-stages}}",
+                    "sns_topics": json.dumps(list(config.notifications.sns_topic_arns)),
+                    "slack_webhook_file": f"{SLACK_MOUNT}/webhook-url" if slack is not None else "",
+                    "argo_ui": settings.argo_ui_url,
+                },
+            )
+    return template
+
+
+def _workflow_template_rule(name: str) -> dict[str, Any]:
+    # `create` cannot be limited by resourceNames; the template exists (installed with the bundle), so
+    # get and patch (server-side apply) on exactly this name are enough.
+    return {
+        "apiGroups": ["argoproj.io"],
+        "resources": ["workflowtemplates"],
+        "verbs": ["get", "patch"],
+        "resourceNames": [name],
+    }
+
+
+def pipeline_rbac(
+    config: AphexConfig, settings: BundleSettings, *, resources: PipelineResources
+) -> list[dict[str, Any]]:
+    """One ServiceAccount, Role and RoleBinding per stage kind; IRSA annotations from ``resources``."""
+    base = template_name(config, settings)
+    arns = resources.role_arns()
+    objects: list[dict[str, Any]] = []
+    for kind in (*(role.value for role in PipelineRole), SELF_UPDATE):
+        rules: list[dict[str, Any]] = [dict(EXECUTOR_RULE)]
+        if kind == SELF_UPDATE:
+            rules.append(_workflow_template_rule(base))
+        account, role, role_binding = account_objects(f"{base}-{kind}", rules, settings)
+        if kind in arns:
+            account["metadata"]["annotations"] = {IRSA_ANNOTATION: arns[kind]}
+        objects += [account, role, role_binding]
+    return objects
+
+
+def pipeline_objects(
+    config: AphexConfig, settings: BundleSettings, *, resources: PipelineResources
+) -> list[dict[str, Any]]:
+    """The pipeline's WorkflowTemplate followed by its RBAC objects."""
+    from workflows.bundle import template_to_dict
+
+    return [
+        template_to_dict(aphex_pipeline(config, settings, resources=resources)),
+        *pipeline_rbac(config, settings, resources=resources),
+    ]

@@ -1,0 +1,225 @@
+"""The Aphex pipeline's self-update stage: the pipeline's own AWS resources and its next topology.
+
+From the ``aphex-config.yaml`` at the pushed commit it
+
+1. deploys the pipeline's CloudFormation stack (:func:`dsl.config.cloudformation.pipeline_resources_template`:
+   the artifact bucket and the IRSA roles of the stages) with boto3: create or update, wait for the
+   outcome; "No updates are to be performed" is success;
+2. regenerates the pipeline's WorkflowTemplate with the same compiler
+   (:func:`workflows.aphex_pipeline.aphex_pipeline`, from the settings it was compiled with and the stack's
+   outputs) and applies it with ``kubectl apply --server-side --field-manager=aphex-pipeline
+   --force-conflicts -f -`` (:func:`workflows.steps.kube.run`; no shell).
+
+A running Workflow keeps the spec it started with (``storedWorkflowTemplateSpec``): only the next run
+sees the new topology. A failure never fails the run (the design says "continue with the current
+topology"): the step reports it in its outputs ``self-update-status`` (``succeeded: ...`` or
+``failed: ...``) and ``self-update-stages`` (``{"self-update": "Succeeded" | "Failed"}``), both published
+with ``globalName`` and recorded by the exit handler. Renaming the pipeline (``pipeline.name``) is refused
+here: its RBAC names the installed WorkflowTemplate, so a rename is a reinstall.
+"""
+
+import json
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Final
+
+from botocore.exceptions import BotoCoreError, ClientError, WaiterError  # type: ignore[import-untyped]
+from hera.workflows import Parameter
+
+from dsl.bundle import dump_yaml
+from dsl.config.cloudformation import PIPELINE_TAG, pipeline_resources_template
+from dsl.config.model import AphexConfig
+from dsl.config.validate import ConfigError, load_config
+from dsl.names import InvalidValue
+from dsl.settings import BundleSettings, SettingsError, load_settings
+from workflows.steps.build import CONFIG_FILE, clone, scratch
+from workflows.steps.kube import StepError, run
+
+__all__ = [
+    "FIELD_MANAGER",
+    "SelfUpdateResult",
+    "apply_template",
+    "deploy_pipeline_stack",
+    "run_self_update",
+    "self_update",
+]
+
+FIELD_MANAGER: Final = "aphex-pipeline"
+_NO_UPDATES: Final = "No updates are to be performed"
+_STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SelfUpdateResult:
+    """What the stage did; ``status`` is one line for people, ``succeeded`` decides the stage's phase."""
+
+    succeeded: bool
+    status: str
+
+    @property
+    def stages(self) -> str:
+        """The ``node_statuses`` JSON the exit handler's record takes."""
+        return json.dumps({"self-update": "Succeeded" if self.succeeded else "Failed"})
+
+
+def _outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
+    (stack,) = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    return {str(o["OutputKey"]): str(o.get("OutputValue", "")) for o in stack.get("Outputs") or []}
+
+
+def _exists(cloudformation: Any, stack_name: str) -> bool:
+    try:
+        (stack,) = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    except ClientError as error:
+        if "does not exist" in str(error):
+            return False
+        raise
+    return bool(stack.get("StackStatus") != "REVIEW_IN_PROGRESS")
+
+
+def deploy_pipeline_stack(
+    cloudformation: Any, *, stack_name: str, template: Mapping[str, Any], pipeline_name: str
+) -> tuple[str, dict[str, str]]:
+    """Create or update the stack and wait; return ``created``/``updated``/``unchanged`` and its outputs."""
+    if not _STACK_NAME.match(stack_name):
+        raise InvalidValue("stack-name", stack_name, "must be a CloudFormation stack name")
+    arguments = {
+        "StackName": stack_name,
+        "TemplateBody": json.dumps(template, sort_keys=True),
+        "Capabilities": ["CAPABILITY_IAM"],
+        "Tags": [{"Key": PIPELINE_TAG, "Value": pipeline_name}],
+    }
+    if _exists(cloudformation, stack_name):
+        try:
+            cloudformation.update_stack(**arguments)
+        except ClientError as error:
+            if _NO_UPDATES in str(error):
+                return "unchanged", _outputs(cloudformation, stack_name)
+            raise
+        cloudformation.get_waiter("stack_update_complete").wait(StackName=stack_name)
+        return "updated", _outputs(cloudformation, stack_name)
+    cloudformation.create_stack(**arguments)
+    cloudformation.get_waiter("stack_create_complete").wait(StackName=stack_name)
+    return "created", _outputs(cloudformation, stack_name)
+
+
+def apply_template(template: Mapping[str, Any]) -> None:
+    """Server-side apply of one WorkflowTemplate (this pipeline owns its topology: conflicts are forced)."""
+    run(
+        [
+            "kubectl",
+            "apply",
+            "--server-side",
+            f"--field-manager={FIELD_MANAGER}",
+            "--force-conflicts",
+            "-f",
+            "-",
+        ],
+        stdin=dump_yaml(template),
+        timeout=120,
+    )
+
+
+def _settings(values: str) -> BundleSettings:
+    try:
+        data = json.loads(values)
+    except json.JSONDecodeError:
+        raise InvalidValue(
+            "settings", "<json>", "must be the JSON values the pipeline was compiled with"
+        ) from None
+    if not isinstance(data, dict):
+        raise InvalidValue("settings", "<json>", "must be a JSON object")
+    try:
+        return load_settings(data)
+    except SettingsError as error:
+        raise InvalidValue("settings", "<json>", str(error)) from None
+
+
+def run_self_update(
+    *,
+    config: AphexConfig,
+    settings: BundleSettings,
+    template_name: str,
+    resources: str,
+    cloudformation: Any,
+) -> SelfUpdateResult:
+    """Deploy the pipeline's stack, then apply the regenerated WorkflowTemplate; never raises for either."""
+    from workflows.aphex_pipeline import PipelineError, PipelineResources, aphex_pipeline, pipeline_id
+
+    problems: list[str] = []
+    done: list[str] = []
+    try:
+        current = PipelineResources.from_json(resources)
+    except PipelineError as error:
+        return SelfUpdateResult(succeeded=False, status=f"failed: resources: {error}")
+    identity = pipeline_id(config, settings)
+    updated = current
+    try:
+        cfn = pipeline_resources_template(config, pipeline_name=identity, namespace=settings.namespace)
+        outcome, outputs = deploy_pipeline_stack(
+            cloudformation, stack_name=identity, template=cfn, pipeline_name=identity
+        )
+        updated = PipelineResources.from_stack_outputs(
+            outputs, self_update_role_arn=current.self_update_role_arn
+        )
+        done.append(f"pipeline stack {identity} {outcome}")
+    except (InvalidValue, PipelineError, BotoCoreError, ClientError, WaiterError) as error:
+        problems.append(f"pipeline stack {identity}: {error}")
+    try:
+        template = aphex_pipeline(config, settings, resources=updated)
+        name = template.name
+        if name != template_name:
+            raise StepError(
+                f"pipeline.name changes the WorkflowTemplate from {template_name} to {name}: "
+                "renaming a pipeline is a reinstall"
+            )
+        from workflows.bundle import template_to_dict
+
+        apply_template(template_to_dict(template))
+        done.append(f"WorkflowTemplate {name} applied ({len(config.environments)} environments)")
+    except (PipelineError, StepError, InvalidValue) as error:
+        problems.append(f"WorkflowTemplate: {error}")
+    if problems:
+        return SelfUpdateResult(succeeded=False, status="failed: " + "; ".join(problems + done))
+    return SelfUpdateResult(succeeded=True, status="succeeded: " + "; ".join(done))
+
+
+def _cloudformation() -> Any:
+    import boto3  # type: ignore[import-untyped]
+
+    return boto3.Session().client("cloudformation")
+
+
+def self_update(
+    commit_sha: str,
+    repo_url: str,
+    template_name: str,
+    settings: str,
+    resources: str,
+) -> tuple[
+    Annotated[str, Parameter(name="self-update-status", global_name="self-update-status")],
+    Annotated[str, Parameter(name="self-update-stages", global_name="self-update-stages")],
+]:
+    """Runner entrypoint: update the pipeline from the commit's configuration; never fails the run."""
+    try:
+        parsed = _settings(settings)
+        checkout = clone(repo_url, commit_sha, scratch("self-update-") / "checkout")
+        config = load_config(checkout / CONFIG_FILE)
+        result = run_self_update(
+            config=config,
+            settings=parsed,
+            template_name=template_name,
+            resources=resources,
+            cloudformation=_cloudformation(),
+        )
+    except ConfigError as error:
+        result = SelfUpdateResult(
+            succeeded=False, status=f"failed: {CONFIG_FILE}: " + "; ".join(str(p) for p in error.problems)
+        )
+    except (InvalidValue, StepError, OSError, BotoCoreError, ClientError) as error:
+        result = SelfUpdateResult(succeeded=False, status=f"failed: {error}")
+    stream = sys.stdout if result.succeeded else sys.stderr
+    print(f"self-update {result.status}", file=stream)
+    return result.status, result.stages
