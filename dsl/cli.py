@@ -138,6 +138,12 @@ def _verify(args: argparse.Namespace) -> int:
     return run_from_args(args)
 
 
+def _run(args: argparse.Namespace) -> int:
+    from dsl.run.cli import run_from_args
+
+    return run_from_args(args)
+
+
 def _config(args: argparse.Namespace) -> int:
     from dsl.config.cli import main as config_main
 
@@ -182,6 +188,12 @@ def _parser() -> argparse.ArgumentParser:
     validate_cmd = config_commands.add_parser("validate", help="report every problem with its path")
     validate_cmd.add_argument("file", type=Path, help="aphex-config.yaml")
     validate_cmd.set_defaults(handler=_config)
+
+    run_cmd = commands.add_parser("run", help="run a compiled workflow on this machine (docs/run.md)")
+    from dsl.run.cli import add_arguments as add_run_arguments
+
+    add_run_arguments(run_cmd)
+    run_cmd.set_defaults(handler=_run)
 
     graph_cmd = commands.add_parser("graph", help="print a Mermaid diagram of a compiled DAG")
     graph_cmd.add_argument("name", help="WorkflowTemplate name, e.g. implementation-dag")

@@ -7,7 +7,7 @@ https://argo-workflows.readthedocs.io/en/latest/enhanced-depends-logic/.
 
 import re
 
-__all__ = ["RESULTS", "DependsError", "task_names"]
+__all__ = ["RESULTS", "DependsError", "task_names", "tokens"]
 
 RESULTS = frozenset(
     {"Succeeded", "Failed", "Errored", "Skipped", "Omitted", "Daemoned", "AnySucceeded", "AllFailed"}
@@ -19,36 +19,37 @@ class DependsError(ValueError):
     """The expression does not parse."""
 
 
-def _tokens(expression: str) -> list[str]:
-    tokens: list[str] = []
+def tokens(expression: str) -> list[str]:
+    """The tokens of a ``depends`` expression: task[.Result], ``!``, ``&&``, ``||``, parentheses."""
+    found: list[str] = []
     position = 0
     text = expression.rstrip()
     while position < len(text):
         match = _TOKEN.match(text, position)
         if not match or match.end() == position:
             raise DependsError(f"unexpected {text[position:]!r}")
-        tokens.append(next(group for group in match.groups() if group))
+        found.append(next(group for group in match.groups() if group))
         position = match.end()
-    return tokens
+    return found
 
 
 def task_names(expression: str) -> list[str]:
     """The task names an expression refers to, in order; raises :class:`DependsError` when invalid."""
-    tokens = _tokens(expression)
+    parts = tokens(expression)
     names: list[str] = []
     position = 0
 
     def term() -> None:
         nonlocal position
-        if position >= len(tokens):
+        if position >= len(parts):
             raise DependsError("expression ends too early")
-        token = tokens[position]
+        token = parts[position]
         position += 1
         if token == "!":
             term()
         elif token == "(":
             expr()
-            if position >= len(tokens) or tokens[position] != ")":
+            if position >= len(parts) or parts[position] != ")":
                 raise DependsError("missing ')'")
             position += 1
         elif token in ("&&", "||", ")"):
@@ -62,11 +63,11 @@ def task_names(expression: str) -> list[str]:
     def expr() -> None:
         nonlocal position
         term()
-        while position < len(tokens) and tokens[position] in ("&&", "||"):
+        while position < len(parts) and parts[position] in ("&&", "||"):
             position += 1
             term()
 
     expr()
-    if position != len(tokens):
-        raise DependsError(f"unexpected {tokens[position]!r}")
+    if position != len(parts):
+        raise DependsError(f"unexpected {parts[position]!r}")
     return names

@@ -1,0 +1,144 @@
+"""``aphex run FILE...``: run a compiled Workflow or WorkflowTemplate locally (see docs/run.md).
+
+Exit status: 0 when the workflow Succeeded, 1 when it did not, 2 when the run was refused or the input
+is unusable (each problem on its own line, naming the field).
+"""
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from dsl.run import Fault, LoadError, RunOptions, RunRefused, run_workflow
+from dsl.run.report import report, tree
+from dsl.run.store import RuleError, parse_rule
+
+__all__ = ["add_arguments", "main", "options_from_args", "parse_fault"]
+
+
+class OptionError(ValueError):
+    """A command-line option is malformed; the message names it."""
+
+
+def parse_fault(text: str) -> Fault:
+    """``NODE``, ``NODE:attempts=N`` or ``NODE:phase=Error`` (several ``:key=value`` allowed)."""
+    node, *settings = text.split(":")
+    attempts: int | None = None
+    phase = "Failed"
+    for setting in settings:
+        key, _, value = setting.partition("=")
+        if key == "attempts" and value.isdigit():
+            attempts = int(value)
+        elif key == "phase" and value in ("Failed", "Error"):
+            phase = value
+        else:
+            raise OptionError(f"--fail {text!r}: {setting!r} (use attempts=N or phase=Failed|Error)")
+    if not node:
+        raise OptionError(f"--fail {text!r}: a node name is required")
+    return Fault(node=node, attempts=attempts, phase=phase)
+
+
+def _pairs(values: Sequence[str], option: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key:
+            raise OptionError(f"{option} {value!r}: expected KEY=VALUE")
+        pairs[key] = rest
+    return pairs
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``aphex run``."""
+    parser.add_argument("paths", nargs="+", type=Path, help="files or directories of compiled YAML")
+    parser.add_argument(
+        "--template", help="WorkflowTemplate (or Workflow) to run; default: the only Workflow"
+    )
+    parser.add_argument("--entrypoint", help="template to start from (default: spec.entrypoint)")
+    parser.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--workdir", type=Path, help="where nodes, artifacts and the object store live")
+    parser.add_argument("--name", help="workflow name (default: generateName or the template name + suffix)")
+    parser.add_argument("--namespace", help="workflow namespace (default: metadata.namespace or default)")
+    parser.add_argument(
+        "--allow-host-commands", action="store_true", help="run container commands on this host"
+    )
+    parser.add_argument(
+        "--standin",
+        action="append",
+        default=[],
+        metavar="IMAGE_OR_TEMPLATE=COMMAND",
+        help="run COMMAND instead of the containers of a template name or image",
+    )
+    parser.add_argument(
+        "--resource-rule",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="complete stored objects: kind=K,label:KEY=VALUE,name=PREFIX,phase=P,after=SECONDS",
+    )
+    parser.add_argument(
+        "--fail",
+        action="append",
+        default=[],
+        metavar="NODE[:attempts=N]",
+        help="force a task or step to fail (its first N attempts)",
+    )
+    parser.add_argument("--secret", action="append", default=[], metavar="NAME/KEY=VALUE")
+    parser.add_argument("--secrets-dir", type=Path, help="secret values as files DIR/<secret>/<key>")
+    parser.add_argument("--lock-dir", type=Path, help="directory of mutex lock files shared by local runs")
+    parser.add_argument("--report", type=Path, help="write a JSON report of every node")
+    parser.add_argument("--resume-suspended", action="store_true", help="resume suspend nodes at once")
+    parser.add_argument("--quiet", action="store_true", help="no live progress lines")
+
+
+def options_from_args(args: argparse.Namespace) -> RunOptions:
+    """Build :class:`RunOptions`; raises :class:`OptionError` or :class:`RuleError`."""
+    return RunOptions(
+        template=args.template,
+        entrypoint=args.entrypoint,
+        parameters=_pairs(args.parameter, "-p"),
+        workdir=args.workdir,
+        workflow_name=args.name,
+        namespace=args.namespace,
+        allow_host_commands=args.allow_host_commands,
+        standins=_pairs(args.standin, "--standin"),
+        resource_rules=[parse_rule(rule) for rule in args.resource_rule],
+        faults=[parse_fault(fault) for fault in args.fail],
+        resume_suspended=args.resume_suspended,
+        secrets=_pairs(args.secret, "--secret"),
+        secrets_dir=args.secrets_dir,
+        lock_dir=args.lock_dir,
+        progress=None if args.quiet else lambda line: print(line, flush=True),
+    )
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run with parsed arguments; print the tree; return the exit status."""
+    try:
+        options = options_from_args(args)
+        result = run_workflow(args.paths, options)
+    except (OptionError, RuleError, LoadError) as error:
+        print(f"aphex run: {error}", file=sys.stderr)
+        return 2
+    except RunRefused as refused:
+        for problem in refused.problems:
+            print(f"aphex run: refused: {problem}", file=sys.stderr)
+        return 2
+    print()
+    print(tree(result), end="")
+    if args.report is not None:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(json.dumps(report(result), indent=2) + "\n", encoding="utf-8")
+    return 0 if result.phase == "Succeeded" else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m dsl.run.cli``: the same as ``aphex run``."""
+    parser = argparse.ArgumentParser(prog="aphex run", description="Run a compiled workflow locally.")
+    add_arguments(parser)
+    return run_from_args(parser.parse_args(argv))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

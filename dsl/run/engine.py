@@ -1,0 +1,1084 @@
+"""The scheduler of a local run: Argo controller semantics over the compiled YAML.
+
+A template invocation becomes a node (https://argo-workflows.readthedocs.io/en/latest/fields/#nodestatus)
+named as Argo names it (``wf.task``, ``wf[0].step``, ``wf.task(1)`` for retries, ``wf.task(0:item)`` for
+loop items, ``wf.onExit``). DAG tasks start in a thread pool as soon as every task their ``depends``
+names has finished; an unsatisfied ``depends`` gives ``Omitted``, a false ``when`` gives ``Skipped``;
+the DAG's phase follows Argo's ``assessDAGPhase``: each target task (``dag.target`` or the leaves) takes
+the phase of the last completed node on its branch, and a failed or errored branch fails the DAG unless
+the task continues on it. Step groups run in order, the steps of a group in parallel. Retries follow
+``retryStrategy`` (limit, policy, backoff with an injectable sleep). The engine knows nothing about a
+particular workflow.
+"""
+
+import json
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from dsl.run.expressions import (
+    ExpressionError,
+    TaskOutcome,
+    dependencies_expression,
+    depends_references,
+    evaluate_depends,
+    evaluate_when,
+)
+from dsl.run.handlers import (
+    HandlerError,
+    HandlerRegistry,
+    LeafCall,
+    LeafOutcome,
+    PathMap,
+    SecretSource,
+    parse_duration,
+    resolve_env,
+)
+from dsl.run.loader import Library, Resolved, Selection
+from dsl.run.mutex import FileMutex
+from dsl.run.substitution import UnresolvedVariable, substitute, substitute_tree
+
+__all__ = ["Engine", "Fault", "NodeRecord", "RunError", "RunResult", "fnv32a", "timestamp"]
+
+FAILED = ("Failed", "Error")
+COMPLETED = ("Succeeded", "Failed", "Error")
+
+
+class RunError(RuntimeError):
+    """A node cannot proceed (it ends in phase Error); the message names the field."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fault:
+    """``--fail NODE[:attempts=N]``: force a node (by task or step name) to fail."""
+
+    node: str
+    attempts: int | None = None
+    phase: str = "Failed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeRecord:
+    """One finished node, as ``argo get`` and the report show it."""
+
+    id: str
+    name: str
+    display_name: str
+    type: str
+    template_name: str
+    phase: str
+    started_at: float | None
+    finished_at: float | None
+    message: str
+    parameters: Mapping[str, str]
+    artifacts: Mapping[str, str]
+    result: str | None
+    exit_code: int | None
+    children: tuple[str, ...]
+    pod_name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunResult:
+    """The outcome of a local run."""
+
+    name: str
+    namespace: str
+    uid: str
+    phase: str
+    message: str
+    started_at: float
+    finished_at: float
+    nodes: tuple[NodeRecord, ...]
+    parameters: Mapping[str, str]
+    artifacts: Mapping[str, str]
+    workdir: Path
+
+    def by_display_name(self, display_name: str) -> NodeRecord:
+        """The node shown as ``display_name`` (the first, when several share it)."""
+        for node in self.nodes:
+            if node.display_name == display_name:
+                return node
+        raise KeyError(display_name)
+
+
+@dataclass(kw_only=True)
+class _Node:
+    id: str
+    name: str
+    display_name: str
+    type: str
+    template_name: str
+    pod_name: str
+    phase: str = "Pending"
+    started_at: float | None = None
+    finished_at: float | None = None
+    message: str = ""
+    parameters: dict[str, str] = field(default_factory=dict)
+    artifacts: dict[str, str] = field(default_factory=dict)
+    result: str | None = None
+    exit_code: int | None = None
+    children: list[str] = field(default_factory=list)
+    child_phases: tuple[str, ...] = ()
+
+    def record(self) -> NodeRecord:
+        return NodeRecord(
+            id=self.id,
+            name=self.name,
+            display_name=self.display_name,
+            type=self.type,
+            template_name=self.template_name,
+            phase=self.phase,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            message=self.message,
+            parameters=dict(self.parameters),
+            artifacts=dict(self.artifacts),
+            result=self.result,
+            exit_code=self.exit_code,
+            children=tuple(self.children),
+            pod_name=self.pod_name,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Inputs:
+    parameters: tuple[tuple[str, str], ...]
+    artifacts: Mapping[str, str]
+
+
+def fnv32a(text: str) -> int:
+    """The FNV-1a 32-bit hash Argo uses in node ids and pod names."""
+    value = 0x811C9DC5
+    for byte in text.encode():
+        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return value
+
+
+def timestamp(moment: float | None) -> str | None:
+    """RFC 3339 in UTC, seconds precision, as Argo writes times."""
+    if moment is None:
+        return None
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _kind(template: Mapping[str, Any]) -> str:
+    for kind in ("dag", "steps", "container", "script", "resource", "suspend"):
+        if template.get(kind) is not None:
+            return kind
+    raise RunError("the template has no supported type")
+
+
+_NODE_TYPES = {
+    "dag": "DAG",
+    "steps": "Steps",
+    "container": "Pod",
+    "script": "Pod",
+    "resource": "Pod",
+    "suspend": "Suspend",
+}
+
+
+def _item_label(item: Any) -> str:
+    if isinstance(item, Mapping):
+        return ",".join(f"{key}:{value}" for key, value in item.items())
+    return item if isinstance(item, str) else json.dumps(item)
+
+
+def _item_vars(item: Any) -> dict[str, str]:
+    if isinstance(item, str):
+        return {"item": item}
+    variables = {"item": json.dumps(item) if not isinstance(item, int | float) else str(item)}
+    if isinstance(item, Mapping):
+        for key, value in item.items():
+            variables[f"item.{key}"] = value if isinstance(value, str) else json.dumps(value)
+    return variables
+
+
+class Engine:
+    """Runs one selected object; create one per run."""
+
+    def __init__(
+        self,
+        *,
+        library: Library,
+        selection: Selection,
+        registry: HandlerRegistry,
+        parameters: Mapping[str, str],
+        entry_arguments: Mapping[str, str],
+        workdir: Path,
+        namespace: str,
+        name: str,
+        faults: Sequence[Fault],
+        secrets: SecretSource,
+        lock_dir: Path,
+        sleep: Callable[[float], None],
+        clock: Callable[[], float],
+        progress: Callable[[str], None] | None,
+        store_cleanup: Callable[[str], list[dict[str, Any]]],
+    ) -> None:
+        self.library = library
+        self.selection = selection
+        self.registry = registry
+        self.parameters = dict(parameters)
+        self.entry_arguments = dict(entry_arguments)
+        self.workdir = workdir
+        self.namespace = namespace
+        self.name = name
+        self.uid = str(uuid.uuid4())
+        self.faults = {fault.node: fault for fault in faults}
+        self.secrets = secrets
+        self.lock_dir = lock_dir
+        self.sleep = sleep
+        self.clock = clock
+        self.progress = progress
+        self.store_cleanup = store_cleanup
+        self.created = time.time()
+        self.lock = threading.Lock()
+        self.nodes: dict[str, _Node] = {}
+        self.global_parameters: dict[str, str] = {}
+        self.global_artifacts: dict[str, str] = {}
+        self.exit_variables: dict[str, str] = {}
+
+    # --- bookkeeping ----------------------------------------------------------------------------
+
+    def _emit(self, line: str) -> None:
+        if self.progress is not None:
+            with self.lock:
+                self.progress(line)
+
+    def _node(self, name: str, display: str, template_name: str, kind: str, parent: _Node | None) -> _Node:
+        node_id = self.name if name == self.name else f"{self.name}-{fnv32a(name)}"
+        node = _Node(
+            id=node_id,
+            name=name,
+            display_name=display,
+            type=kind,
+            template_name=template_name,
+            pod_name=f"{self.name}-{template_name}-{fnv32a(name)}",
+        )
+        with self.lock:
+            self.nodes[node_id] = node
+            if parent is not None:
+                parent.children.append(node_id)
+        return node
+
+    def _start(self, node: _Node) -> None:
+        node.phase = "Running"
+        node.started_at = time.time()
+        if node.type not in ("StepGroup", "Retry", "TaskGroup"):
+            self._emit(f"{timestamp(node.started_at)} started   {node.name} ({node.template_name})")
+
+    def _finish(self, node: _Node, phase: str | None = None, message: str | None = None) -> _Node:
+        if phase is not None:
+            node.phase = phase
+        if message is not None:
+            node.message = message
+        if node.started_at is None:
+            node.started_at = time.time()
+        node.finished_at = time.time()
+        if node.type not in ("StepGroup", "TaskGroup"):
+            duration = node.finished_at - node.started_at
+            detail = f": {node.message}" if node.message and node.phase != "Succeeded" else ""
+            self._emit(f"{timestamp(node.finished_at)} {node.phase:<9} {node.name} {duration:.2f}s{detail}")
+        return node
+
+    def _mark(self, name: str, display: str, template: str, parent: _Node, phase: str, message: str) -> _Node:
+        node = self._node(name, display, template, "Skipped", parent)
+        node.started_at = time.time()
+        return self._finish(node, phase, message)
+
+    # --- variables ------------------------------------------------------------------------------
+
+    def workflow_variables(self) -> dict[str, str]:
+        meta = self.selection.obj.get("metadata", {}) or {}
+        variables = {
+            "workflow.name": self.name,
+            "workflow.namespace": self.namespace,
+            "workflow.uid": self.uid,
+            "workflow.creationTimestamp": str(timestamp(self.created)),
+            "workflow.mainEntrypoint": self.selection.entrypoint,
+            "workflow.serviceAccountName": str(self.selection.spec.get("serviceAccountName", "default")),
+            "workflow.duration": f"{time.time() - self.created:.6f}",
+            "workflow.parameters.json": json.dumps(
+                [{"name": key, "value": value} for key, value in self.parameters.items()]
+            ),
+        }
+        variables |= {f"workflow.parameters.{key}": value for key, value in self.parameters.items()}
+        variables |= {f"workflow.labels.{k}": str(v) for k, v in (meta.get("labels") or {}).items()}
+        variables |= {f"workflow.annotations.{k}": str(v) for k, v in (meta.get("annotations") or {}).items()}
+        with self.lock:
+            variables |= {f"workflow.outputs.parameters.{k}": v for k, v in self.global_parameters.items()}
+            variables |= {f"workflow.outputs.artifacts.{k}": v for k, v in self.global_artifacts.items()}
+        return variables | self.exit_variables
+
+    @staticmethod
+    def _input_variables(
+        template: Mapping[str, Any], inputs: _Inputs, paths: PathMap | None
+    ) -> dict[str, str]:
+        variables = {f"inputs.parameters.{name}": value for name, value in inputs.parameters}
+        variables["inputs.parameters"] = json.dumps([{"name": n, "value": v} for n, v in inputs.parameters])
+        for artifact in (template.get("inputs") or {}).get("artifacts", []) or []:
+            if artifact.get("path") and paths is not None:
+                variables[f"inputs.artifacts.{artifact['name']}.path"] = str(
+                    paths.host(str(artifact["path"]))
+                )
+        return variables
+
+    # --- invocation -----------------------------------------------------------------------------
+
+    def _inputs(
+        self, resolved: Resolved, parameters: Mapping[str, str], artifacts: Mapping[str, str]
+    ) -> _Inputs:
+        declared = resolved.template.get("inputs") or {}
+        values: list[tuple[str, str]] = []
+        base = self.workflow_variables()
+        for parameter in declared.get("parameters", []) or []:
+            name = str(parameter.get("name"))
+            if name in parameters:
+                value = parameters[name]
+            elif "value" in parameter:
+                value = substitute(str(parameter["value"]), base, f"inputs.parameters.{name}")
+            elif "default" in parameter:
+                value = substitute(str(parameter["default"]), base, f"inputs.parameters.{name}")
+            else:
+                raise RunError(f"{resolved.path}.inputs.parameters.{name}: no value given")
+            enum = parameter.get("enum")
+            if enum is not None and value not in [str(option) for option in enum]:
+                raise RunError(f"{resolved.path}.inputs.parameters.{name}: {value!r} is not one of {enum}")
+            values.append((name, value))
+        placed: dict[str, str] = {}
+        for artifact in declared.get("artifacts", []) or []:
+            name = str(artifact.get("name"))
+            if name in artifacts:
+                placed[name] = artifacts[name]
+            elif not artifact.get("raw") and not artifact.get("optional"):
+                raise RunError(f"{resolved.path}.inputs.artifacts.{name}: no artifact given")
+        return _Inputs(parameters=tuple(values), artifacts=placed)
+
+    def invoke(
+        self,
+        resolved: Resolved,
+        *,
+        parameters: Mapping[str, str],
+        artifacts: Mapping[str, str],
+        name: str,
+        display: str,
+        parent: _Node | None,
+        task: str,
+    ) -> _Node:
+        """Run ``resolved`` with arguments as one node (a Retry node when it has a retryStrategy)."""
+        template = resolved.template
+        retry = template.get("retryStrategy")
+        try:
+            kind = "Retry" if retry else _NODE_TYPES[_kind(template)]
+        except RunError:
+            kind = "Pod"
+        node = self._node(name, display, resolved.name, kind, parent)
+        self._start(node)
+        try:
+            inputs = self._inputs(resolved, parameters, artifacts)
+        except (RunError, UnresolvedVariable) as error:
+            return self._finish(node, "Error", str(error))
+        if not retry:
+            self._attempt(node, resolved, inputs, 0, task)
+            return self._finish(node)
+        self._retry(node, resolved, inputs, task, retry)
+        return self._finish(node)
+
+    def _retry(
+        self, node: _Node, resolved: Resolved, inputs: _Inputs, task: str, retry: Mapping[str, Any]
+    ) -> None:
+        policy = str(retry.get("retryPolicy") or "OnFailure")
+        retry_on = {"Always": FAILED, "OnFailure": ("Failed",), "OnError": ("Error",)}.get(policy, ())
+        try:
+            limit = int(str(retry.get("limit", "0")))
+            backoff = retry.get("backoff") or {}
+            delay = parse_duration(backoff.get("duration", 0), "retryStrategy.backoff.duration")
+            factor = float(str(backoff.get("factor", 1)))
+            max_duration = (
+                parse_duration(backoff["maxDuration"], "retryStrategy.backoff.maxDuration")
+                if backoff.get("maxDuration") is not None
+                else None
+            )
+        except (ValueError, HandlerError) as error:
+            self._finish(node, "Error", f"{resolved.path}.retryStrategy: {error}")
+            return
+        first_start = self.clock()
+        attempt = 0
+        while True:
+            child = self._node(
+                f"{node.name}({attempt})",
+                f"{node.display_name}({attempt})",
+                resolved.name,
+                _NODE_TYPES.get(_safe_kind(resolved.template), "Pod"),
+                node,
+            )
+            self._start(child)
+            self._attempt(child, resolved, inputs, attempt, task)
+            self._finish(child)
+            node.phase, node.message = child.phase, child.message
+            node.parameters, node.artifacts = child.parameters, child.artifacts
+            node.result, node.exit_code = child.result, child.exit_code
+            if child.phase == "Succeeded" or child.phase not in retry_on or attempt >= limit:
+                if child.phase != "Succeeded" and attempt >= limit and child.phase in retry_on:
+                    node.message = f"{child.message} (no more retries left)"
+                return
+            wait_for = delay * factor**attempt if delay else 0.0
+            if max_duration is not None and self.clock() - first_start + wait_for > max_duration:
+                node.message = f"{child.message} (backoff maxDuration {max_duration:g}s exceeded)"
+                return
+            if wait_for:
+                self._emit(f"{timestamp(time.time())} backoff   {node.name} {wait_for:g}s")
+                self.sleep(wait_for)
+            attempt += 1
+
+    def _attempt(self, node: _Node, resolved: Resolved, inputs: _Inputs, retries: int, task: str) -> None:
+        fault = self.faults.get(task)
+        if fault is not None and (fault.attempts is None or retries < fault.attempts):
+            node.phase, node.message = fault.phase, f"failed by --fail {task}"
+            return
+        template = resolved.template
+        try:
+            with self._mutexes(template, inputs, node):
+                kind = _kind(template)
+                if kind == "dag":
+                    self._dag(node, resolved, inputs)
+                elif kind == "steps":
+                    self._steps(node, resolved, inputs)
+                else:
+                    self._leaf(node, resolved, inputs, retries)
+        except (RunError, HandlerError, UnresolvedVariable, ExpressionError) as error:
+            node.phase, node.message = "Error", str(error)
+        if node.phase == "Succeeded":
+            self._publish(template, node)
+
+    @contextmanager
+    def _mutexes(self, template: Mapping[str, Any], inputs: _Inputs, node: _Node) -> Iterator[None]:
+        mutexes = (template.get("synchronization") or {}).get("mutexes") or []
+        if not mutexes:
+            yield
+            return
+        variables = self.workflow_variables() | self._input_variables(template, inputs, None)
+        with ExitStack() as stack:
+            for index, mutex in enumerate(mutexes):
+                name = substitute(str(mutex.get("name")), variables, f"synchronization.mutexes[{index}].name")
+                stack.enter_context(self.mutex(name, node.name))
+            yield
+
+    def mutex(self, name: str, holder: str) -> FileMutex:
+        """The file lock of a mutex in this namespace (shared by every local run on this machine)."""
+        return FileMutex(
+            self.lock_dir,
+            f"{self.namespace}/Mutex/{name}",
+            on_wait=lambda: self._emit(f"{timestamp(time.time())} waiting   {holder} for mutex {name}"),
+        )
+
+    def _publish(self, template: Mapping[str, Any], node: _Node) -> None:
+        outputs = template.get("outputs") or {}
+        with self.lock:
+            for parameter in outputs.get("parameters", []) or []:
+                if parameter.get("globalName") and parameter.get("name") in node.parameters:
+                    self.global_parameters[str(parameter["globalName"])] = node.parameters[parameter["name"]]
+            for artifact in outputs.get("artifacts", []) or []:
+                if artifact.get("globalName") and artifact.get("name") in node.artifacts:
+                    self.global_artifacts[str(artifact["globalName"])] = node.artifacts[artifact["name"]]
+
+    # --- leaves ---------------------------------------------------------------------------------
+
+    def _leaf(self, node: _Node, resolved: Resolved, inputs: _Inputs, retries: int) -> None:
+        template = resolved.template
+        node_dir = self.workdir / "nodes" / node.id
+        node_dir.mkdir(parents=True, exist_ok=True)
+        paths = PathMap.for_template(template, node_dir)
+        outputs = template.get("outputs") or {}
+        variables = self.workflow_variables() | self._input_variables(template, inputs, paths)
+        variables |= {"pod.name": node.pod_name, "retries": str(retries), "node.name": node.name}
+        for parameter in outputs.get("parameters", []) or []:
+            path = (parameter.get("valueFrom") or {}).get("path")
+            if path:
+                host = paths.host(str(path))
+                host.parent.mkdir(parents=True, exist_ok=True)
+                variables[f"outputs.parameters.{parameter['name']}.path"] = str(host)
+        for artifact in outputs.get("artifacts", []) or []:
+            if artifact.get("path"):
+                host = paths.host(str(artifact["path"]))
+                host.parent.mkdir(parents=True, exist_ok=True)
+                variables[f"outputs.artifacts.{artifact['name']}.path"] = str(host)
+        body = {key: value for key, value in template.items() if key not in ("inputs", "outputs")}
+        substituted = dict(substitute_tree(body, variables, resolved.path))
+        substituted["outputs"] = outputs
+        self._place_artifacts(template, inputs, paths)
+        deadline = self._deadline(substituted, resolved.path)
+        fields = {
+            "metadata.namespace": self.namespace,
+            "metadata.name": node.pod_name,
+            "spec.serviceAccountName": str(
+                substituted.get("serviceAccountName")
+                or self.selection.spec.get("serviceAccountName")
+                or "default"
+            ),
+        }
+        kind = _kind(template)
+        env = resolve_env(substituted, paths, self.secrets, fields, f"{resolved.path}.{kind}")
+        handler = self.registry.find(template)
+        if handler is None:
+            raise RunError(f"{resolved.path}: no handler runs this {kind} template")
+        call = LeafCall(
+            template=substituted,
+            template_name=resolved.name,
+            node_name=node.name,
+            node_id=node.id,
+            display_name=node.display_name,
+            pod_name=node.pod_name,
+            node_dir=node_dir,
+            paths=paths,
+            inputs=[{"name": n, "value": v} for n, v in inputs.parameters],
+            env=env,
+            deadline=deadline,
+            workflow_name=self.name,
+            workflow_namespace=self.namespace,
+            workflow_uid=self.uid,
+        )
+        outcome = handler.run(call)
+        node.phase, node.message = outcome.phase, outcome.message
+        node.result, node.exit_code = outcome.result, outcome.exit_code
+        self._collect(node, resolved, outcome, paths, variables)
+
+    @staticmethod
+    def _deadline(template: Mapping[str, Any], where: str) -> float | None:
+        limits = []
+        if template.get("timeout") is not None:
+            limits.append(parse_duration(template["timeout"], f"{where}.timeout"))
+        if template.get("activeDeadlineSeconds") is not None:
+            limits.append(parse_duration(template["activeDeadlineSeconds"], f"{where}.activeDeadlineSeconds"))
+        return min(limits) if limits else None
+
+    @staticmethod
+    def _place_artifacts(template: Mapping[str, Any], inputs: _Inputs, paths: PathMap) -> None:
+        for artifact in (template.get("inputs") or {}).get("artifacts", []) or []:
+            name, path = str(artifact.get("name")), artifact.get("path")
+            if not path:
+                continue
+            target = paths.host(str(path))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if name in inputs.artifacts:
+                source = Path(inputs.artifacts[name])
+                if source.is_dir():
+                    shutil.copytree(source, target, dirs_exist_ok=True)
+                else:
+                    shutil.copyfile(source, target)
+            elif artifact.get("raw"):
+                target.write_text(str(artifact["raw"].get("data", "")), encoding="utf-8")
+
+    def _collect(
+        self,
+        node: _Node,
+        resolved: Resolved,
+        outcome: LeafOutcome,
+        paths: PathMap,
+        variables: Mapping[str, str],
+    ) -> None:
+        succeeded = node.phase == "Succeeded"
+        outputs = resolved.template.get("outputs") or {}
+        problems: list[str] = []
+        for parameter in outputs.get("parameters", []) or []:
+            name = str(parameter.get("name"))
+            value_from = parameter.get("valueFrom") or {}
+            value: str | None = None
+            if name in outcome.parameters:
+                value = outcome.parameters[name]
+            elif "value" in parameter:
+                value = substitute(str(parameter["value"]), variables, f"outputs.parameters.{name}")
+            elif value_from.get("path"):
+                file = paths.host(str(value_from["path"]))
+                if file.is_file():
+                    text = file.read_text(encoding="utf-8")
+                    value = text[:-1] if text.endswith("\n") else text
+            if value is None and "default" in value_from:
+                value = str(value_from["default"])
+            if value is None:
+                if succeeded:
+                    problems.append(f"outputs.parameters.{name}: no value (not written by the step)")
+                continue
+            node.parameters[name] = value
+        for artifact in outputs.get("artifacts", []) or []:
+            name = str(artifact.get("name"))
+            source = outcome.artifacts.get(name)
+            if source is None and artifact.get("path"):
+                source = paths.host(str(artifact["path"]))
+            if source is None or not source.exists():
+                if succeeded and not artifact.get("optional"):
+                    problems.append(f"outputs.artifacts.{name}: {artifact.get('path')} was not written")
+                continue
+            target = self.workdir / "artifacts" / node.id / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if source.is_dir():
+                shutil.copytree(source, target, dirs_exist_ok=True)
+            else:
+                shutil.copyfile(source, target)
+            node.artifacts[name] = str(target)
+        if problems:
+            node.phase, node.message = "Error", "; ".join(problems)
+
+    # --- DAG ------------------------------------------------------------------------------------
+
+    def _dag(self, node: _Node, resolved: Resolved, inputs: _Inputs) -> None:
+        template = resolved.template
+        dag = template["dag"]
+        tasks = {str(task["name"]): task for task in dag.get("tasks", []) or []}
+        expressions: dict[str, str] = {}
+        references: dict[str, list[str]] = {}
+        for name, task in tasks.items():
+            expression = str(task.get("depends") or dependencies_expression(task.get("dependencies") or []))
+            expressions[name] = expression
+            references[name] = depends_references(expression) if expression.strip() else []
+        base = self.workflow_variables() | self._input_variables(template, inputs, None)
+        task_vars: dict[str, str] = {}
+        outcomes: dict[str, TaskOutcome] = {}
+        phases: dict[str, str] = {}
+        pending = list(tasks)
+        workers = int(template.get("parallelism") or 0) or max(1, min(len(tasks), 32))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dag") as pool:
+            running: dict[Future[_Node], str] = {}
+            while pending or running:
+                ready = self._ready(pending, references, outcomes)
+                while ready:
+                    name = ready.pop(0)
+                    pending.remove(name)
+                    task = tasks[name]
+                    full = f"{node.name}.{name}"
+                    try:
+                        satisfied = not expressions[name].strip() or evaluate_depends(
+                            expressions[name], outcomes
+                        )
+                    except ExpressionError as error:
+                        child = self._mark(
+                            full, name, _task_template(task), node, "Error", f"depends: {error}"
+                        )
+                        self._record(name, task, child, outcomes, phases, task_vars, "tasks")
+                        ready = ready or self._ready(pending, references, outcomes)
+                        continue
+                    if not satisfied:
+                        child = self._mark(
+                            full,
+                            name,
+                            _task_template(task),
+                            node,
+                            "Omitted",
+                            "omitted: depends condition not met",
+                        )
+                        self._record(name, task, child, outcomes, phases, task_vars, "tasks")
+                        ready = ready or self._ready(pending, references, outcomes)
+                        continue
+                    variables = base | self.workflow_variables() | task_vars
+                    running[pool.submit(self._task, node, resolved, task, full, variables)] = name
+                    ready = ready or self._ready(pending, references, outcomes)
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    name = running.pop(future)
+                    self._record(name, tasks[name], future.result(), outcomes, phases, task_vars, "tasks")
+        node.phase = _assess_dag(dag, tasks, references, phases)
+        if node.phase != "Succeeded":
+            failed = [name for name, phase in phases.items() if phase in FAILED]
+            node.message = f"child task(s) {', '.join(failed)} failed" if failed else ""
+        self._template_outputs(node, template, base | self.workflow_variables() | task_vars)
+
+    @staticmethod
+    def _ready(pending: list[str], references: Mapping[str, list[str]], done: Mapping[str, Any]) -> list[str]:
+        return [name for name in pending if all(reference in done for reference in references[name])]
+
+    def _record(
+        self,
+        name: str,
+        task: Mapping[str, Any],
+        child: _Node,
+        outcomes: dict[str, TaskOutcome],
+        phases: dict[str, str],
+        variables: dict[str, str],
+        prefix: str,
+    ) -> None:
+        continue_on = task.get("continueOn") or {}
+        outcomes[name] = TaskOutcome(
+            phase=child.phase,
+            continue_on_failed=bool(continue_on.get("failed")),
+            continue_on_error=bool(continue_on.get("error")),
+            child_phases=child.child_phases,
+        )
+        phases[name] = child.phase
+        key = f"{prefix}.{name}"
+        variables |= {
+            f"{key}.status": child.phase,
+            f"{key}.id": child.id,
+            f"{key}.startedAt": str(timestamp(child.started_at)),
+            f"{key}.finishedAt": str(timestamp(child.finished_at)),
+        }
+        if child.exit_code is not None:
+            variables[f"{key}.exitCode"] = str(child.exit_code)
+        if child.result is not None:
+            variables[f"{key}.outputs.result"] = child.result
+        variables |= {f"{key}.outputs.parameters.{k}": v for k, v in child.parameters.items()}
+        variables |= {f"{key}.outputs.artifacts.{k}": v for k, v in child.artifacts.items()}
+
+    def _task(
+        self, parent: _Node, owner: Resolved, task: Mapping[str, Any], full: str, variables: Mapping[str, str]
+    ) -> _Node:
+        """One DAG task or step: loops, ``when``, arguments, then the template; exit handler afterwards."""
+        name = str(task["name"])
+        target = self.library.node_template(owner.owner, task)
+        if target is None:
+            return self._mark(full, name, _task_template(task), parent, "Error", "template not found")
+        try:
+            items = self._items(task, variables)
+        except (RunError, UnresolvedVariable) as error:
+            return self._mark(full, name, target.name, parent, "Error", str(error))
+        if items is None:
+            result = self._run_one(parent, target, task, full, name, variables)
+        else:
+            result = self._run_group(parent, target, task, full, name, variables, items)
+        on_exit = task.get("onExit")
+        if on_exit:
+            handler = self.library.local(owner.owner, str(on_exit))
+            if handler is not None:
+                self.invoke(
+                    handler,
+                    parameters={},
+                    artifacts={},
+                    name=f"{full}.onExit",
+                    display=f"{name}.onExit",
+                    parent=parent,
+                    task=f"{name}.onExit",
+                )
+        return result
+
+    def _run_one(
+        self,
+        parent: _Node,
+        target: Resolved,
+        task: Mapping[str, Any],
+        full: str,
+        display: str,
+        variables: Mapping[str, str],
+    ) -> _Node:
+        name = str(task["name"])
+        try:
+            when = task.get("when")
+            if when is not None:
+                condition = substitute(str(when), variables, "when")
+                if not evaluate_when(condition):
+                    return self._mark(
+                        full, display, target.name, parent, "Skipped", f"when '{condition}' evaluated false"
+                    )
+            arguments = task.get("arguments") or {}
+            parameters = {
+                str(p["name"]): substitute(
+                    str(p.get("value", "")), variables, f"arguments.parameters.{p['name']}"
+                )
+                for p in arguments.get("parameters", []) or []
+            }
+            artifacts = {
+                str(a["name"]): substitute(str(a["from"]), variables, f"arguments.artifacts.{a['name']}.from")
+                for a in arguments.get("artifacts", []) or []
+                if a.get("from")
+            }
+        except (UnresolvedVariable, ExpressionError) as error:
+            return self._mark(full, display, target.name, parent, "Error", str(error))
+        return self.invoke(
+            target,
+            parameters=parameters,
+            artifacts=artifacts,
+            name=full,
+            display=display,
+            parent=parent,
+            task=name,
+        )
+
+    def _run_group(
+        self,
+        parent: _Node,
+        target: Resolved,
+        task: Mapping[str, Any],
+        full: str,
+        display: str,
+        variables: Mapping[str, str],
+        items: list[Any],
+    ) -> _Node:
+        group = self._node(full, display, target.name, "TaskGroup", parent)
+        self._start(group)
+        if not items:
+            return self._finish(group, "Skipped", "Skipped, empty params")
+        children: list[_Node] = []
+        with ThreadPoolExecutor(max_workers=min(len(items), 32), thread_name_prefix="loop") as pool:
+            futures = [
+                pool.submit(
+                    self._run_one,
+                    group,
+                    target,
+                    task,
+                    f"{full}({index}:{_item_label(item)})",
+                    f"{display}({index}:{_item_label(item)})",
+                    {**variables, **_item_vars(item)},
+                )
+                for index, item in enumerate(items)
+            ]
+            children = [future.result() for future in futures]
+        group.child_phases = tuple(child.phase for child in children)
+        failed = [child for child in children if child.phase in FAILED]
+        for output in sorted({key for child in children for key in child.parameters}):
+            group.parameters[output] = json.dumps([child.parameters.get(output) for child in children])
+        if any(child.result is not None for child in children):
+            group.result = json.dumps([child.result for child in children])
+        if failed:
+            return self._finish(group, failed[0].phase, f"child '{failed[0].name}' {failed[0].phase.lower()}")
+        if all(child.phase in ("Skipped", "Omitted") for child in children):
+            return self._finish(group, "Skipped")
+        return self._finish(group, "Succeeded")
+
+    def _items(self, task: Mapping[str, Any], variables: Mapping[str, str]) -> list[Any] | None:
+        if task.get("withItems") is not None:
+            return list(substitute_tree(task["withItems"], variables, "withItems"))
+        if task.get("withParam") is not None:
+            text = substitute(str(task["withParam"]), variables, "withParam")
+            try:
+                items = json.loads(text)
+            except json.JSONDecodeError:
+                raise RunError(f"withParam: {text!r} is not a JSON list") from None
+            if not isinstance(items, list):
+                raise RunError(f"withParam: {text!r} is not a JSON list")
+            return items
+        sequence = task.get("withSequence")
+        if sequence is None:
+            return None
+        sequence = substitute_tree(sequence, variables, "withSequence")
+        try:
+            start = int(sequence.get("start", 0))
+            if sequence.get("count") is not None:
+                end = start + int(sequence["count"]) - 1
+            else:
+                end = int(sequence.get("end", 0))
+        except (TypeError, ValueError):
+            raise RunError(f"withSequence: {sequence!r}: count, start and end must be integers") from None
+        step = 1 if end >= start else -1
+        numbers = range(start, end + step, step)
+        form = sequence.get("format")
+        return [str(form) % number if form else str(number) for number in numbers]
+
+    def _template_outputs(
+        self, node: _Node, template: Mapping[str, Any], variables: Mapping[str, str]
+    ) -> None:
+        outputs = template.get("outputs") or {}
+        try:
+            for parameter in outputs.get("parameters", []) or []:
+                name = str(parameter.get("name"))
+                value_from = parameter.get("valueFrom") or {}
+                source = value_from.get("parameter", parameter.get("value"))
+                if source is None:
+                    continue
+                try:
+                    node.parameters[name] = substitute(str(source), variables, f"outputs.parameters.{name}")
+                except UnresolvedVariable:
+                    if "default" in value_from:
+                        node.parameters[name] = str(value_from["default"])
+                    elif node.phase == "Succeeded":
+                        raise
+            for artifact in outputs.get("artifacts", []) or []:
+                if artifact.get("from"):
+                    node.artifacts[str(artifact["name"])] = substitute(
+                        str(artifact["from"]), variables, f"outputs.artifacts.{artifact['name']}.from"
+                    )
+        except UnresolvedVariable as error:
+            node.phase, node.message = "Error", str(error)
+
+    # --- steps ----------------------------------------------------------------------------------
+
+    def _steps(self, node: _Node, resolved: Resolved, inputs: _Inputs) -> None:
+        template = resolved.template
+        base = self.workflow_variables() | self._input_variables(template, inputs, None)
+        step_vars: dict[str, str] = {}
+        outcomes: dict[str, TaskOutcome] = {}
+        phases: dict[str, str] = {}
+        node.phase = "Succeeded"
+        for index, group in enumerate(template.get("steps", []) or []):
+            group_node = self._node(f"{node.name}[{index}]", f"[{index}]", resolved.name, "StepGroup", node)
+            self._start(group_node)
+            variables = base | self.workflow_variables() | step_vars
+            steps = [step for step in group or []]
+            with ThreadPoolExecutor(
+                max_workers=max(1, min(len(steps), 32)), thread_name_prefix="steps"
+            ) as pool:
+                futures = [
+                    pool.submit(
+                        self._task, group_node, resolved, step, f"{group_node.name}.{step['name']}", variables
+                    )
+                    for step in steps
+                ]
+                children = [future.result() for future in futures]
+            failed = None
+            for step, child in zip(steps, children, strict=True):
+                self._record(str(step["name"]), step, child, outcomes, phases, step_vars, "steps")
+                outcome = outcomes[str(step["name"])]
+                tolerated = (child.phase == "Failed" and outcome.continue_on_failed) or (
+                    child.phase == "Error" and outcome.continue_on_error
+                )
+                if child.phase in FAILED and not tolerated and failed is None:
+                    failed = child
+            if failed is not None:
+                self._finish(group_node, failed.phase, f"child '{failed.name}' {failed.phase.lower()}")
+                node.phase, node.message = failed.phase, f"child '{failed.name}' {failed.phase.lower()}"
+                break
+            self._finish(group_node, "Succeeded")
+        self._template_outputs(node, template, base | self.workflow_variables() | step_vars)
+
+    # --- the workflow ---------------------------------------------------------------------------
+
+    def run(self) -> RunResult:
+        """Run the entrypoint, then the exit handler; garbage-collect owned objects."""
+        started = time.time()
+        spec = self.selection.spec
+        owner = self.selection.obj
+        entry = self.library.local(owner, self.selection.entrypoint)
+        assert entry is not None
+        mutexes = (spec.get("synchronization") or {}).get("mutexes") or []
+        variables = self.workflow_variables()
+        with ExitStack() as stack:
+            for index, mutex in enumerate(mutexes):
+                name = substitute(
+                    str(mutex.get("name")), variables, f"spec.synchronization.mutexes[{index}].name"
+                )
+                stack.enter_context(self.mutex(name, self.name))
+            root = self.invoke(
+                entry,
+                parameters=self.entry_arguments,
+                artifacts={},
+                name=self.name,
+                display=self.name,
+                parent=None,
+                task=self.selection.entrypoint,
+            )
+            phase, message = root.phase, root.message
+            on_exit = spec.get("onExit")
+            if on_exit:
+                handler = self.library.local(owner, str(on_exit))
+                if handler is not None:
+                    self.exit_variables = {
+                        "workflow.status": phase,
+                        "workflow.failures": json.dumps(self._failures()),
+                    }
+                    exit_node = self.invoke(
+                        handler,
+                        parameters={},
+                        artifacts={},
+                        name=f"{self.name}.onExit",
+                        display=f"{self.name}.onExit",
+                        parent=None,
+                        task="onExit",
+                    )
+                    if phase == "Succeeded" and exit_node.phase != "Succeeded":
+                        phase, message = (
+                            "Failed",
+                            f"exit handler {exit_node.phase.lower()}: {exit_node.message}",
+                        )
+        self.store_cleanup(self.uid)
+        with self.lock:
+            nodes = tuple(node.record() for node in self.nodes.values())
+        return RunResult(
+            name=self.name,
+            namespace=self.namespace,
+            uid=self.uid,
+            phase=phase,
+            message=message,
+            started_at=started,
+            finished_at=time.time(),
+            nodes=nodes,
+            parameters=dict(self.global_parameters),
+            artifacts=dict(self.global_artifacts),
+            workdir=self.workdir,
+        )
+
+    def _failures(self) -> list[dict[str, Any]]:
+        """``{{workflow.failures}}``: every failed or errored node, as Argo lists them."""
+        with self.lock:
+            nodes = list(self.nodes.values())
+        return [
+            {
+                "displayName": node.display_name,
+                "message": node.message,
+                "templateName": node.template_name,
+                "phase": node.phase,
+                "podName": node.pod_name,
+                "finishedAt": timestamp(node.finished_at),
+            }
+            for node in nodes
+            if node.phase in FAILED
+        ]
+
+
+def _safe_kind(template: Mapping[str, Any]) -> str:
+    try:
+        return _kind(template)
+    except RunError:
+        return "container"
+
+
+def _task_template(task: Mapping[str, Any]) -> str:
+    if task.get("template"):
+        return str(task["template"])
+    ref = task.get("templateRef") or {}
+    return str(ref.get("template", "inline"))
+
+
+def _assess_dag(
+    dag: Mapping[str, Any],
+    tasks: Mapping[str, Any],
+    references: Mapping[str, list[str]],
+    phases: Mapping[str, str],
+) -> str:
+    """Argo's ``assessDAGPhase``: the worst branch phase of the target tasks decides."""
+    dependents: dict[str, list[str]] = {name: [] for name in tasks}
+    for name, parents in references.items():
+        for parent in parents:
+            dependents.setdefault(parent, []).append(name)
+    target_text = str(dag.get("target") or "")
+    targets = (
+        [t for t in target_text.replace(",", " ").split() if t]
+        if target_text
+        else [name for name in tasks if not dependents.get(name)]
+    )
+    roots = [name for name in tasks if not references.get(name)]
+    branch: dict[str, str] = {}
+    queue = [(name, "Succeeded") for name in roots]
+    seen: set[tuple[str, str]] = set()
+    while queue:
+        name, inherited = queue.pop(0)
+        if (name, inherited) in seen:
+            continue
+        seen.add((name, inherited))
+        phase = phases.get(name, "")
+        if phase not in ("Succeeded", "Failed", "Error", "Skipped", "Omitted"):
+            return "Running" if phase else "Error"
+        current = phase if phase in COMPLETED else inherited
+        if name in targets:
+            if branch.get(name) not in FAILED:
+                branch[name] = current
+            continue
+        queue += [(child, current) for child in dependents.get(name, [])]
+    for name in targets:
+        phase = branch.get(name, "Succeeded")
+        if phase in FAILED:
+            continue_on = tasks[name].get("continueOn") or {} if name in tasks else {}
+            if (phase == "Failed" and continue_on.get("failed")) or (
+                phase == "Error" and continue_on.get("error")
+            ):
+                continue
+            return phase
+    return "Succeeded"
