@@ -667,3 +667,19 @@ def test_every_sensor_passes_parameters_its_template_declares_and_all_it_require
         assert {name for name, p in declared.items() if "value" not in p} <= passed
         checked += 1
     assert checked == 2
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+@given(sha=SHAS, pusher=OWNERS)
+def test_property_1_commit_and_branch_come_from_the_push_payload(sha: str, pusher: str) -> None:
+    """Seed property 1: the pipeline run gets exactly the pushed commit and branch of the payload."""
+    delivery = _delivery("push_main")
+    delivery["body"]["after"] = sha
+    delivery["body"]["pusher"]["name"] = pusher
+    (workflow,) = _replay(delivery)["aphex-argo-push"]
+    arguments = _arguments(workflow)
+    assert (arguments["commit-sha"], arguments["branch"], arguments["pusher"]) == (
+        sha,
+        "refs/heads/main",
+        pusher,
+    )

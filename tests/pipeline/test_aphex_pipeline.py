@@ -94,6 +94,7 @@ def test_the_parameters_are_those_the_push_sensor_passes(template: dict[str, Any
 
 
 def test_the_stages_run_in_order_with_approval_and_tests(template: dict[str, Any]) -> None:
+    """Seed property 24: stage outputs propagate (deploy's stack-outputs reach the tests)."""
     tasks = tasks_of(template)
     assert list(tasks) == [
         "validate", "build", "self-update",
@@ -249,6 +250,7 @@ def test_random_commands_and_stacks_never_reach_the_template(
     flags=st.lists(st.tuples(st.booleans(), st.booleans()), min_size=8, max_size=8),
 )
 def test_n_environments_give_n_stages_in_order(names: list[str], flags: list[tuple[bool, bool]]) -> None:
+    """Seed property 6: N environments give N environment stages, in order."""
     environments = []
     for name, (approval, tests) in zip(names, flags, strict=False):
         environment: dict[str, Any] = {

@@ -151,6 +151,7 @@ def test_validate_writes_each_environments_plan_from_the_commit(
 
 
 def test_validate_reports_every_problem_at_once(moto: str, repo: Repo, tmp_path: Path) -> None:
+    """Seed properties 19, 21 and 22: config, CDK context and build tools validated before anything runs."""
     sha = repo.commit({"aphex-config.yaml": config_text(["staging"]), "infra/cdk.json": "{}"})
     with pytest.raises(pipeline_validate.ValidationFailed) as caught:
         run_validation(
@@ -248,6 +249,7 @@ def applied_tasks(kubectl: StandIns) -> list[str]:
 def test_a_changed_config_is_the_next_runs_topology(
     moto: str, repo: Repo, kubectl: StandIns, tmp_path: Path
 ) -> None:
+    """Seed property 7: a config change appears in the next run's topology."""
     cluster_export()
     kubectl.on("kubectl", "apply", stdout="workflowtemplate.argoproj.io/shop serverside-applied\n")
     first = repo.commit({"aphex-config.yaml": config_text(["staging"])})
@@ -346,3 +348,21 @@ def test_no_updates_is_success(moto: str) -> None:
         cloudformation, stack_name="p", template=template, pipeline_name="p"
     )
     assert again[0] in {"unchanged", "updated"}
+
+
+def test_property_20_credentials_are_checked_for_every_referenced_account(
+    moto: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seed property 20: credentials validated for each account, cross-account through its role."""
+    from dsl.config.validate import load_config
+
+    config = load_config(config_text(["staging", "production"]))
+    account, problems = pipeline_validate.check_credentials(config, pipeline_session=boto3.Session())
+    assert (account, problems) == (PIPELINE_ACCOUNT, [])
+    # No reachable STS: the run stops before anything else with the reason.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    account, problems = pipeline_validate.check_credentials(config, pipeline_session=boto3.Session())
+    assert account == ""
+    assert len(problems) == 1
+    assert problems[0].startswith("credentials: the pipeline has no working AWS identity")

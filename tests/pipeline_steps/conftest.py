@@ -162,7 +162,13 @@ class AppRepo:
 
 
 def _config(commands: list[str]) -> str:
-    return json.dumps({"version": "1.0", "build": {"commands": commands}})
+    environment = {
+        "name": "staging",
+        "region": "eu-west-1",
+        "account": "111122223333",
+        "stacks": [{"name": "AppStack", "path": "."}],
+    }
+    return json.dumps({"version": "1.0", "build": {"commands": commands}, "environments": [environment]})
 
 
 def make_repo(root: Path, stacks: dict[str, Any], commands: list[str] | None = None) -> AppRepo:

@@ -84,9 +84,9 @@ def test_another_account_is_entered_through_its_role(moto: str, region: str, par
     assert credentials.access_key != "testing"
     assert credentials.token
     identity = session.client("sts").get_caller_identity()  # type: ignore[attr-defined]
-    assert identity["Arn"] == (
-        f"arn:{partition}:sts::222233334444:assumed-role/{aws.DEFAULT_CROSS_ACCOUNT_ROLE}/aphex-run-1"
-    )
+    # Without a named role the CDK bootstrap deploy role is entered: the one the deploy policy allows.
+    role = f"cdk-hnb659fds-deploy-role-222233334444-{region}"
+    assert identity["Arn"] == f"arn:{partition}:sts::222233334444:assumed-role/{role}/aphex-run-1"
 
 
 def test_a_named_role_is_assumed_even_in_the_pipeline_account(moto: str) -> None:
@@ -141,6 +141,6 @@ def test_property_14_role_assumed_when_accounts_differ(
     if account == PIPELINE_ACCOUNT and not role:
         assert ":assumed-role/" not in identity["Arn"]
     else:
-        name = role or aws.DEFAULT_CROSS_ACCOUNT_ROLE
+        name = role or aws.default_cross_account_role(account, region)
         partition = aws.partition_for(region)
         assert identity["Arn"] == f"arn:{partition}:sts::{account}:assumed-role/{name}/aphex-prop-14"

@@ -210,21 +210,34 @@ def test_an_unsafe_repository_url_is_refused(tmp_path: Path) -> None:
         assert caught.value.field == "repo-url"
 
 
+ENVIRONMENTS = (
+    "environments: [{name: staging, region: eu-west-1, account: '111122223333', "
+    "stacks: [{name: AppStack, path: .}]}]\n"
+)
+
+
 @pytest.mark.parametrize(
     ("config", "field"),
     [
-        ("version: '1.0'\n", "build.commands"),
-        ("build:\n  commands: []\n", "build.commands"),
-        ("build:\n  commands: echo hi\n", "build.commands"),
-        ("build:\n  commands: ['make', 3]\n", "build.commands[1]"),
+        ("version: '1.0'\n" + ENVIRONMENTS, "build"),
+        ("version: '1.0'\nbuild:\n  commands: []\n" + ENVIRONMENTS, "build.commands"),
+        ("version: '1.0'\nbuild:\n  commands: echo hi\n" + ENVIRONMENTS, "build.commands"),
+        ("version: '1.0'\nbuild:\n  commands: ['make', 3]\n" + ENVIRONMENTS, "build.commands[1]"),
         ("build: [\n", "aphex-config.yaml"),
     ],
 )
-def test_build_commands_are_validated(tmp_path: Path, config: str, field: str) -> None:
+def test_build_commands_are_validated_by_the_config_loader(tmp_path: Path, config: str, field: str) -> None:
     (tmp_path / "aphex-config.yaml").write_text(config)
     with pytest.raises(InvalidValue) as caught:
         build._build_commands(tmp_path)
     assert caught.value.field == field
+
+
+def test_the_commands_of_a_valid_config_are_returned_in_order(tmp_path: Path) -> None:
+    (tmp_path / "aphex-config.yaml").write_text(
+        "version: '1.0'\nbuild:\n  commands: [npm ci, npm run build]\n" + ENVIRONMENTS
+    )
+    assert build._build_commands(tmp_path) == ["npm ci", "npm run build"]
 
 
 def test_a_missing_config_is_named(tmp_path: Path) -> None:

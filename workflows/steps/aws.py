@@ -13,17 +13,17 @@ Endpoints: boto3 honours ``AWS_ENDPOINT_URL`` (and ``AWS_ENDPOINT_URL_<SERVICE>`
 import os
 import re
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 import boto3  # type: ignore[import-untyped]
 
-from dsl.config.model import partition_of
+from dsl.config.model import CDK_QUALIFIER, partition_of
 from dsl.names import InvalidValue
 
 __all__ = [
-    "DEFAULT_CROSS_ACCOUNT_ROLE",
     "client",
     "credential_environment",
+    "default_cross_account_role",
     "partition_for",
     "role_arn",
     "session_for",
@@ -33,7 +33,14 @@ __all__ = [
     "validate_region",
 ]
 
-DEFAULT_CROSS_ACCOUNT_ROLE: Final = "AphexPipelineDeploymentRole"
+
+def default_cross_account_role(account: str, region: str) -> str:
+    """The role entered in another account when the config names none: the CDK bootstrap deploy role
+    (``cdk bootstrap --trust <pipeline account>`` makes it trust the pipeline). The pipeline's deploy
+    IAM policy (dsl.config.cloudformation) allows exactly the bootstrap roles."""
+    return f"cdk-{CDK_QUALIFIER}-deploy-role-{account}-{region}"
+
+
 """The role assumed in a target account when the environment names none."""
 
 _ACCOUNT = re.compile(r"^[0-9]{12}$")
@@ -103,14 +110,14 @@ def session_for(
     """A boto3 Session for ``account`` in ``region``.
 
     The pipeline's own session when the account is the pipeline's and no role is named; otherwise the
-    session of the assumed role (``role``, or :data:`DEFAULT_CROSS_ACCOUNT_ROLE` when empty).
+    session of the assumed role (``role``, or :func:`default_cross_account_role` when empty).
     """
     validate_account(account)
     validate_account(pipeline_account, "pipeline-account")
     validate_region(region)
     if account == pipeline_account and not role:
         return boto3.Session(region_name=region)
-    arn = role_arn(account, region, role or DEFAULT_CROSS_ACCOUNT_ROLE)
+    arn = role_arn(account, region, role or default_cross_account_role(account, region))
     sts = boto3.Session(region_name=region).client("sts", region_name=region, endpoint_url=endpoint_url)
     answer = sts.assume_role(RoleArn=arn, RoleSessionName=session_name(workflow_name))
     credentials = answer["Credentials"]

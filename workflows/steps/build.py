@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import Annotated, Any, Final
 from urllib.parse import quote
 
-import yaml
 from hera.workflows import Parameter
 
+from dsl.config.validate import ConfigError, load_config
 from dsl.names import InvalidValue, validate_commit_sha, validate_relative_path
 from workflows.steps.aws import validate_bucket
 from workflows.steps.kube import StepError, run
@@ -232,22 +232,19 @@ def clone(repo_url: str, commit_sha: str, destination: Path) -> Path:
 
 
 def _build_commands(checkout: Path) -> list[str]:
-    """``build.commands`` of the ``aphex-config.yaml`` at the checked-out commit."""
+    """``build.commands`` of the ``aphex-config.yaml`` at the checked-out commit, read and validated by
+    the same loader as every other stage (:func:`dsl.config.validate.load_config`)."""
     path = checkout / CONFIG_FILE
     if not path.is_file():
         raise InvalidValue(CONFIG_FILE, str(path.name), "does not exist at this commit")
     try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise InvalidValue(CONFIG_FILE, path.name, f"is not valid YAML: {error}") from None
-    build = config.get("build") if isinstance(config, dict) else None
-    commands = build.get("commands") if isinstance(build, dict) else None
-    if not isinstance(commands, list) or not commands:
-        raise InvalidValue("build.commands", commands, "must be a non-empty list of shell commands")
-    for index, command in enumerate(commands):
-        if not isinstance(command, str) or not command.strip():
-            raise InvalidValue(f"build.commands[{index}]", command, "must be a non-empty string")
-    return commands
+        config = load_config(path)
+    except ConfigError as error:
+        first = error.problems[0]
+        raise InvalidValue(
+            first.location if first.path else CONFIG_FILE, CONFIG_FILE, str(error).replace("\n", "; ")
+        ) from None
+    return list(config.build.commands)
 
 
 def run_build(
