@@ -2,8 +2,9 @@
 
 The stage downloads the artifacts the build stored for the commit
 (:func:`workflows.steps.build.fetch_artifacts`), takes the environment's credentials
-(:func:`workflows.steps.aws.session_for`: the pipeline's own, or the target account's role) and then,
-for every stack in order:
+(:func:`workflows.steps.aws.session_for`: the pipeline's own, or the target account's role) and then
+deploys the waves in order; the stacks of one wave (no dependency between them) run in parallel, and
+for every stack:
 
 1. ``cdk synth <stack> --app <app> [-c key=value ...] -o <assembly>`` runs the commit's own CDK app,
    immediately before the stack is deployed, into a cloud assembly of its own
@@ -11,9 +12,10 @@ for every stack in order:
 2. ``cdk deploy <stack> --require-approval never --app <assembly> --outputs-file <file>`` deploys exactly
    that assembly;
 3. on failure the stack's CloudFormation events ending in ``_FAILED`` since the deployment began are
-   fetched (``DescribeStackEvents``), written to the evidence and put into the error, and nothing after
-   it is deployed; on success the outputs are read from ``DescribeStacks`` (the source of truth, not the
-   CLI's file) into ``outputs.json`` ``{stack: {key: value}}``, which is also the step's output.
+   fetched (``DescribeStackEvents``), written to the evidence and put into the error, and no later wave
+   is deployed (the rest of its own wave finishes); on success the outputs are read from
+   ``DescribeStacks`` (the source of truth, not the CLI's file) into ``outputs.json``
+   ``{stack: {key: value}}``, which is also the step's output.
 
 Pre- and post-deploy hooks (shell lines from the configuration) run before the first and after the last
 stack with ``APHEX_STACK_OUTPUTS`` naming ``outputs.json``. The CDK CLI and the hooks get the scrubbed
@@ -28,6 +30,7 @@ import json
 import re
 import sys
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -289,6 +292,70 @@ def _hooks(
             raise StepError(f"{kind} hook {index} `{command}` {state}: {tail}")
 
 
+def _deploy_stack(
+    stack: str,
+    *,
+    plan: DeployPlan,
+    source: Path,
+    env: Mapping[str, str],
+    work: Path,
+    evidence: Path,
+    redact: Sequence[str],
+) -> tuple[StackRun, ShellResult]:
+    """Synthesize ``stack`` just before deploying it (seed properties 23 and 25), then deploy it."""
+    logs = evidence / "logs"
+    assembly = work / "assemblies" / stack
+    synthesized, name, _ = synth(
+        stack,
+        app=plan.app,
+        assembly=assembly,
+        cwd=source,
+        env=env,
+        context=plan.context,
+        timeout=plan.timeout,
+        log=logs / f"{stack}-synth.log",
+        redact=redact,
+    )
+    argv = ["cdk", "deploy", stack, "--require-approval", "never", "--app", str(assembly),
+            "--outputs-file", str(evidence / "cdk-outputs" / f"{stack}.json")]  # fmt: skip
+    deployed = run_logged(argv, cwd=source, env=env, timeout=plan.timeout, log=logs / f"{stack}-deploy.log")
+    run = StackRun(
+        stack=stack,
+        cloudformation_name=name,
+        synth_started_at=synthesized.started_at,
+        synth_finished_at=synthesized.finished_at,
+        deploy_started_at=deployed.started_at,
+        deploy_finished_at=deployed.finished_at,
+        status="Succeeded" if deployed.succeeded else "Failed",
+        duration_seconds=deployed.duration_seconds,
+    )
+    return run, deployed
+
+
+def _stack_failure(
+    stack: str,
+    run: StackRun,
+    deployed: ShellResult,
+    plan: DeployPlan,
+    cloudformation: Any,
+    evidence: Path,
+    redact: Sequence[str],
+) -> StepError:
+    """The error of a failed stack, with its CloudFormation failure events (also kept as evidence)."""
+    name = run.cloudformation_name
+    events = failure_events(cloudformation, name)
+    _write_json(
+        evidence / f"failure-{stack}.json",
+        {"stack": stack, "cloudformationName": name, "exitCode": deployed.exit_code,
+         "timedOut": deployed.timed_out, "events": events},
+    )  # fmt: skip
+    detail = _event_text(events)
+    if not events or "error" in events[0]:
+        lines = deployed.output().strip().splitlines()
+        detail += f"; cdk: {_redacted(lines[-1], redact) if lines else 'no output'}"
+    return StepError(f"stack {stack} failed to deploy to {plan.environment}: {detail}")
+
+
 def deploy_environment(
     plan: DeployPlan,
     *,
@@ -328,50 +395,35 @@ def deploy_environment(
     try:
         _hooks(plan.pre_deploy, kind="pre-deploy", cwd=source, env=env, timeout=plan.timeout, logs=logs)
         for wave in plan.waves:
-            for stack in wave:
-                assembly = work / "assemblies" / stack
-                synthesized, name, _ = synth(
-                    stack,
-                    app=plan.app,
-                    assembly=assembly,
-                    cwd=source,
-                    env=env,
-                    context=plan.context,
-                    timeout=plan.timeout,
-                    log=logs / f"{stack}-synth.log",
-                    redact=redact,
-                )
-                argv = ["cdk", "deploy", stack, "--require-approval", "never", "--app", str(assembly),
-                        "--outputs-file", str(evidence / "cdk-outputs" / f"{stack}.json")]  # fmt: skip
-                deployed = run_logged(
-                    argv, cwd=source, env=env, timeout=plan.timeout, log=logs / f"{stack}-deploy.log"
-                )
-                run = StackRun(
-                    stack=stack,
-                    cloudformation_name=name,
-                    synth_started_at=synthesized.started_at,
-                    synth_finished_at=synthesized.finished_at,
-                    deploy_started_at=deployed.started_at,
-                    deploy_finished_at=deployed.finished_at,
-                    status="Succeeded" if deployed.succeeded else "Failed",
-                    duration_seconds=deployed.duration_seconds,
-                )
+            # Stacks of one wave do not depend on each other: they synthesize and deploy in parallel.
+            with ThreadPoolExecutor(max_workers=len(wave)) as pool:
+                futures = [
+                    pool.submit(
+                        _deploy_stack,
+                        stack,
+                        plan=plan,
+                        source=source,
+                        env=env,
+                        work=work,
+                        evidence=evidence,
+                        redact=redact,
+                    )
+                    for stack in wave
+                ]
+                results = [future.result() for future in futures]
+            failed: StepError | None = None
+            for stack, (run, deployed) in zip(wave, results, strict=True):
                 timeline.append(run)
                 if not deployed.succeeded:
-                    events = failure_events(cloudformation, name)
-                    _write_json(
-                        evidence / f"failure-{stack}.json",
-                        {"stack": stack, "cloudformationName": name, "exitCode": deployed.exit_code,
-                         "timedOut": deployed.timed_out, "events": events},
-                    )  # fmt: skip
-                    detail = _event_text(events)
-                    if not events or "error" in events[0]:
-                        lines = deployed.output().strip().splitlines()
-                        detail += f"; cdk: {_redacted(lines[-1], redact) if lines else 'no output'}"
-                    raise StepError(f"stack {stack} failed to deploy to {plan.environment}: {detail}")
-                outputs[stack] = stack_outputs(cloudformation, name)
+                    failed = failed or _stack_failure(
+                        stack, run, deployed, plan, cloudformation, evidence, redact
+                    )
+                    continue
+                outputs[stack] = stack_outputs(cloudformation, run.cloudformation_name)
                 _write_json(outputs_file, outputs)
                 print(f"deployed {stack} to {plan.environment} ({len(outputs[stack])} outputs)", flush=True)
+            if failed is not None:
+                raise failed
         _hooks(plan.post_deploy, kind="post-deploy", cwd=source, env=env, timeout=plan.timeout, logs=logs)
     finally:
         _write_json(evidence / "timeline.json", [asdict(r) for r in timeline])
