@@ -6,7 +6,7 @@ OUT ?= dist
 TOOLS ?= .venv-tools
 GATE_DIR ?= build/gate
 
-.PHONY: bundle test gates chart golden docs clean
+.PHONY: bundle test gates chart golden docs demo clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ gates: $(VENV)/.installed-test $(TOOLS)/.installed
 # Regenerate the golden files after an intended change of the compiled output; review the diff.
 golden: $(VENV)/.installed-test
 	APHEX_UPDATE_GOLDEN=1 $(BIN)/pytest -m golden
+
+# The implementation DAG end to end on this machine with `aphex run` (docs/demo.md).
+demo: $(VENV)/.installed
+	$(BIN)/python -m examples.demo
 
 # Regenerate the committed Helm chart after a change of the bundle; a test fails while it is stale.
 chart: $(VENV)/.installed

@@ -362,21 +362,19 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
             "argo_ui_url": settings.argo_ui_url,
         }
         with DAG(name="exit-handler"):
-            # Only a pull-request run has a preview; run-mode is set-params' validated "pr" or "issue".
-            pull_request_run = "{{workflow.outputs.parameters.run-mode}} == pr"
-            cleanup_step(
-                name="cleanup",
-                when=f"{{{{workflow.status}}}} != Succeeded && {pull_request_run}",
-                arguments=identity,
-            )
+            # The steps find out themselves whether there is a preview (an issue run has none): a `when`
+            # on a global output would not resolve when set-params failed before publishing it.
+            cleanup_step(name="cleanup", when="{{workflow.status}} != Succeeded", arguments=identity)
             keep_step(
                 name="keep-preview",
-                when=f"{{{{workflow.status}}}} == Succeeded && {pull_request_run}",
+                when="{{workflow.status}} == Succeeded",
                 arguments={**identity, "ttl_hours": str(PREVIEW_TTL_HOURS)},
             )
             success_step(
                 name="publish-success",
                 depends="keep-preview.Succeeded",
+                # keep-preview's validated output: empty when the run had no preview (an issue run).
+                when="'{{tasks.keep-preview.outputs.parameters.expires-at}}' != ''",
                 arguments={
                     "owner": _param("owner"),
                     "repo": _param("repo"),

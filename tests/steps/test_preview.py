@@ -346,3 +346,9 @@ def test_keep_preview_through_the_runner_boundary(tmp_path: Path, cluster: Stand
     assert result.returncode == 0, result.stderr
     expires = (out / "parameters" / "expires-at").read_text()
     assert cluster.calls()[0][-1] == f"janitor/expires={expires}"
+
+
+def test_an_issue_run_has_no_preview_to_keep_or_clean(cluster: StandIns) -> None:
+    assert preview.keep_preview(owner="octo-org", repo="hello", pr="", domain="preview.example.com") == ""
+    preview.cleanup(owner="octo-org", repo="hello", pr="", domain="preview.example.com")
+    assert cluster.calls() == []

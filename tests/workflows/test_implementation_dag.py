@@ -68,10 +68,11 @@ def test_stages_run_in_order(dag: dict[str, Any]) -> None:
 def test_exit_handler_cleans_up_on_failure_and_approves_only_on_success(dag: dict[str, Any]) -> None:
     assert dag["spec"]["onExit"] == "exit-handler"
     tasks = {task["name"]: task for task in _template(dag, "exit-handler")["dag"]["tasks"]}
-    pull_request_run = "{{workflow.outputs.parameters.run-mode}} == pr"
-    assert tasks["cleanup"]["when"] == f"{{{{workflow.status}}}} != Succeeded && {pull_request_run}"
-    assert tasks["keep-preview"]["when"] == f"{{{{workflow.status}}}} == Succeeded && {pull_request_run}"
+    assert tasks["cleanup"]["when"] == "{{workflow.status}} != Succeeded"
+    assert tasks["keep-preview"]["when"] == "{{workflow.status}} == Succeeded"
     assert tasks["publish-success"]["depends"] == "keep-preview.Succeeded"
+    # An issue run has no preview: keep-preview then outputs an empty expiry and nothing is approved.
+    assert tasks["publish-success"]["when"] == "'{{tasks.keep-preview.outputs.parameters.expires-at}}' != ''"
     assert tasks["publish-failure"]["template"] == "publish-failure"
     assert tasks["publish-failure"]["when"] == "{{workflow.status}} != Succeeded"
     assert "cleanup.Skipped" in tasks["publish-failure"]["depends"]

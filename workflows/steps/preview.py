@@ -400,6 +400,9 @@ def _cluster_evidence(namespace: str, release: str) -> dict[str, str]:
 
 
 def _preview_or_none(owner: str, repo: str, pr: str, domain: str) -> tuple[str, str] | None:
+    if pr == "":
+        print("no pull request (an issue run, or invalid parameters): there is no preview")
+        return None
     try:
         plan = derive_preview(owner=owner, repo=repo, pr=pr, domain=domain)
     except InvalidValue as error:
@@ -462,7 +465,14 @@ def keep_preview(
     domain: str,
     ttl_hours: int = 24,
 ) -> Annotated[str, Parameter(name="expires-at")]:
-    """Runner entrypoint (exit handler, success): annotate the namespace with its expiry."""
+    """Runner entrypoint (exit handler, success): annotate the namespace with its expiry.
+
+    An issue run (no ``pr``) has no preview: nothing is kept and ``expires-at`` is empty, which is
+    what tells publish-success that there is no preview to report or approve.
+    """
+    if pr == "":
+        print("no pull request (an issue run): there is no preview to keep")
+        return ""
     try:
         plan = derive_preview(owner=owner, repo=repo, pr=pr, domain=domain)
         if not 1 <= ttl_hours <= 24 * 30:

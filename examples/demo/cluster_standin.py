@@ -1,0 +1,314 @@
+"""A recording stand-in for ``helm`` and ``kubectl``: a one-machine "cluster" kept in a state directory.
+
+Run as ``python cluster_standin.py STATE_DIR TOOL ARGS...`` through the small wrappers that
+:func:`examples.demo.harness.install_cluster_standins` writes (``bin/helm``, ``bin/kubectl``); the
+wrappers are put first on PATH. Every call is appended to ``STATE_DIR/calls.jsonl`` (argv and stdin)
+before it is answered. State (namespaces with labels and annotations, releases) lives in
+``STATE_DIR/state.json`` under a file lock.
+
+What it models, and only that (anything else exits 1 with "unsupported"):
+
+- ``kubectl apply ... -f -``: records the Namespace (and its labels) among the applied manifests;
+- ``kubectl get namespace NS --ignore-not-found -o json``, ``kubectl annotate namespace NS k=v...``,
+  ``kubectl delete namespace NS``;
+- ``kubectl get ingress -n NS -o json``: one Ingress per release, whose rule host is the address the
+  "ingress controller" serves it on: ``127.0.0.1:<port of the release's app>`` (there is no DNS and no
+  ingress controller on a laptop; the chart's host is kept in the ``aphex.dev/chart-host`` annotation);
+- ``kubectl get all,ingress,configmap -n NS -o yaml``;
+- ``helm upgrade --install RELEASE CHART -n NS --values F --set-string k=v ... --wait``: checks that the
+  chart has ``Chart.yaml`` and an Ingress template, then starts the repository's ``app.py`` (the
+  "image") on 127.0.0.1 with a free port and, with ``--wait``, waits until ``/healthz`` answers;
+  With the fault ``helm-wait-timeout`` (``faults.json`` in the state directory) the release is kept
+  in status ``failed`` and helm exits 1, as ``--wait`` without ``--atomic`` does on a timeout;
+- ``helm status``, ``helm get values``, ``helm list -n NS --short --all``, ``helm uninstall`` (stops the
+  app).
+"""
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class Unsupported(Exception):
+    pass
+
+
+def _option(args: list[str], *names: str) -> str | None:
+    for index, arg in enumerate(args):
+        for name in names:
+            if arg == name and index + 1 < len(args):
+                return args[index + 1]
+            if arg.startswith(name + "="):
+                return arg.split("=", 1)[1]
+    return None
+
+
+def _positionals(args: list[str], with_value: set[str]) -> list[str]:
+    found: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in with_value:
+            skip = True
+        elif not arg.startswith("-"):
+            found.append(arg)
+    return found
+
+
+@contextlib.contextmanager
+def _state(directory: Path) -> Iterator[dict[str, Any]]:
+    with open(directory / "state.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        file = directory / "state.json"
+        state = json.loads(file.read_text()) if file.exists() else {"namespaces": {}, "releases": {}}
+        yield state
+        file.write_text(json.dumps(state, indent=2, sort_keys=True))
+
+
+def _set(values: dict[str, Any], dotted: str, value: str) -> None:
+    *parents, last = dotted.split(".")
+    for key in parents:
+        values = values.setdefault(key, {})
+    values[last] = value
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _repository_root(chart: Path) -> Path:
+    for directory in [chart, *chart.parents]:
+        if (directory / ".git").exists():
+            return directory
+    raise Unsupported(f"chart {chart} is not inside a git checkout")
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _stop(release: dict[str, Any]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(int(release["pid"]), signal.SIGTERM)
+
+
+def _fault(directory: Path, name: str) -> bool:
+    """Scripted faults: ``faults.json`` in the state directory lists their names."""
+    file = directory / "faults.json"
+    return file.exists() and name in json.loads(file.read_text())
+
+
+def _helm_install(directory: Path, args: list[str]) -> str:
+    release_name, chart_arg = _positionals(
+        args, {"--namespace", "-n", "--values", "-f", "--set-string", "--set", "--timeout", "--history-max"}
+    )[1:3]
+    namespace = _option(args, "--namespace", "-n") or "default"
+    chart = Path(chart_arg)
+    if not (chart / "Chart.yaml").is_file():
+        raise Unsupported(f"Error: {chart}: Chart.yaml not found")
+    templates = chart / "templates"
+    if not any("kind: Ingress" in t.read_text() for t in templates.glob("*.yaml")):
+        raise Unsupported(f"Error: {chart}: no Ingress template")
+    values: dict[str, Any] = yaml.safe_load((chart / "values.yaml").read_text()) or {}
+    for index, arg in enumerate(args):
+        if arg in ("--values", "-f"):
+            values = _merge(values, yaml.safe_load(Path(args[index + 1]).read_text()) or {})
+        if arg == "--set-string":
+            key, _, value = args[index + 1].partition("=")
+            _set(values, key, value)
+    root = _repository_root(chart)
+    key = f"{namespace}/{release_name}"
+    with _state(directory) as state:
+        if namespace not in state["namespaces"]:
+            raise Unsupported(f'Error: create: namespaces "{namespace}" not found')
+        if key in state["releases"]:
+            _stop(state["releases"][key])
+        port_file = directory / f"{namespace}-{release_name}.port"
+        port_file.unlink(missing_ok=True)
+        log = open(directory / f"{namespace}-{release_name}.log", "ab")  # noqa: SIM115
+        process = subprocess.Popen(
+            [sys.executable, str(root / "app.py"), "--port", "0", "--port-file", str(port_file)],
+            cwd=root,
+            env={
+                "PATH": os.environ.get("PATH", ""),
+                "RELEASE": release_name,
+                "IMAGE_TAG": str(values.get("image", {}).get("tag", "")),
+                "GREETING": str(values.get("greeting", "")),
+            },
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 20
+        port = 0
+        while time.monotonic() < deadline:
+            if port_file.exists():
+                port = int(port_file.read_text())
+                if "--wait" not in args or _healthy(port):
+                    break
+            if process.poll() is not None:
+                raise Unsupported(f"Error: release {release_name}: the app exited with {process.returncode}")
+            time.sleep(0.02)
+        else:
+            process.kill()
+            raise Unsupported(f"Error: release {release_name}: timed out waiting for the condition")
+        revision = state["releases"].get(key, {}).get("revision", 0) + 1
+        state["releases"][key] = {
+            "name": release_name,
+            "namespace": namespace,
+            "pid": process.pid,
+            "port": port,
+            "chart_host": str(values.get("ingress", {}).get("host", "")),
+            "tls": bool(values.get("ingress", {}).get("tls")),
+            "values": values,
+            "revision": revision,
+            "status": "deployed",
+        }
+        if _fault(directory, "helm-wait-timeout"):
+            state["releases"][key]["status"] = "failed"
+    if _fault(directory, "helm-wait-timeout"):
+        raise Unsupported(f"Error: UPGRADE FAILED: release {release_name} failed: context deadline exceeded")
+    return f'Release "{release_name}" has been upgraded. Happy Helming!\nREVISION: {revision}\n'
+
+
+def helm(directory: Path, args: list[str]) -> str:
+    namespace = _option(args, "--namespace", "-n") or "default"
+    if args[:2] == ["upgrade", "--install"]:
+        return _helm_install(directory, args)
+    with _state(directory) as state:
+        releases = state["releases"]
+        if args[:1] == ["status"]:
+            release = releases.get(f"{namespace}/{args[1]}")
+            if release is None:
+                raise Unsupported("Error: release: not found")
+            return (
+                f"NAME: {args[1]}\nNAMESPACE: {namespace}\n"
+                f"STATUS: {release['status']}\nREVISION: {release['revision']}\n"
+            )
+        if args[:2] == ["get", "values"]:
+            release = releases.get(f"{namespace}/{args[2]}")
+            if release is None:
+                raise Unsupported("Error: release: not found")
+            return str(yaml.safe_dump(release["values"], sort_keys=True))
+        if args[:1] == ["list"]:
+            names = sorted(r["name"] for r in releases.values() if r["namespace"] == namespace)
+            return "".join(f"{name}\n" for name in names)
+        if args[:1] == ["uninstall"]:
+            release = releases.pop(f"{namespace}/{args[1]}", None)
+            if release is None:
+                if "--ignore-not-found" in args:
+                    return f"release {args[1]} not found, ignoring\n"
+                raise Unsupported("Error: uninstall: Release not loaded: not found")
+            _stop(release)
+            return f'release "{args[1]}" uninstalled\n'
+    raise Unsupported(f"unsupported: helm {' '.join(args)}")
+
+
+def _ingresses(state: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
+    items = []
+    for release in state["releases"].values():
+        if release["namespace"] != namespace:
+            continue
+        host = f"127.0.0.1:{release['port']}"
+        spec: dict[str, Any] = {"rules": [{"host": host, "http": {"paths": [{"path": "/"}]}}]}
+        if release["tls"]:
+            spec["tls"] = [{"hosts": [host]}]
+        items.append(
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "Ingress",
+                "metadata": {
+                    "name": release["name"],
+                    "namespace": namespace,
+                    "annotations": {"aphex.dev/chart-host": release["chart_host"]},
+                },
+                "spec": spec,
+            }
+        )
+    return items
+
+
+def kubectl(directory: Path, args: list[str], stdin: str) -> str:
+    namespace = _option(args, "--namespace", "-n") or "default"
+    with _state(directory) as state:
+        namespaces = state["namespaces"]
+        if args[:1] == ["apply"] and "-" in args:
+            applied = [doc for doc in yaml.safe_load_all(stdin) if doc]
+            for doc in applied:
+                if doc["kind"] == "Namespace":
+                    name = doc["metadata"]["name"]
+                    entry = namespaces.setdefault(name, {"labels": {}, "annotations": {}})
+                    entry["labels"].update(doc["metadata"].get("labels", {}))
+            return "".join(
+                f"{d['kind'].lower()}/{d['metadata']['name']} serverside-applied\n" for d in applied
+            )
+        if args[:2] == ["get", "namespace"]:
+            entry = namespaces.get(args[2])
+            if entry is None:
+                if "--ignore-not-found" in args:
+                    return ""
+                raise Unsupported(f'Error from server (NotFound): namespaces "{args[2]}" not found')
+            return json.dumps(
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": args[2], **entry}}, indent=2
+            )
+        if args[:2] == ["annotate", "namespace"]:
+            entry = namespaces.get(args[2])
+            if entry is None:
+                raise Unsupported(f'Error from server (NotFound): namespaces "{args[2]}" not found')
+            for pair in args[3:]:
+                if "=" in pair and not pair.startswith("-"):
+                    key, _, value = pair.partition("=")
+                    entry["annotations"][key] = value
+            return f"namespace/{args[2]} annotated\n"
+        if args[:2] == ["delete", "namespace"]:
+            if namespaces.pop(args[2], None) is None and "--ignore-not-found" not in args:
+                raise Unsupported(f'Error from server (NotFound): namespaces "{args[2]}" not found')
+            for key in [k for k, r in state["releases"].items() if r["namespace"] == args[2]]:
+                _stop(state["releases"].pop(key))
+            return f'namespace "{args[2]}" deleted\n'
+        if args[:2] == ["get", "ingress"]:
+            return json.dumps({"apiVersion": "v1", "kind": "List", "items": _ingresses(state, namespace)})
+        if args[:2] == ["get", "all,ingress,configmap"]:
+            items = _ingresses(state, namespace)
+            return str(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items}, sort_keys=True))
+    raise Unsupported(f"unsupported: kubectl {' '.join(args)}")
+
+
+def main(argv: list[str]) -> int:
+    directory, tool, args = Path(argv[0]), argv[1], argv[2:]
+    stdin = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
+    with open(directory / "calls.jsonl", "a") as log:
+        log.write(json.dumps({"argv": [tool, *args], "stdin": stdin}) + "\n")
+    try:
+        sys.stdout.write(helm(directory, args) if tool == "helm" else kubectl(directory, args, stdin))
+    except Unsupported as error:
+        sys.stderr.write(f"{error}\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
