@@ -42,7 +42,12 @@ def _dag(count: int, width: int = 10) -> dict[str, object]:
                 {
                     "name": "leaf",
                     "inputs": {"parameters": [{"name": "n"}]},
-                    "container": {"image": "none", "command": ["echo", "{{inputs.parameters.n}}"]},
+                    # The value travels as env, never in a command line (the project's rule).
+                    "container": {
+                        "image": "none",
+                        "command": ["true"],
+                        "env": [{"name": "N", "value": "{{inputs.parameters.n}}"}],
+                    },
                 },
             ],
         },

@@ -14,7 +14,7 @@ from typing import Any
 
 from dsl.lint.depends import DependsError, task_names
 
-__all__ = ["Catalog", "check_object"]
+__all__ = ["Catalog", "check_object", "string_leaves"]
 
 Emit = Callable[[str, str], None]
 Obj = Mapping[str, Any]
@@ -91,15 +91,16 @@ def _template_type(template: Obj) -> list[str]:
     return [kind for kind in TEMPLATE_TYPES if template.get(kind) is not None]
 
 
-def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+def string_leaves(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """Every string inside ``value`` with its field path (``spec.templates[0].name``)."""
     if isinstance(value, str):
         yield path, value
     elif isinstance(value, Mapping):
         for key, item in value.items():
-            yield from _strings(item, f"{path}.{key}")
+            yield from string_leaves(item, f"{path}.{key}")
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _strings(item, f"{path}[{index}]")
+            yield from string_leaves(item, f"{path}[{index}]")
 
 
 @dataclass
@@ -206,7 +207,7 @@ class _Scope:
 
 
 def _check_strings(value: Any, path: str, scope: _Scope, emit: Emit) -> None:
-    for where, text in _strings(value, path):
+    for where, text in string_leaves(value, path):
         for expression in _PLACEHOLDER.findall(text):
             message = scope.problem(expression)
             if message:

@@ -7,9 +7,10 @@ spec.templates[2].podSpecPatch: ...``) rather than silently ignored. Leaf templa
 """
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
+from dsl.lint.semantics import string_leaves
 from dsl.run.expressions import ExpressionError, check_when, depends_references
 from dsl.run.handlers import HandlerRegistry
 from dsl.run.loader import Library, Resolved, Selection
@@ -47,17 +48,6 @@ _FIELD_REFS = {"metadata.namespace", "metadata.name", "spec.serviceAccountName"}
 _JSON_PATH = re.compile(r"^\{\.[A-Za-z0-9_.\[\]-]+\}$")
 
 
-def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from _strings(item, f"{path}.{key}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _strings(item, f"{path}[{index}]")
-
-
 class _Checker:
     def __init__(self, library: Library, registry: HandlerRegistry) -> None:
         self.library = library
@@ -81,7 +71,7 @@ class _Checker:
         for name, message in _REFUSED_FIELDS.items():
             if template.get(name):
                 self.emit(f"{path}.{name}", message)
-        for where, text in _strings(template, path):
+        for where, text in string_leaves(template, path):
             if has_expression_tag(text):
                 self.emit(where, "expression tags {{=...}} are not evaluated locally")
         sync = template.get("synchronization") or {}
@@ -175,7 +165,7 @@ class _Checker:
                 check_when(str(node["when"]))
             except ExpressionError as error:
                 self.emit(f"{where}.when", str(error))
-        for where_text, text in _strings(dict(node), where):
+        for where_text, text in string_leaves(dict(node), where):
             if has_expression_tag(text):
                 self.emit(where_text, "expression tags {{=...}} are not evaluated locally")
         target = self.library.node_template(owner.owner, node)
@@ -203,7 +193,7 @@ def unsupported(library: Library, selection: Selection, registry: HandlerRegistr
     sync = spec.get("synchronization") or {}
     if sync.get("semaphores") or sync.get("semaphore") or sync.get("mutex"):
         checker.emit(f"{label}: spec.synchronization", "only synchronization.mutexes are supported locally")
-    for where, text in _strings(
+    for where, text in string_leaves(
         {"arguments": spec.get("arguments"), "synchronization": sync}, f"{label}: spec"
     ):
         if has_expression_tag(text):
