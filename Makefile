@@ -42,8 +42,9 @@ test: $(VENV)/.installed-test
 # reason) and hadolint on every Dockerfile.
 gates: $(VENV)/.installed-test $(TOOLS)/.installed
 	rm -rf $(GATE_DIR)
-	$(BIN)/aphex compile --out $(GATE_DIR)/bundle
-	$(BIN)/python -m tests.chart.render $(GATE_DIR)/chart
+	$(BIN)/aphex compile --values examples/cluster-values.yaml --config examples/aphex-config.yaml \
+		--out $(GATE_DIR)/bundle
+	$(BIN)/python -m tests.chart.render $(GATE_DIR)/chart examples/cluster-values.yaml
 	$(TOOLS)/bin/checkov --directory $(GATE_DIR) --framework kubernetes argo_workflows \
 		--skip-download --compact --quiet
 	$(TOOLS)/bin/hadolint images/*/Dockerfile

@@ -27,11 +27,13 @@ class BundlePart:
     """Objects installed together when every toggle of ``condition`` has its required value.
 
     The plain manifests are the parts whose condition the settings meet; the Helm chart wraps each part
-    in the same condition, so both always agree on what a toggle does.
+    in the same condition, so both always agree on what a toggle does. A part built for one entry of the
+    ``pipelines`` setting names the entry's index in ``element``; the chart repeats it for every entry.
     """
 
     condition: Condition
     objects: list[dict[str, Any]]
+    element: int | None = None
 
     def applies(self, components: Mapping[str, bool]) -> bool:
         """Whether toggles ``components`` (camelCase names) install this part."""

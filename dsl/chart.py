@@ -5,7 +5,9 @@ settings, in which every per-cluster value is a unique token that still passes t
 scalar of the built objects that contains tokens becomes a Helm expression over ``.Values`` (strings
 through ``toJson``, integers through ``int``), Argo's own ``{{...}}`` are escaped as raw strings
 (``{{`{{workflow.name}}`}}``) so Helm leaves them alone, and every part is wrapped in the ``if`` of its
-component toggles. Names derive from the release (``aphex.instance``), so two releases never collide.
+component toggles. Parts built for one entry of the ``pipelines`` list value are built once, for a
+sentinel entry, and wrapped in a ``range`` over the list (``$pipeline``). Names derive from the release
+(``aphex.instance``), so two releases never collide.
 
 Rendering the chart with default values and release ``aphex`` gives exactly the objects of
 ``aphex compile``; with any valid values it gives those of ``aphex compile --values`` (tests prove both
@@ -30,6 +32,8 @@ __all__ = ["CHART_NAME", "ChartError", "chart_files", "write_chart"]
 
 CHART_NAME: Final = "aphex"
 _TOKEN_PREFIX: Final = "hxq"
+_ELEMENT_LISTS: Final = {"pipelines": "$pipeline"}
+"""List values of sections whose parts the chart repeats, and the range variable of one element."""
 _ARGO_EXPRESSION: Final = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 
 PartsBuilder = Callable[[BundleSettings], list[BundlePart]]
@@ -47,6 +51,8 @@ class _Sentinel:
     integer: bool = False
     element_of: str = ""
     """For the one element of a list value: the pipeline of the whole list (``$.Values.x``)."""
+    scope: str = ""
+    """For a field of a repeated section: the list it belongs to; valid only inside its ``range``."""
 
 
 _GO_REGEX_META: Final = re.compile(r"([\\.+*?()|\[\]{}^$])")
@@ -61,6 +67,8 @@ def _leaves(schema: Mapping[str, Any], path: tuple[str, ...] = ()) -> Iterator[t
     for key, child in schema.get("properties", {}).items():
         if child.get("type") == "object":
             yield from _leaves(child, (*path, key))
+        elif child.get("type") == "array" and child["items"].get("type") == "object":
+            yield from _leaves(child["items"], (*path, key, "[]"))
         else:
             yield (*path, key), child
 
@@ -80,10 +88,20 @@ def _token_for(schema: Mapping[str, Any], number: int) -> str | int:
         f"v{9000 + number}",
         f"https://{_TOKEN_PREFIX}{number}z.x",
         f"/{_TOKEN_PREFIX}{number}z.x",
+        f"arn:aws:iam::000000000000:role/{_TOKEN_PREFIX}{number}z.x",
     ):
         if pattern.search(candidate):
             return candidate
     raise ChartError(f"no sentinel fits the pattern {schema['pattern']!r}")
+
+
+def _put(values: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    """Set ``value`` at ``path``; ``[]`` stands for the one (sentinel) entry of a list of sections."""
+    target = values
+    for part, following in itertools.pairwise(path):
+        if part != "[]":
+            target = target.setdefault(part, [{}])[0] if following == "[]" else target.setdefault(part, {})
+    target[path[-1]] = value
 
 
 def _sentinels() -> tuple[dict[str, Any], list[_Sentinel]]:
@@ -91,29 +109,34 @@ def _sentinels() -> tuple[dict[str, Any], list[_Sentinel]]:
     values: dict[str, Any] = {}
     sentinels: list[_Sentinel] = []
     for number, (path, schema) in enumerate(_leaves(VALUES_SCHEMA)):
-        if schema["type"] == "boolean" or path == ("deployerImage", "digest"):
-            continue  # structural toggles; the digest is part of the image helper
+        if schema["type"] == "boolean" or path[-1] == "digest":
+            continue  # structural toggles; a digest is part of the image helper
+        scope = path[0] if "[]" in path else ""
         if path[0] in CHART_ONLY_EXCLUDED:
             expression = 'include "aphex.instance" $'
+        elif scope:
+            expression = ".".join((_ELEMENT_LISTS[scope], *path[2:]))
         else:
             expression = "$.Values." + ".".join(path)
         listed = schema["type"] == "array"
         token = _token_for(schema["items"] if listed else schema, number)
-        target = values
-        for part in path[:-1]:
-            target = target.setdefault(part, {})
-        target[path[-1]] = [token] if listed else token
+        _put(values, path, [token] if listed else token)
         if isinstance(token, int):
-            sentinels.append(_Sentinel(token=str(token), expression=f"(int {expression})", integer=True))
+            sentinels.append(
+                _Sentinel(token=str(token), expression=f"(int {expression})", integer=True, scope=scope)
+            )
             continue
         # In a list, the one element stands for each element in turn ($element in a range).
         value = "$element" if listed else f"({expression})"
         list_of = expression if listed else ""
-        sentinels.append(_Sentinel(token=token, expression=value, element_of=list_of))
+        sentinels.append(_Sentinel(token=token, expression=value, element_of=list_of, scope=scope))
         if _quote_meta(token) != token:
             sentinels.append(
                 _Sentinel(
-                    token=_quote_meta(token), expression=f"(regexQuoteMeta {value})", element_of=list_of
+                    token=_quote_meta(token),
+                    expression=f"(regexQuoteMeta {value})",
+                    element_of=list_of,
+                    scope=scope,
                 )
             )
     return values, sentinels
@@ -124,7 +147,10 @@ def _exact(settings: BundleSettings, template_bases: list[str]) -> list[_Sentine
     exact = [
         _Sentinel(
             token=str(settings.deployer_image), expression='(include "aphex.image" $.Values.deployerImage)'
-        )
+        ),
+        _Sentinel(
+            token=str(settings.builder_image), expression='(include "aphex.image" $.Values.builderImage)'
+        ),
     ]
     for base in template_bases:
         exact.append(
@@ -144,6 +170,7 @@ class _Templater:
         alternatives = sorted(self._by_token, key=len, reverse=True)
         self._pattern = re.compile("|".join(re.escape(token) for token in alternatives))
         self._expressions: dict[str, str] = {}
+        self._scope = ""
 
     def _pipeline(self, value: str, where: str, *, element_of: str = "") -> str | None:
         """The pipeline that computes ``value``, or None when it holds no token."""
@@ -153,6 +180,8 @@ class _Templater:
             sentinel = self._by_token[match.group(0)]
             if sentinel.element_of not in ("", element_of):
                 raise ChartError(f"{where}: an element of a list value outside its list: {value!r}")
+            if sentinel.scope not in ("", self._scope):
+                raise ChartError(f"{where}: a field of a {sentinel.scope} entry outside its range: {value!r}")
             if match.start() > position:
                 pieces.append(json.dumps(value[position : match.start()]))
             pieces.append(f"(toString {sentinel.expression})" if sentinel.integer else sentinel.expression)
@@ -209,7 +238,9 @@ class _Templater:
             return [self.walk(item, f"{where}[{index}]") for index, item in enumerate(node)]
         return self.scalar(node, where)
 
-    def render(self, obj: dict[str, Any], where: str) -> str:
+    def render(self, obj: dict[str, Any], where: str, *, scope: str = "") -> str:
+        """``obj`` as template text; ``scope`` names the list whose ``range`` the text is rendered in."""
+        self._scope = scope
         text = _escape_argo(dump_yaml(self.walk(obj, where)), where)
         for key, replacement in self._expressions.items():
             text = text.replace(key, replacement)
@@ -235,12 +266,13 @@ def _condition(condition: Condition) -> str:
     return terms[0] if len(terms) == 1 else f"(and {' '.join(terms)})"
 
 
-def _file_name(obj: Mapping[str, Any], tokens: list[str]) -> str:
+def _file_name(obj: Mapping[str, Any], tokens: list[str], scope: str) -> str:
     name = str(obj["metadata"]["name"])
     for token in tokens:
         name = name.replace(token, "")
     name = re.sub(r"-{2,}", "-", name).strip("-")
-    return f"{str(obj['kind']).lower()}-{name}.yaml"
+    prefix = f"{scope.removesuffix('s')}-" if scope else ""
+    return f"{prefix}{str(obj['kind']).lower()}-{name}.yaml"
 
 
 def _templates(parts_builder: PartsBuilder) -> dict[str, str]:
@@ -254,7 +286,8 @@ def _templates(parts_builder: PartsBuilder) -> dict[str, str]:
         if obj["kind"] == "WorkflowTemplate"
     )
     sentinel_settings = load_settings(sentinel_values)
-    seen: dict[tuple[Condition, str, str], dict[str, Any]] = {}
+    (scope,) = _ELEMENT_LISTS
+    seen: dict[tuple[Condition, str, str, str], dict[str, Any]] = {}
     for combination in itertools.product([True, False], repeat=len(toggles)):
         components = dict(zip(toggles, combination, strict=True))
         settings = load_settings({**sentinel_values, "components": components})
@@ -262,19 +295,21 @@ def _templates(parts_builder: PartsBuilder) -> dict[str, str]:
             if not part.applies(components):
                 continue
             for obj in part.objects:
-                key = (part.condition, str(obj["kind"]), str(obj["metadata"]["name"]))
+                in_scope = scope if part.element is not None else ""
+                key = (part.condition, in_scope, str(obj["kind"]), str(obj["metadata"]["name"]))
                 if seen.setdefault(key, obj) != obj:
-                    raise ChartError(f"{key[1]}/{key[2]} depends on a toggle its part does not name")
+                    raise ChartError(f"{key[2]}/{key[3]} depends on a toggle its part does not name")
     templater = _Templater([*_exact(sentinel_settings, bases), *sentinels])
     tokens = [sentinel.token for sentinel in sentinels]
     files: dict[str, list[str]] = {}
-    for (condition, _, _), obj in seen.items():
-        name = _file_name(obj, tokens)
-        body = templater.render(obj, name)
+    for (condition, in_scope, _, _), obj in seen.items():
+        name = _file_name(obj, tokens, in_scope)
+        body = "---\n" + templater.render(obj, name, scope=in_scope)
+        if in_scope:
+            variable = _ELEMENT_LISTS[in_scope]
+            body = "{{- range " + variable + " := $.Values." + in_scope + " }}\n" + body + "{{- end }}\n"
         if condition:
-            body = "{{- if " + _condition(condition) + " }}\n---\n" + body + "{{- end }}\n"
-        else:
-            body = "---\n" + body
+            body = "{{- if " + _condition(condition) + " }}\n" + body + "{{- end }}\n"
         files.setdefault(name, []).append(body)
     return {f"templates/{name}": "".join(blocks) for name, blocks in sorted(files.items())}
 
@@ -330,9 +365,9 @@ in namespace {{ .Values.namespace }} (key token, or app-id and private-key).
 {{- end }}
 
 {{- if .Values.components.events }}
-
 {{- $source := printf "%s-%s-github" (include "aphex.instance" .) .Values.namespace }}
 {{- $events := .Values.events }}
+
 GitHub webhooks: the EventSource {{ $source }} (Service {{ $source }}-eventsource-svc)
 in namespace {{ $events.namespace }} listens on port {{ $events.webhookPort }}, path
 {{ $events.webhookEndpoint }}.
@@ -340,6 +375,21 @@ Expose it as {{ $events.webhookUrl }}{{ $events.webhookEndpoint }} and create th
 application/json; events push, pull_request, issues) with the shared secret stored in Secret
 {{ $events.webhookSecretName }}, key {{ $events.webhookSecretKey }}, in that namespace. The chart
 never creates that Secret.
+{{- end }}
+
+{{- if and .Values.components.pipeline .Values.pipelines }}
+
+Aphex pipelines (ServiceAccounts <release>-<pipeline>-build|deploy|monitor|self-update):
+{{- range .Values.pipelines }}
+  WorkflowTemplate {{ .name }}: pushes of {{ $.Values.events.githubOwner }}/{{ .repository }}
+    to branch {{ $.Values.events.mainBranch }}
+{{- end }}
+Install each pipeline's WorkflowTemplate once from its repository (its self-update stage keeps it
+current afterwards), with the values of this release:
+
+  aphex compile --release {{ .Release.Name }} --values <values.yaml> --config aphex-config.yaml \\
+    --pipeline-only --out dist/
+  kubectl apply --server-side --field-manager=aphex-pipeline -R -f dist/
 {{- end }}
 
 Check that the cluster has everything aphex needs: aphex verify (or submit the cluster-verify template)
@@ -362,7 +412,26 @@ def _values_yaml(schema: Mapping[str, Any], values: Mapping[str, Any], indent: i
             flow = isinstance(values[key], list)
             scalar = yaml.safe_dump(values[key], default_flow_style=flow).removesuffix("\n...\n").strip()
             lines.append(f"{pad}{key}: {scalar}")
+            if child.get("type") == "array" and child["items"].get("type") == "object":
+                lines.extend(_entry_example(child["items"], f"{pad}#   ", first=True))
     return lines
+
+
+def _entry_example(schema: Mapping[str, Any], pad: str, *, first: bool = False) -> list[str]:
+    """A commented example entry of a list of sections, one line per field with its description."""
+    lines: list[str] = []
+    for index, (key, child) in enumerate(schema["properties"].items()):
+        lead = pad[:-2] + "- " if first and index == 0 else pad
+        if child.get("type") == "object":
+            lines.append(f"{lead}{key}:  # {child['description']}")
+            lines.extend(_entry_example(child, pad + "  "))
+        else:
+            lines.append(f"{lead}{key}: <{_snake_words(key)}>  # {child['description']}")
+    return lines
+
+
+def _snake_words(key: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"-\1", key).lower()
 
 
 def chart_files(parts_builder: PartsBuilder) -> dict[str, str]:

@@ -34,17 +34,23 @@ def _compile(args: argparse.Namespace) -> int:
     from dsl.settings import SettingsError, load_settings
     from workflows.bundle import build_bundle
 
+    values = _load_values(args.values)
+    if args.release is not None:
+        values["instance"] = args.release
     try:
-        settings = load_settings(_load_values(args.values))
+        settings = load_settings(values)
     except SettingsError as error:
-        print(f"aphex: {args.values}: {error}", file=sys.stderr)
+        print(f"aphex: {args.values or '--release'}: {error}", file=sys.stderr)
         return 2
-    objects = build_bundle(settings)
+    if args.pipeline_only and args.config is None:
+        print("aphex: --pipeline-only needs --config", file=sys.stderr)
+        return 2
+    objects = [] if args.pipeline_only else build_bundle(settings)
     if args.config is not None:
-        pipeline = _pipeline_objects(args, settings)
+        pipeline = _pipeline_template(args, settings)
         if pipeline is None:
             return 2
-        objects += pipeline
+        objects.append(pipeline)
     problems = _lint_objects(objects)
     if problems:
         for problem in problems:
@@ -56,14 +62,11 @@ def _compile(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pipeline_objects(args: argparse.Namespace, settings: Any) -> list[dict[str, Any]] | None:
-    """The Aphex pipeline of ``--config`` with the resources of ``--pipeline-outputs``; None on bad input."""
+def _pipeline_template(args: argparse.Namespace, settings: Any) -> dict[str, Any] | None:
+    """The Aphex pipeline of ``--config`` for its ``pipelines`` entry of the values; None on bad input."""
     from dsl.config.validate import ConfigError, load_config
-    from workflows.aphex_pipeline import PipelineError, PipelineResources, pipeline_objects
+    from workflows.aphex_pipeline import PipelineError, pipeline_template
 
-    if args.pipeline_outputs is None:
-        print("aphex: --config needs --pipeline-outputs (the pipeline stack's outputs)", file=sys.stderr)
-        return None
     try:
         config = load_config(args.config)
     except ConfigError as error:
@@ -73,14 +76,10 @@ def _pipeline_objects(args: argparse.Namespace, settings: Any) -> list[dict[str,
     except OSError as error:
         print(f"aphex: cannot read {args.config}: {error}", file=sys.stderr)
         return None
-    outputs = _load_values(args.pipeline_outputs)
-    if isinstance(outputs.get("Outputs"), list):  # `aws cloudformation describe-stacks` shape
-        outputs = {o.get("OutputKey"): o.get("OutputValue") for o in outputs["Outputs"]}
     try:
-        resources = PipelineResources.from_stack_outputs({str(k): str(v) for k, v in outputs.items()})
-        return pipeline_objects(config, settings, resources=resources)
+        return pipeline_template(config, settings)
     except PipelineError as error:
-        print(f"aphex: {args.pipeline_outputs}: {error}", file=sys.stderr)
+        print(f"aphex: {args.values or 'values'}: {error}", file=sys.stderr)
         return None
 
 
@@ -158,12 +157,17 @@ def _parser() -> argparse.ArgumentParser:
     compile_cmd.add_argument("--out", type=Path, required=True, help="output directory (replaced)")
     compile_cmd.add_argument("--values", type=Path, help="per-cluster settings (values.yaml keys)")
     compile_cmd.add_argument(
-        "--config", type=Path, help="an application's aphex-config.yaml: add its Aphex pipeline"
+        "--release", help="instance name, as the Helm release name (overrides the values' instance)"
     )
     compile_cmd.add_argument(
-        "--pipeline-outputs",
+        "--config",
         type=Path,
-        help="the pipeline stack's outputs (YAML/JSON mapping, or describe-stacks' Outputs list)",
+        help="an application's aphex-config.yaml: add its Aphex pipeline (needs its entry in pipelines)",
+    )
+    compile_cmd.add_argument(
+        "--pipeline-only",
+        action="store_true",
+        help="with --config: write only the pipeline's WorkflowTemplate (the chart installs the rest)",
     )
     compile_cmd.set_defaults(handler=_compile)
 

@@ -17,6 +17,7 @@ __all__ = [
     "DNS_LABEL_PATTERN",
     "DNS_NAME_PATTERN",
     "HELM_RELEASE_MAX",
+    "IAM_ROLE_ARN_PATTERN",
     "InvalidValue",
     "dns_label",
     "helm_release_name",
@@ -46,6 +47,11 @@ DNS_LABEL_PATTERN: Final = r"^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$"
 DNS_NAME_PATTERN: Final = r"^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?)*$"
 """A lowercase DNS name of RFC 1123 labels (the 253-character total is checked separately)."""
 _DNS_LABEL = re.compile(DNS_LABEL_PATTERN)
+IAM_ROLE_ARN_PATTERN: Final = (
+    r"^arn:aws(?:-cn|-us-gov|-iso|-iso-b|-iso-e|-iso-f|-eusc)?:iam::[0-9]{12}:"
+    r"role/[A-Za-z0-9_+=,.@/-]{1,512}$"
+)
+"""An IAM role ARN in any AWS partition."""
 _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$")
 _PATH_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")

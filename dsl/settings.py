@@ -17,10 +17,12 @@ __all__ = [
     "DEFAULT_INSTANCE",
     "AgentApps",
     "BundleSettings",
+    "ClusterPipeline",
     "Components",
     "EventsSettings",
     "GitHubSettings",
     "ObjectNames",
+    "PipelineRoles",
     "SettingsError",
     "load_settings",
 ]
@@ -70,8 +72,6 @@ class EventsSettings:
     webhook_url: str = "https://aphex-events.example.com"
     """Public base URL GitHub posts to; the hook's payload URL is this plus ``webhook_endpoint``."""
     eventbus_name: str = "default"
-    pipeline_template: str = "aphex-pipeline"
-    """WorkflowTemplate a push to the main branch runs (the Aphex pipeline of the repository)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,6 +81,36 @@ class Components:
     implementation_dag: bool = True
     docs_stage: bool = True
     events: bool = True
+    pipeline: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class PipelineRoles:
+    """IAM roles (IRSA) of an Aphex pipeline's stage ServiceAccounts: the pipeline stack's outputs
+    ``BuildRoleArn``, ``DeployRoleArn``, ``MonitorRoleArn``, and the platform's self-update role."""
+
+    build: str
+    deploy: str
+    monitor: str
+    self_update: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterPipeline:
+    """One Aphex pipeline installed on the cluster (an entry of the chart's ``pipelines`` list).
+
+    The chart installs its stage ServiceAccounts (with IRSA annotations) and RBAC, and the push Sensor
+    that runs WorkflowTemplate ``name`` for pushes to ``repository``; the WorkflowTemplate itself comes
+    from ``aphex compile --config`` (bootstrap) and the pipeline's self-update stage.
+    """
+
+    name: str
+    """The WorkflowTemplate, ``pipeline.name`` of the repository's ``aphex-config.yaml``."""
+    repository: str
+    """Repository of ``events.githubOwner`` whose pushes to ``events.mainBranch`` run the pipeline."""
+    artifact_bucket: str
+    """The pipeline stack's output ``ArtifactBucketName``."""
+    role_arns: PipelineRoles
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,6 +124,9 @@ class BundleSettings:
     deployer_image: ImageRef = field(
         default_factory=lambda: ImageRef(registry="ghcr.io", repository="aphex-dev/deployer", tag=_VERSION)
     )
+    builder_image: ImageRef = field(
+        default_factory=lambda: ImageRef(registry="ghcr.io", repository="aphex-dev/builder", tag=_VERSION)
+    )
     agent_api_group: str = "agents.platform"
     agent_api_version: str = "v1"
     agents: AgentApps = field(default_factory=AgentApps)
@@ -105,6 +138,7 @@ class BundleSettings:
     argo_ui_url: str = "https://argo.example.com"
     workflow_deadline_seconds: int = 6 * 3600
     events: EventsSettings = field(default_factory=EventsSettings)
+    pipelines: tuple[ClusterPipeline, ...] = ()
 
     def __post_init__(self) -> None:
         problems = values_problems(self.to_values())
@@ -121,6 +155,10 @@ class BundleSettings:
     def names(self) -> "ObjectNames":
         """Names of the objects of this instance."""
         return ObjectNames(instance=self.instance, namespace=self.namespace)
+
+    def pipeline(self, name: str) -> ClusterPipeline | None:
+        """The installed pipeline whose WorkflowTemplate is ``name``, if any."""
+        return next((pipeline for pipeline in self.pipelines if pipeline.name == name), None)
 
     @property
     def agent_api_version_full(self) -> str:
@@ -170,9 +208,26 @@ def _to_values(obj: Any) -> dict[str, Any]:
         if dataclasses.is_dataclass(value):
             value = _to_values(value)
         elif isinstance(value, tuple):
-            value = list(value)
+            value = [
+                _to_values(element) if dataclasses.is_dataclass(element) else element for element in value
+            ]
         values[_camel(item.name)] = value
     return values
+
+
+_LIST_ELEMENTS: Final[dict[str, Any]] = {"pipelines": ClusterPipeline}
+"""Settings lists whose elements are sections (by values key), built without defaults."""
+_SECTIONS: Final[dict[str, Any]] = {"roleArns": PipelineRoles}
+
+
+def _section(kind: Any, values: Mapping[str, Any]) -> Any:
+    """A section without defaults (a list element) from schema-valid ``values``."""
+    return kind(
+        **{
+            _snake(key): _section(_SECTIONS[key], value) if key in _SECTIONS else value
+            for key, value in values.items()
+        }
+    )
 
 
 def _build(defaults: Any, values: Mapping[str, Any]) -> Any:
@@ -183,6 +238,8 @@ def _build(defaults: Any, values: Mapping[str, Any]) -> Any:
         current = getattr(defaults, name)
         if dataclasses.is_dataclass(current):
             value = _build(current, value)
+        elif key in _LIST_ELEMENTS:
+            value = tuple(_section(_LIST_ELEMENTS[key], element) for element in value)
         elif isinstance(current, tuple):
             value = tuple(value)
         changes[name] = value

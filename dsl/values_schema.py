@@ -13,7 +13,7 @@ from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError
 
 from dsl.images import DIGEST_PATTERN, REGISTRY_PATTERN, REPOSITORY_PATTERN, TAG_PATTERN
-from dsl.names import APP_PATTERN, DNS_LABEL_PATTERN, DNS_NAME_PATTERN
+from dsl.names import APP_PATTERN, DNS_LABEL_PATTERN, DNS_NAME_PATTERN, IAM_ROLE_ARN_PATTERN
 
 __all__ = ["CHART_ONLY_EXCLUDED", "VALUES_SCHEMA", "chart_values_schema", "values_problems"]
 
@@ -32,6 +32,8 @@ _BASE_URL: Final = (
 )
 INSTANCE_MAX: Final = 30
 """Longest instance (release) name: derived object names stay within 63 characters."""
+PIPELINE_NAME_MAX: Final = 19
+"""Longest pipeline name: ``<instance>-<pipeline>`` (its stack and ServiceAccount prefix) stays within 50."""
 
 
 def _string(description: str, pattern: str, *, max_length: int | None = None) -> dict[str, Any]:
@@ -56,6 +58,28 @@ def _object(description: str, properties: dict[str, Any]) -> dict[str, Any]:
         "additionalProperties": False,
         "properties": properties,
     }
+
+
+def _image(description: str) -> dict[str, Any]:
+    return _object(
+        description,
+        {
+            "registry": _string("Registry host", REGISTRY_PATTERN),
+            "repository": _string("Repository path inside the registry", REPOSITORY_PATTERN),
+            "tag": _string("Tag", TAG_PATTERN),
+            "digest": {
+                "type": "string",
+                "description": "sha256 digest; when set it wins over the tag",
+                "pattern": f"^$|{DIGEST_PATTERN}",
+            },
+        },
+    )
+
+
+def _role_arn(stage: str, source: str) -> dict[str, Any]:
+    return _string(
+        f"IAM role (IRSA) of the {stage} ServiceAccount: {source}", IAM_ROLE_ARN_PATTERN, max_length=2048
+    )
 
 
 def _app(role: str) -> dict[str, Any]:
@@ -85,20 +109,15 @@ VALUES_SCHEMA: Final[dict[str, Any]] = {
                 "implementationDag": _flag("The implementation DAG, the CodeRun template and their RBAC"),
                 "docsStage": _flag("The optional documentation stage (DocsRun) of the implementation DAG"),
                 "events": _flag("Argo Events: the GitHub EventSource, the Sensors and their RBAC"),
+                "pipeline": _flag("The Aphex pipelines listed in pipelines: their accounts and push Sensors"),
             },
         ),
-        "deployerImage": _object(
-            "Image of the implementation DAG's steps (git, Helm, kubectl, this package)",
-            {
-                "registry": _string("Registry host", REGISTRY_PATTERN),
-                "repository": _string("Repository path inside the registry", REPOSITORY_PATTERN),
-                "tag": _string("Tag", TAG_PATTERN),
-                "digest": {
-                    "type": "string",
-                    "description": "sha256 digest; when set it wins over the tag",
-                    "pattern": f"^$|{DIGEST_PATTERN}",
-                },
-            },
+        "deployerImage": _image(
+            "Image of the implementation DAG's steps and the pipeline's self-update (git, Helm, kubectl, "
+            "this package)"
+        ),
+        "builderImage": _image(
+            "Image of the Aphex pipeline's build and deploy steps (git, Node.js, AWS CDK CLI)"
         ),
         "agentApiGroup": _string("API group of the agent platform's CodeRun/DocsRun", _API_GROUP),
         "agentApiVersion": _string("API version of the agent platform's resources", _API_VERSION),
@@ -168,11 +187,58 @@ VALUES_SCHEMA: Final[dict[str, Any]] = {
                 "webhookEndpoint": _string("URL path the EventSource listens on", _ENDPOINT),
                 "webhookUrl": _string("Public base URL GitHub posts to (https://host[:port])", _BASE_URL),
                 "eventbusName": _string("Argo Events EventBus the objects use", DNS_LABEL_PATTERN),
-                "pipelineTemplate": _string(
-                    "WorkflowTemplate a push to the main branch runs (the Aphex pipeline)", DNS_LABEL_PATTERN
-                ),
             },
         ),
+        "pipelines": {
+            "type": "array",
+            "description": (
+                "Aphex pipelines on this cluster, one per application repository; the chart installs "
+                "their stage ServiceAccounts, RBAC and push Sensors, `aphex compile --config` their "
+                "WorkflowTemplate"
+            ),
+            "minItems": 0,
+            "items": {
+                **_object(
+                    "One pipeline",
+                    {
+                        "name": _string(
+                            "WorkflowTemplate of the pipeline (pipeline.name in its aphex-config.yaml)",
+                            DNS_LABEL_PATTERN,
+                            max_length=PIPELINE_NAME_MAX,
+                        ),
+                        "repository": _string(
+                            "Repository of events.githubOwner whose pushes to events.mainBranch run it",
+                            _REPOSITORY,
+                            max_length=100,
+                        ),
+                        "artifactBucket": {
+                            **_string(
+                                "The pipeline stack's output ArtifactBucketName",
+                                DNS_NAME_PATTERN,
+                                max_length=63,
+                            ),
+                            "minLength": 3,
+                        },
+                        "roleArns": {
+                            **_object(
+                                "IAM roles of the stage ServiceAccounts (stack outputs, and the platform's "
+                                "self-update role)",
+                                {
+                                    "build": _role_arn("build", "stack output BuildRoleArn"),
+                                    "deploy": _role_arn("deploy", "stack output DeployRoleArn"),
+                                    "monitor": _role_arn("monitor", "stack output MonitorRoleArn"),
+                                    "selfUpdate": _role_arn(
+                                        "self-update", "the platform's role that deploys the pipeline stack"
+                                    ),
+                                },
+                            ),
+                            "required": ["build", "deploy", "monitor", "selfUpdate"],
+                        },
+                    },
+                ),
+                "required": ["name", "repository", "artifactBucket", "roleArns"],
+            },
+        },
     },
 }
 
@@ -220,12 +286,29 @@ def _control_characters(node: Any, path: str) -> Iterator[str]:
     if isinstance(node, Mapping):
         for key, value in node.items():
             yield from _control_characters(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _control_characters(value, f"{path}[{index}]")
     elif isinstance(node, str) and any(ord(char) < 32 or 127 <= ord(char) <= 159 for char in node):
         yield f"{path}: invalid value {node!r} (control characters are not allowed)"
+
+
+def _duplicate_pipelines(values: Mapping[str, Any]) -> Iterator[str]:
+    pipelines = values.get("pipelines")
+    if not isinstance(pipelines, list):
+        return
+    seen: set[Any] = set()
+    for index, pipeline in enumerate(pipelines):
+        name = pipeline.get("name") if isinstance(pipeline, Mapping) else None
+        if name in seen:
+            yield f"pipelines[{index}].name: {name!r} is listed twice"
+        elif name is not None:
+            seen.add(name)
 
 
 def values_problems(values: Mapping[str, Any]) -> list[str]:
     """Every schema violation in ``values``, each naming its path and the offending value, sorted."""
     problems = {_message(error) for error in _VALIDATOR.iter_errors(dict(values))}
     problems.update(_control_characters(values, ""))
+    problems.update(_duplicate_pipelines(values))
     return sorted(problems)

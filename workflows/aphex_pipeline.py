@@ -26,11 +26,11 @@ from hera.workflows.models import KeyToPath, Mutex, PodGC, Synchronization, TTLS
 
 from dsl.config.cloudformation import PipelineRole, service_account_name
 from dsl.config.model import AphexConfig, Environment
-from dsl.images import ImageRef
 from dsl.labels import standard_labels
+from dsl.names import IAM_ROLE_ARN_PATTERN
 from dsl.params import workflow_parameter
 from dsl.security import SCRATCH_PATH, ResourceProfile, pod_security_context, scratch_volume
-from dsl.settings import BundleSettings
+from dsl.settings import BundleSettings, ClusterPipeline
 from dsl.steps import LIGHT, STANDARD, RetryPolicy, network_retry, runner_step
 from workflows.rbac import EXECUTOR_RULE, account_objects
 from workflows.steps.build import build
@@ -49,12 +49,14 @@ __all__ = [
     "PipelineResources",
     "aphex_pipeline",
     "pipeline_id",
-    "pipeline_objects",
+    "pipeline_rbac",
+    "pipeline_template",
     "service_accounts",
     "template_name",
 ]
 
 NAME: Final = "aphex-pipeline"
+"""The WorkflowTemplate of a configuration without ``pipeline.name``."""
 SELF_UPDATE: Final = "self-update"
 """The fourth stage kind: its ServiceAccount patches the WorkflowTemplate; its IAM role is the platform's."""
 IRSA_ANNOTATION: Final = "eks.amazonaws.com/role-arn"
@@ -73,9 +75,7 @@ HEAVY: Final = ResourceProfile(
 """Builds, CDK synthesis and deployment, tests: repository code with node_modules."""
 HEAVY_SCRATCH: Final = "8Gi"
 _PIPELINE_ID_MAX: Final = 50
-_ROLE_ARN = re.compile(
-    r"^arn:aws(?:-cn|-us-gov|-iso|-iso-b|-iso-e|-iso-f|-eusc)?:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$"
-)
+_ROLE_ARN = re.compile(IAM_ROLE_ARN_PATTERN)
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _ON_ERROR: Final = RetryPolicy(policy="OnError")
 """Repository code: retry only when the pod itself broke (eviction, node loss), never a failed command."""
@@ -118,6 +118,17 @@ class PipelineResources:
         return arns
 
     @classmethod
+    def from_cluster_pipeline(cls, pipeline: ClusterPipeline) -> "PipelineResources":
+        """From the chart's ``pipelines`` entry (the stack's outputs the platform team recorded there)."""
+        return cls(
+            artifact_bucket=pipeline.artifact_bucket,
+            build_role_arn=pipeline.role_arns.build,
+            deploy_role_arn=pipeline.role_arns.deploy,
+            monitor_role_arn=pipeline.role_arns.monitor,
+            self_update_role_arn=pipeline.role_arns.self_update,
+        )
+
+    @classmethod
     def from_stack_outputs(
         cls, outputs: Mapping[str, str], *, self_update_role_arn: str | None = None
     ) -> "PipelineResources":
@@ -145,14 +156,13 @@ class PipelineResources:
             raise PipelineError(f"resources: {error}") from None
 
 
-def template_name(config: AphexConfig, settings: BundleSettings) -> str:
-    """The WorkflowTemplate's name: ``pipeline.name``, else the name the push Sensor runs."""
-    return config.pipeline.name or settings.events.pipeline_template
+def template_name(config: AphexConfig) -> str:
+    """The WorkflowTemplate's name: ``pipeline.name``, else ``aphex-pipeline``."""
+    return config.pipeline.name or NAME
 
 
-def pipeline_id(config: AphexConfig, settings: BundleSettings) -> str:
-    """``<instance>-<pipeline>``: prefix of the ServiceAccounts, name of the pipeline's stack."""
-    identity = settings.names.object(template_name(config, settings))
+def _identity(name: str, settings: BundleSettings) -> str:
+    identity = settings.names.object(name)
     if len(identity) > _PIPELINE_ID_MAX:
         raise PipelineError(
             f"pipeline.name: <instance>-<name> ({identity}) is longer than {_PIPELINE_ID_MAX} characters"
@@ -160,19 +170,21 @@ def pipeline_id(config: AphexConfig, settings: BundleSettings) -> str:
     return identity
 
 
-def service_accounts(config: AphexConfig, settings: BundleSettings) -> dict[str, str]:
-    """ServiceAccount name by stage kind: ``<instance>-<pipeline>-build`` and so on."""
-    identity = pipeline_id(config, settings)
+def pipeline_id(config: AphexConfig, settings: BundleSettings) -> str:
+    """``<instance>-<pipeline>``: prefix of the ServiceAccounts, name of the pipeline's stack."""
+    return _identity(template_name(config), settings)
+
+
+def _accounts(name: str, settings: BundleSettings) -> dict[str, str]:
+    identity = _identity(name, settings)
     names = {kind.value: service_account_name(identity, kind) for kind in PipelineRole}
     names[SELF_UPDATE] = f"{identity}-{SELF_UPDATE}"
     return names
 
 
-def builder_image(settings: BundleSettings) -> ImageRef:
-    """The builder image (git, Node.js, the CDK CLI) next to the deployer image, same registry and tag."""
-    image = settings.deployer_image
-    owner = image.repository.rsplit("/", 1)[0] if "/" in image.repository else ""
-    return dataclasses.replace(image, repository=f"{owner}/builder" if owner else "builder")
+def service_accounts(config: AphexConfig, settings: BundleSettings) -> dict[str, str]:
+    """ServiceAccount name by stage kind: ``<instance>-<pipeline>-build`` and so on."""
+    return _accounts(template_name(config), settings)
 
 
 def _param(name: str) -> str:
@@ -217,10 +229,10 @@ def aphex_pipeline(
     config: AphexConfig, settings: BundleSettings, *, resources: PipelineResources
 ) -> WorkflowTemplate:
     """Build the pipeline's WorkflowTemplate for ``config`` on the cluster of ``settings``."""
-    name = template_name(config, settings)
+    name = template_name(config)
     accounts = service_accounts(config, settings)
     deployer = settings.deployer_image
-    builder = builder_image(settings)
+    builder = settings.builder_image
     bucket = resources.artifact_bucket
     environments = [environment.name for environment in config.environments]
     with WorkflowTemplate(
@@ -256,21 +268,12 @@ def aphex_pipeline(
             service_account=accounts[PipelineRole.DEPLOY.value],
         )
         validate_step.outputs = [
-            *[
-                Parameter(
-                    name=plan_output_name(environment, field),
-                    value_from=ValueFrom(path=f"{PLAN_DIRECTORY}/{environment}/{field}"),
-                )
-                for environment in environments
-                for field in PLAN_FIELDS
-            ],
-            # Present from the first step on, so the exit handler can always read it; self-update
-            # overwrites it with its own outcome.
             Parameter(
-                name="self-update-stages",
-                global_name="self-update-stages",
-                value_from=ValueFrom(path=f"{PLAN_DIRECTORY}/self-update-stages", default="{}"),
-            ),
+                name=plan_output_name(environment, field),
+                value_from=ValueFrom(path=f"{PLAN_DIRECTORY}/{environment}/{field}"),
+            )
+            for environment in environments
+            for field in PLAN_FIELDS
         ]
         build_step = _heavy(
             runner_step(
@@ -381,8 +384,15 @@ def aphex_pipeline(
                     "commit_sha": _param("commit-sha"),
                     "repo_url": _param("repo-url"),
                     "template_name": name,
-                    "settings": json.dumps(settings.to_values(), sort_keys=True),
+                    # Without the cluster's pipeline list: one pipeline's template never changes with
+                    # another's entry, and self-update needs only the cluster settings.
+                    "settings": json.dumps(
+                        dataclasses.replace(settings, pipelines=()).to_values(), sort_keys=True
+                    ),
                     "resources": resources.to_json(),
+                    # Its outcome goes to S3, where the exit handler finds it (or not, if it never ran).
+                    "bucket": bucket,
+                    "workflow_id": "{{workflow.uid}}",
                 },
             )
             # The next run's topology must not depend on this one succeeding: continue on any outcome.
@@ -433,6 +443,7 @@ def aphex_pipeline(
                     )
                     previous = f"tests-{env}"
 
+        # Only what is set in every run (no step's outputs): the record reads the self-update outcome from S3.
         with DAG(name="exit-handler"):
             record_step(
                 name="record",
@@ -447,7 +458,6 @@ def aphex_pipeline(
                     "bucket": bucket,
                     "finished_at": "",
                     "failures": "{{workflow.failures}}",
-                    "node_statuses": "{{workflow.outputs.parameters.self-update-stages}}",
                     "sns_topics": json.dumps(list(config.notifications.sns_topic_arns)),
                     "slack_webhook_file": f"{SLACK_MOUNT}/webhook-url" if slack is not None else "",
                     "argo_ui": settings.argo_ui_url,
@@ -467,31 +477,33 @@ def _workflow_template_rule(name: str) -> dict[str, Any]:
     }
 
 
-def pipeline_rbac(
-    config: AphexConfig, settings: BundleSettings, *, resources: PipelineResources
-) -> list[dict[str, Any]]:
-    """One ServiceAccount, Role and RoleBinding per stage kind; IRSA annotations from ``resources``."""
-    base = template_name(config, settings)
-    arns = resources.role_arns()
+def pipeline_rbac(pipeline: ClusterPipeline, settings: BundleSettings) -> list[dict[str, Any]]:
+    """One ServiceAccount (annotated with its IRSA role), Role and RoleBinding per stage kind."""
+    _identity(pipeline.name, settings)
+    arns = PipelineResources.from_cluster_pipeline(pipeline).role_arns()
     objects: list[dict[str, Any]] = []
     for kind in (*(role.value for role in PipelineRole), SELF_UPDATE):
         rules: list[dict[str, Any]] = [dict(EXECUTOR_RULE)]
         if kind == SELF_UPDATE:
-            rules.append(_workflow_template_rule(base))
-        account, role, role_binding = account_objects(f"{base}-{kind}", rules, settings)
-        if kind in arns:
-            account["metadata"]["annotations"] = {IRSA_ANNOTATION: arns[kind]}
+            rules.append(_workflow_template_rule(pipeline.name))
+        account, role, role_binding = account_objects(f"{pipeline.name}-{kind}", rules, settings)
+        account["metadata"]["annotations"] = {IRSA_ANNOTATION: arns[kind]}
         objects += [account, role, role_binding]
     return objects
 
 
-def pipeline_objects(
-    config: AphexConfig, settings: BundleSettings, *, resources: PipelineResources
-) -> list[dict[str, Any]]:
-    """The pipeline's WorkflowTemplate followed by its RBAC objects."""
+def pipeline_template(config: AphexConfig, settings: BundleSettings) -> dict[str, Any]:
+    """The WorkflowTemplate of ``config`` for its entry in ``settings.pipelines`` (whose accounts the
+    bundle installs); raises :class:`PipelineError` naming the missing entry."""
     from workflows.bundle import template_to_dict
 
-    return [
-        template_to_dict(aphex_pipeline(config, settings, resources=resources)),
-        *pipeline_rbac(config, settings, resources=resources),
-    ]
+    name = template_name(config)
+    pipeline = settings.pipeline(name)
+    if pipeline is None:
+        listed = ", ".join(entry.name for entry in settings.pipelines) or "none"
+        raise PipelineError(
+            f"pipelines: no entry named {name!r} (pipeline.name of the configuration; listed: {listed}); "
+            "add one with the pipeline stack's outputs"
+        )
+    resources = PipelineResources.from_cluster_pipeline(pipeline)
+    return template_to_dict(aphex_pipeline(config, settings, resources=resources))

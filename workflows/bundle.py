@@ -12,7 +12,13 @@ from hera.workflows import WorkflowTemplate
 from dsl.bundle import BundlePart
 from dsl.settings import BundleSettings
 from workflows.agents import coderun_template, docsrun_template
-from workflows.events import implementation_trigger_objects, push_trigger_objects, sensor_rbac_objects
+from workflows.aphex_pipeline import pipeline_rbac
+from workflows.events import (
+    event_source_objects,
+    implementation_trigger_objects,
+    push_trigger_objects,
+    sensor_rbac_objects,
+)
 from workflows.implementation_dag import implementation_dag
 from workflows.rbac import rbac_objects
 from workflows.verify import cluster_verify_template, verifier_rbac_objects
@@ -48,10 +54,18 @@ def bundle_parts(settings: BundleSettings) -> list[BundlePart]:
     events = ("events", True)
     parts += [
         BundlePart(
-            condition=(events,), objects=[*push_trigger_objects(settings), *sensor_rbac_objects(settings)]
+            condition=(events,), objects=[*event_source_objects(settings), *sensor_rbac_objects(settings)]
         ),
         BundlePart(condition=(events, implementation), objects=implementation_trigger_objects(settings)),
     ]
+    pipeline = ("pipeline", True)
+    for index, entry in enumerate(settings.pipelines):
+        parts += [
+            BundlePart(condition=(pipeline,), objects=pipeline_rbac(entry, settings), element=index),
+            BundlePart(
+                condition=(pipeline, events), objects=push_trigger_objects(settings, entry), element=index
+            ),
+        ]
     if settings.components.docs_stage:
         parts.append(
             BundlePart(

@@ -2,15 +2,16 @@
 
 One GitHub `EventSource <https://argoproj.github.io/argo-events/eventsources/setup/github/>`_ receives
 ``push``, ``pull_request`` and ``issues`` deliveries (the signature is checked against a Secret the
-platform team creates). Three `Sensors <https://argoproj.github.io/argo-events/concepts/sensor/>`_ each
+platform team creates). `Sensors <https://argoproj.github.io/argo-events/concepts/sensor/>`_ each
 hold one dependency on it, narrowed by `data and expr filters
 <https://argoproj.github.io/argo-events/sensors/filters/intro/>`_, and one trigger that creates a
-Workflow from a WorkflowTemplate:
+Workflow from a WorkflowTemplate (names are ``<instance>-<namespace>-<role>``):
 
-- ``<instance>-push``: a push to the main branch (not a deletion) runs the Aphex pipeline;
-- ``<instance>-pull-request``: a pull request opened, synchronized or reopened from a branch of the same
+- ``push-<pipeline>``, one per entry of the ``pipelines`` setting: a push of that pipeline's repository
+  to the main branch (not a deletion) runs its Aphex pipeline;
+- ``pull-request``: a pull request opened, synchronized or reopened from a branch of the same
   repository (never a fork) runs the implementation DAG for that pull request;
-- ``<instance>-issue-labelled``: an issue given the configured label runs the implementation DAG for it.
+- ``issue-labelled``: an issue given the configured label runs the implementation DAG for it.
 
 The objects are plain mappings: Hera's ``hera.events`` models carry the trigger resource base64-encoded
 and cannot express an inline ``source.resource``.
@@ -25,16 +26,18 @@ in the value, so every value emitted here is anchored and its literal part quote
 """
 
 import re
+from collections.abc import Sequence
 from typing import Any, Final
 
 from dsl.labels import LABEL_PREFIX, standard_labels
 from dsl.security import container_security_context, pod_security_context
-from dsl.settings import BundleSettings
+from dsl.settings import BundleSettings, ClusterPipeline
 from workflows.implementation_dag import NAME as IMPLEMENTATION_DAG
 
 __all__ = [
     "EVENT_HEADER_PATH",
     "SERVICE_ACCOUNT_SENSOR",
+    "event_source_objects",
     "events_objects",
     "implementation_trigger_objects",
     "push_trigger_objects",
@@ -146,14 +149,12 @@ def _string_filter(path: str, *values: str) -> Manifest:
     return {"path": path, "type": "string", "value": [_exact(value) for value in values]}
 
 
-def _repository_filter(settings: BundleSettings) -> Manifest:
+def _repository_filter(settings: BundleSettings, repositories: Sequence[str]) -> Manifest:
     # GitHub names are case-insensitive; (?i) is understood by Go's regexp.
     return {
         "path": "body.repository.full_name",
         "type": "string",
-        "value": [
-            f"(?i){_exact(f'{settings.events.github_owner}/{repo}')}" for repo in settings.events.repositories
-        ],
+        "value": [f"(?i){_exact(f'{settings.events.github_owner}/{repo}')}" for repo in repositories],
     }
 
 
@@ -224,16 +225,16 @@ def _sensor(
     }
 
 
-def _push_sensor(settings: BundleSettings) -> Manifest:
+def _push_sensor(settings: BundleSettings, pipeline: ClusterPipeline) -> Manifest:
     return _sensor(
         settings,
-        suffix="push",
+        suffix=f"push-{pipeline.name}",
         trigger_name="run-pipeline",
-        template=settings.events.pipeline_template,
+        template=pipeline.name,
         filters={
             "data": [
                 _string_filter(EVENT_HEADER_PATH, "push"),
-                _repository_filter(settings),
+                _repository_filter(settings, [pipeline.repository]),
                 _string_filter("body.ref", f"refs/heads/{settings.events.main_branch}"),
                 {"path": "body.deleted", "type": "bool", "value": ["false"]},
             ]
@@ -257,7 +258,7 @@ def _pull_request_sensor(settings: BundleSettings) -> Manifest:
         filters={
             "data": [
                 _string_filter(EVENT_HEADER_PATH, "pull_request"),
-                _repository_filter(settings),
+                _repository_filter(settings, settings.events.repositories),
                 _string_filter("body.action", *PULL_REQUEST_ACTIONS),
             ],
             # A fork's head repository differs from the base; a deleted fork has no head repository at
@@ -290,7 +291,7 @@ def _issue_sensor(settings: BundleSettings) -> Manifest:
         filters={
             "data": [
                 _string_filter(EVENT_HEADER_PATH, "issues"),
-                _repository_filter(settings),
+                _repository_filter(settings, settings.events.repositories),
                 _string_filter("body.action", "labeled"),
                 _string_filter("body.label.name", settings.events.issue_label),
             ]
@@ -303,9 +304,14 @@ def _issue_sensor(settings: BundleSettings) -> Manifest:
     )
 
 
-def push_trigger_objects(settings: BundleSettings) -> list[Manifest]:
-    """The GitHub EventSource and the Sensor that runs the Aphex pipeline on pushes to the main branch."""
-    return [_event_source(settings), _push_sensor(settings)]
+def event_source_objects(settings: BundleSettings) -> list[Manifest]:
+    """The GitHub EventSource every Sensor of the release listens to."""
+    return [_event_source(settings)]
+
+
+def push_trigger_objects(settings: BundleSettings, pipeline: ClusterPipeline) -> list[Manifest]:
+    """The Sensor that runs ``pipeline`` on pushes of its repository to the main branch."""
+    return [_push_sensor(settings, pipeline)]
 
 
 def implementation_trigger_objects(settings: BundleSettings) -> list[Manifest]:
@@ -314,8 +320,12 @@ def implementation_trigger_objects(settings: BundleSettings) -> list[Manifest]:
 
 
 def events_objects(settings: BundleSettings) -> list[Manifest]:
-    """The GitHub EventSource and the three Sensors, in this order."""
-    return [*push_trigger_objects(settings), *implementation_trigger_objects(settings)]
+    """The GitHub EventSource, a push Sensor per pipeline and the implementation DAG's Sensors."""
+    return [
+        *event_source_objects(settings),
+        *[sensor for pipeline in settings.pipelines for sensor in push_trigger_objects(settings, pipeline)],
+        *implementation_trigger_objects(settings),
+    ]
 
 
 def sensor_rbac_objects(settings: BundleSettings) -> list[Manifest]:

@@ -12,8 +12,11 @@ The self-update stage deploys this template before it regenerates the WorkflowTe
 The build role, which runs repository code, can only read and write objects in the bucket. The deploy
 role reads objects and may assume only the environments' roles (or, for an environment without ``role``,
 the CDK bootstrap roles of its account and region) and describe the configured stacks. The monitor role
-publishes metrics in the ``AphexPipeline`` namespace, to the configured SNS topics, and writes run
-metadata under ``metadata/``.
+publishes metrics in the ``AphexPipeline`` namespace, to the configured SNS topics, writes run metadata
+under ``metadata/`` and reads the self-update outcome (``metadata/workflows/<id>/self-update.json``,
+written by the self-update role, which the platform team creates). To read it, it may get objects under
+``metadata/workflows/`` and list the bucket only under that prefix, so that a missing outcome is a 404 (S3
+answers 403 to a ``GetObject`` of a missing key without ``s3:ListBucket``).
 
 One ``Resource: "*"`` exists, where AWS requires it: ``cloudwatch:PutMetricData`` has no resource-level
 permissions (it is narrowed by the ``cloudwatch:namespace`` condition key instead); see
@@ -163,7 +166,14 @@ def _monitor_policy(config: AphexConfig, kms_key_arn: str | None) -> list[dict[s
             Condition={"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
         ),
         _statement("RunMetadata", ["s3:PutObject"], [_objects("metadata/")]),
-        *_kms_statement(kms_key_arn, ["kms:GenerateDataKey"]),
+        _statement("SelfUpdateOutcome", ["s3:GetObject"], [_objects("metadata/workflows/")]),
+        _statement(
+            "SelfUpdateOutcomeMissing",
+            ["s3:ListBucket"],
+            [_bucket_arn()],
+            Condition={"StringLike": {"s3:prefix": "metadata/workflows/*"}},
+        ),
+        *_kms_statement(kms_key_arn, ["kms:Decrypt", "kms:GenerateDataKey"]),
     ]
     topics = list(config.notifications.sns_topic_arns)
     if topics:

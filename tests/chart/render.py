@@ -1,20 +1,26 @@
 """Render the chart with a real Helm engine into plain files, for the security gates (``make gates``).
 
-``python -m tests.chart.render OUT`` writes what ``helm template aphex helm/aphex -n argo`` would print,
-one file per template, so checkov scans exactly what a cluster would receive from the chart.
+``python -m tests.chart.render OUT [VALUES]`` writes what ``helm template aphex helm/aphex -n argo -f
+VALUES`` would print, one file per template, so checkov scans exactly what a cluster would receive from
+the chart.
 """
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import helm_python as helm
+import yaml
 
 CHART = Path(__file__).resolve().parents[2] / "helm" / "aphex"
 
 
-def main(out: Path) -> int:
+def main(out: Path, values_file: Path | None = None) -> int:
+    values: dict[str, Any] = {}
+    if values_file is not None:
+        values = yaml.safe_load(values_file.read_text(encoding="utf-8")) or {}
     with helm.Chart.load(CHART) as chart:
-        manifests = chart.render({}, name="aphex", namespace="argo")
+        manifests = chart.render(values, name="aphex", namespace="argo")
     out.mkdir(parents=True, exist_ok=True)
     written = 0
     for name, text in sorted(manifests.items()):
@@ -26,4 +32,4 @@ def main(out: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1])))
+    sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else None))

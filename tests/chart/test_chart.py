@@ -17,6 +17,7 @@ from dsl.chart import chart_files
 from dsl.lint import SourceDocument, lint_documents
 from dsl.settings import load_settings
 from dsl.values_schema import CHART_ONLY_EXCLUDED, VALUES_SCHEMA
+from workflows.aphex_pipeline import IRSA_ANNOTATION
 from workflows.bundle import build_bundle, bundle_parts
 
 CHART = Path(__file__).resolve().parents[2] / "helm" / "aphex"
@@ -71,6 +72,44 @@ def test_default_values_render_exactly_the_plain_manifests(chart: helm.Chart) ->
         assert rendered[identity] == obj, identity
 
 
+def _pipeline(name: str, repository: str) -> dict[str, Any]:
+    arn = "arn:aws:iam::111122223333:role/" + name
+    return {
+        "name": name,
+        "repository": repository,
+        "artifactBucket": f"{name}-artifacts",
+        "roleArns": {
+            "build": f"{arn}-b",
+            "deploy": f"{arn}-d",
+            "monitor": f"{arn}-m",
+            "selfUpdate": f"{arn}-s",
+        },
+    }
+
+
+PIPELINES = [_pipeline("shop", "shop-app"), _pipeline("billing", "billing")]
+
+
+def test_each_pipeline_gets_its_accounts_and_push_sensor(chart: helm.Chart) -> None:
+    values = {"pipelines": PIPELINES}
+    rendered = by_identity(render(chart, values, release="team"))
+    assert rendered == by_identity(build_bundle(load_settings({**values, "instance": "team"})))
+    account = rendered[("ServiceAccount", "argo", "team-shop-deploy")]
+    assert account["metadata"]["annotations"] == {IRSA_ANNOTATION: "arn:aws:iam::111122223333:role/shop-d"}
+    role = rendered[("Role", "argo", "team-billing-self-update")]
+    assert role["rules"][-1]["resourceNames"] == ["billing"]
+    sensor = rendered[("Sensor", "argo-events", "team-argo-push-billing")]
+    trigger = sensor["spec"]["triggers"][0]["template"]["k8s"]["source"]["resource"]
+    assert trigger["spec"]["workflowTemplateRef"] == {"name": "billing"}
+    filters = {f["path"]: f["value"] for f in sensor["spec"]["dependencies"][0]["filters"]["data"]}
+    assert filters["body.repository.full_name"] == ["(?i)^example-org/billing$"]
+    notes = chart.render(values, name="team", namespace="argo")["aphex/templates/NOTES.txt"]
+    assert "WorkflowTemplate billing: pushes of example-org/billing" in notes
+    assert "aphex compile --release team --values <values.yaml> --config aphex-config.yaml" in notes
+    without = render(chart, {**values, "components": {"pipeline": False}}, release="team")
+    assert not [o for o in without if "shop" in o["metadata"]["name"] or "billing" in o["metadata"]["name"]]
+
+
 def test_toggles_remove_their_components(chart: helm.Chart) -> None:
     without_docs = render(chart, {"components": {"docsStage": False}}, release="aphex")
     names = {o["metadata"]["name"] for o in without_docs}
@@ -81,15 +120,26 @@ def test_toggles_remove_their_components(chart: helm.Chart) -> None:
     always = {("WorkflowTemplate", "cluster-verify"), ("ClusterRole", "aphex-argo-verifier")}
     always |= {("ClusterRoleBinding", "aphex-argo-verifier")}
     always |= {(kind, "aphex-verifier") for kind in ("ServiceAccount", "Role", "RoleBinding")}
-    events_only = render(chart, {"components": {"implementationDag": False}}, release="aphex")
+    one_pipeline = [_pipeline("shop", "shop-app")]
+    events_only = render(
+        chart,
+        {"components": {"implementationDag": False, "pipeline": False}, "pipelines": one_pipeline},
+        release="aphex",
+    )
     assert sorted(set((o["kind"], o["metadata"]["name"]) for o in events_only) - always) == [
         ("EventSource", "aphex-argo-github"),
         ("Role", "aphex-sensor"),
         ("RoleBinding", "aphex-sensor"),
-        ("Sensor", "aphex-argo-push"),
         ("ServiceAccount", "aphex-argo-sensor"),
     ]
     nothing = {"implementationDag": False, "events": False}
+    pipeline_only = render(chart, {"components": nothing, "pipelines": one_pipeline}, release="aphex")
+    assert sorted(set((o["kind"], o["metadata"]["name"]) for o in pipeline_only) - always) == [
+        (kind, f"aphex-shop-{stage}")
+        for kind in ("Role", "RoleBinding", "ServiceAccount")
+        for stage in ("build", "deploy", "monitor", "self-update")
+    ]
+    nothing["pipeline"] = False
     assert {
         (o["kind"], o["metadata"]["name"]) for o in render(chart, {"components": nothing}, release="aphex")
     } == always
@@ -104,6 +154,15 @@ def test_toggles_remove_their_components(chart: helm.Chart) -> None:
         ({"deployerImage": {"tag": "bad tag!"}}, "/deployerImage/tag"),
         ({"agents": {"qa": "no spaces"}}, "/agents/qa"),
         ({"components": {"docsStage": "yes"}}, "/components/docsStage"),
+        (
+            {"pipelines": [{**_pipeline("shop", "shop"), "artifactBucket": "Bad_Bucket"}]},
+            "/pipelines/0/artifactBucket",
+        ),
+        (
+            {"pipelines": [{**_pipeline("shop", "shop"), "roleArns": {"build": "arn:aws:iam::1:role/x"}}]},
+            "/pipelines/0/roleArns",
+        ),
+        ({"pipelines": [{"name": "shop"}]}, "/pipelines/0"),
     ],
 )
 def test_invalid_values_are_rejected_naming_the_value(
@@ -123,23 +182,33 @@ def test_a_bad_release_name_fails_with_a_clear_message(chart: helm.Chart) -> Non
 def _strategy(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
     kind = schema.get("type")
     if kind == "object":
+        required = set(schema.get("required", []))
+        fields = {
+            key: _strategy(child)
+            for key, child in schema["properties"].items()
+            if key not in CHART_ONLY_EXCLUDED
+        }
         return st.fixed_dictionaries(
-            {},
-            optional={
-                key: _strategy(child)
-                for key, child in schema["properties"].items()
-                if key not in CHART_ONLY_EXCLUDED
-            },
+            {key: value for key, value in fields.items() if key in required},
+            optional={key: value for key, value in fields.items() if key not in required},
         )
     if kind == "boolean":
         return st.booleans()
     if kind == "integer":
         return st.integers(schema["minimum"], schema["maximum"])
     if kind == "array":
-        return st.lists(_strategy(schema["items"]), min_size=schema["minItems"], max_size=3, unique=True)
+        items = schema["items"]
+        unique_by = (lambda entry: entry["name"]) if items.get("type") == "object" else None
+        return st.lists(
+            _strategy(items),
+            min_size=schema["minItems"],
+            max_size=3,
+            unique=unique_by is None,
+            unique_by=unique_by,
+        )
     strings = st.from_regex(re.compile(schema["pattern"]), fullmatch=True)
-    limit = schema.get("maxLength")
-    return strings.filter(lambda text: limit is None or len(text) <= limit)
+    shortest, longest = schema.get("minLength", 0), schema.get("maxLength")
+    return strings.filter(lambda text: shortest <= len(text) and (longest is None or len(text) <= longest))
 
 
 _RELEASE = st.from_regex(r"[a-z][a-z0-9-]{0,28}[a-z0-9]", fullmatch=True)
@@ -168,8 +237,10 @@ def test_two_releases_collide_nowhere_and_uninstalling_one_keeps_the_other(
     """Seed properties 26 (isolation) and 27 (destroying a pipeline removes only its own objects)."""
     if first == second and same_namespace:
         return
-    one = by_identity(render(chart, {}, release=first))
-    two_values = {} if same_namespace else {"namespace": "team-b"}
+    one = by_identity(render(chart, {"pipelines": PIPELINES}, release=first))
+    two_values: dict[str, Any] = {"pipelines": PIPELINES}
+    if not same_namespace:
+        two_values["namespace"] = "team-b"
     two = by_identity(
         render(chart, two_values, release=second, namespace="argo" if same_namespace else "team-b")
     )

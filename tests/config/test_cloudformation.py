@@ -139,7 +139,7 @@ def test_a_kms_key_switches_the_bucket_to_sse_kms_and_grants_only_the_needed_key
     assert key_actions == {
         PipelineRole.BUILD: [["kms:Decrypt", "kms:GenerateDataKey"]],
         PipelineRole.DEPLOY: [["kms:Decrypt"]],
-        PipelineRole.MONITOR: [["kms:GenerateDataKey"]],
+        PipelineRole.MONITOR: [["kms:Decrypt", "kms:GenerateDataKey"]],
     }
 
 
@@ -232,6 +232,7 @@ def test_govcloud_environments_get_govcloud_arns() -> None:
 
 
 def test_the_monitor_role_publishes_metrics_notifications_and_metadata_only() -> None:
+    """It also reads the self-update outcome and may list only its prefix (a missing outcome is a 404)."""
     statements = {s["Sid"]: s for s in role_statements(template(), PipelineRole.MONITOR)}
     assert statements["PipelineMetrics"] == {
         "Sid": "PipelineMetrics",
@@ -244,6 +245,20 @@ def test_the_monitor_role_publishes_metrics_notifications_and_metadata_only() ->
     assert statements["Notifications"]["Resource"] == ["arn:aws:sns:eu-west-1:123456789012:deployments"]
     assert statements["RunMetadata"]["Action"] == ["s3:PutObject"]
     assert statements["RunMetadata"]["Resource"] == [{"Fn::Sub": "${ArtifactBucket.Arn}/metadata/*"}]
+    assert statements["SelfUpdateOutcome"]["Action"] == ["s3:GetObject"]
+    assert statements["SelfUpdateOutcome"]["Resource"] == [
+        {"Fn::Sub": "${ArtifactBucket.Arn}/metadata/workflows/*"}
+    ]
+    assert statements["SelfUpdateOutcomeMissing"] == {
+        "Sid": "SelfUpdateOutcomeMissing",
+        "Effect": "Allow",
+        "Action": ["s3:ListBucket"],
+        "Resource": [{"Fn::GetAtt": ["ArtifactBucket", "Arn"]}],
+        "Condition": {"StringLike": {"s3:prefix": "metadata/workflows/*"}},
+    }
+    assert set(statements) == {
+        "PipelineMetrics", "Notifications", "RunMetadata", "SelfUpdateOutcome", "SelfUpdateOutcomeMissing"
+    }  # fmt: skip
     minimal = load_config(EXAMPLES / "valid-minimal.yaml")
     assert "Notifications" not in {s["Sid"] for s in role_statements(template(minimal), PipelineRole.MONITOR)}
 
@@ -385,4 +400,6 @@ def test_the_template_deploys_into_moto_after_the_cluster_export(aws: str) -> No
             assert resources["EnvironmentRoles"][-1] == "arn:aws:iam::210987654321:role/aphex-deploy"
         else:
             assert resources["RunMetadata"] == [f"arn:aws:s3:::{bucket}/metadata/*"]
+            assert resources["SelfUpdateOutcome"] == [f"arn:aws:s3:::{bucket}/metadata/workflows/*"]
+            assert resources["SelfUpdateOutcomeMissing"] == [f"arn:aws:s3:::{bucket}"]
             assert resources["PipelineMetrics"] == ["*"]

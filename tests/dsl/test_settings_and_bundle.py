@@ -13,6 +13,25 @@ def test_defaults_load() -> None:
     settings = load_settings({})
     assert settings.agent_api_version_full == "agents.platform/v1"
     assert str(settings.deployer_image) == "ghcr.io/aphex-dev/deployer:0.1.0"
+    assert str(settings.builder_image) == "ghcr.io/aphex-dev/builder:0.1.0"
+    assert settings.pipelines == ()
+
+
+def _pipeline(name: str) -> dict[str, object]:
+    arn = "arn:aws-cn:iam::123456789012:role/"
+    roles = {"build": arn + "b", "deploy": arn + "d", "monitor": arn + "m", "selfUpdate": arn + "s"}
+    return {"name": name, "repository": "shop", "artifactBucket": "shop.artifacts", "roleArns": roles}
+
+
+def test_pipelines_are_sections_that_round_trip() -> None:
+    values = {"pipelines": [_pipeline("shop"), _pipeline("billing")]}
+    settings = load_settings(values)
+    assert [p.name for p in settings.pipelines] == ["shop", "billing"]
+    assert settings.pipeline("billing") is settings.pipelines[1]
+    assert settings.pipeline("other") is None
+    assert settings.pipelines[0].role_arns.self_update == "arn:aws-cn:iam::123456789012:role/s"
+    assert settings.to_values()["pipelines"] == values["pipelines"]
+    assert load_settings(settings.to_values()) == settings
 
 
 def test_values_override_nested_settings() -> None:
@@ -43,6 +62,15 @@ def test_values_override_nested_settings() -> None:
         ({"deployerImage": {"registry": "r", "repository": "UPPER", "tag": "1"}}, "deployerImage"),
         ({"previewDomain": "-x.com"}, "previewDomain"),
         ({"nope": 1}, "nope: unknown setting"),
+        (
+            {"pipelines": [_pipeline("shop"), _pipeline("shop")]},
+            r"pipelines\[1\]\.name: 'shop' is listed twice",
+        ),
+        ({"pipelines": [{**_pipeline("shop"), "name": "x" * 20}]}, r"pipelines\[0\]\.name: .* is too long"),
+        ({"pipelines": [{**_pipeline("shop"), "repository": "a\tb"}]}, r"pipelines\[0\]\.repository"),
+        ({"pipelines": [{**_pipeline("shop"), "roleArns": {"build": "x"}}]}, r"pipelines\[0\]\.roleArns"),
+        ({"pipelines": [{"name": "shop"}]}, "'repository' is a required property"),
+        ({"builderImage": {"tag": "a b"}}, r"builderImage\.tag"),
     ],
 )
 def test_bad_values_are_named(values: dict[str, object], message: str) -> None:

@@ -1,6 +1,7 @@
 """The Argo Events objects (workflows/events.py), replayed offline against recorded GitHub deliveries."""
 
 import copy
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -40,6 +41,16 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
+PIPELINE = "aphex-pipeline"
+ROLE = "arn:aws:iam::111122223333:role/"
+PIPELINE_ENTRY = {
+    "name": PIPELINE,
+    "repository": "example-app",
+    "artifactBucket": "aphex-pipeline-artifacts",
+    "roleArns": {"build": ROLE + "b", "deploy": ROLE + "d", "monitor": ROLE + "m", "selfUpdate": ROLE + "s"},
+}
+
+
 def _config(
     *, instance: str = "aphex", namespace: str = "argo", namespace_override: str = "", **events: Any
 ) -> BundleSettings:
@@ -50,10 +61,13 @@ def _config(
     }
     if namespace_override:
         values["namespace"] = namespace_override
-    return load_settings({"instance": instance, "namespace": namespace, "events": values})
+    return load_settings(
+        {"instance": instance, "namespace": namespace, "events": values, "pipelines": [PIPELINE_ENTRY]}
+    )
 
 
 DEFAULTS = _config()
+PUSH = f"aphex-argo-push-{PIPELINE}"
 OWNER, REPO = "example-org", "example-app"
 PR_SHA = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
 MAIN_SHA = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
@@ -100,7 +114,7 @@ def test_objects_come_in_a_stable_order_with_derived_names() -> None:
     objects = events_objects(DEFAULTS)
     assert [(o["kind"], o["metadata"]["name"]) for o in objects] == [
         ("EventSource", "aphex-argo-github"),
-        ("Sensor", "aphex-argo-push"),
+        ("Sensor", PUSH),
         ("Sensor", "aphex-argo-pull-request"),
         ("Sensor", "aphex-argo-issue-labelled"),
     ]
@@ -108,7 +122,7 @@ def test_objects_come_in_a_stable_order_with_derived_names() -> None:
     renamed = events_objects(_config(instance="ci", namespace="team", namespace_override="events"))
     assert [o["metadata"]["name"] for o in renamed] == [
         "ci-team-github",
-        "ci-team-push",
+        f"ci-team-push-{PIPELINE}",
         "ci-team-pull-request",
         "ci-team-issue-labelled",
     ]
@@ -156,7 +170,7 @@ def test_the_event_source_references_the_webhook_secret_and_never_holds_one() ->
 
 
 def test_every_sensor_creates_a_workflow_from_a_template_and_retries() -> None:
-    templates = {"aphex-argo-push": "aphex-pipeline", "aphex-argo-pull-request": "implementation-dag"}
+    templates = {PUSH: PIPELINE, "aphex-argo-pull-request": "implementation-dag"}
     templates["aphex-argo-issue-labelled"] = "implementation-dag"
     for name, sensor in _sensors().items():
         spec = sensor["spec"]
@@ -200,8 +214,8 @@ def test_every_string_filter_value_is_anchored() -> None:
 
 def test_a_push_to_main_runs_the_pipeline_with_exact_parameters() -> None:
     fired = _replay(_delivery("push_main"))
-    assert list(fired) == ["aphex-argo-push"]
-    (workflow,) = fired["aphex-argo-push"]
+    assert list(fired) == [PUSH]
+    (workflow,) = fired[PUSH]
     assert _arguments(workflow) == {
         "commit-sha": MAIN_SHA,
         "branch": "refs/heads/main",
@@ -223,7 +237,7 @@ def test_a_branch_deletion_fails_on_the_deleted_flag_alone() -> None:
     assert delivery["body"]["ref"] == "refs/heads/main"
     assert delivery["body"]["after"] == "0" * 40
     delivery["body"]["deleted"] = False
-    assert list(_replay(delivery)) == ["aphex-argo-push"]
+    assert list(_replay(delivery)) == [PUSH]
 
 
 @pytest.mark.parametrize("action", ["opened", "synchronize", "reopened"])
@@ -310,14 +324,14 @@ def test_a_delivery_for_an_unconfigured_repository_starts_nothing() -> None:
     delivery["body"]["repository"]["full_name"] = "example-org/other-app"
     assert _replay(delivery) == {}
     delivery["body"]["repository"]["full_name"] = "EXAMPLE-ORG/Example-App"
-    assert list(_replay(delivery)) == ["aphex-argo-push"]
+    assert list(_replay(delivery)) == [PUSH]
 
 
 def test_another_main_branch_is_honoured() -> None:
     settings = _config(main_branch="release/1.x")
     delivery = _delivery("push_main")
     delivery["body"]["ref"] = "refs/heads/release/1.x"
-    assert list(_replay(delivery, settings)) == ["aphex-argo-push"]
+    assert list(_replay(delivery, settings)) == [PUSH]
     delivery["body"]["ref"] = "refs/heads/release/1Yx"
     assert _replay(delivery, settings) == {}
 
@@ -325,7 +339,7 @@ def test_another_main_branch_is_honoured() -> None:
 def test_an_event_of_another_event_source_is_ignored() -> None:
     event = _event(_delivery("push_main"))
     other = EventData(event_source="other", event_name="github", data=event.data)
-    assert fire(_sensors()["aphex-argo-push"], other) == []
+    assert fire(_sensors()[PUSH], other) == []
 
 
 # --- properties -------------------------------------------------------------------------------------
@@ -454,7 +468,9 @@ def test_rbac_follows_the_namespaces() -> None:
         namespace="ci",
     )
     assert allowed(rbac, request)
-    assert _sensors(custom)["ci-ci-push"]["spec"]["template"]["serviceAccountName"] == "ci-ci-sensor"
+    assert (
+        _sensors(custom)[f"ci-ci-push-{PIPELINE}"]["spec"]["template"]["serviceAccountName"] == "ci-ci-sensor"
+    )
 
 
 # --- settings ---------------------------------------------------------------------------------------
@@ -485,7 +501,6 @@ def test_rbac_follows_the_namespaces() -> None:
         ({"webhookUrl": "https://events.example.com/"}, "events.webhookUrl"),
         ({"webhookUrl": "https://-bad.example.com"}, "events.webhookUrl"),
         ({"eventbusName": "Default"}, "events.eventbusName"),
-        ({"pipelineTemplate": "Pipeline"}, "events.pipelineTemplate"),
         ({"githubOwner": 7}, "events.githubOwner"),
         ({"unknown": "x"}, "events.unknown"),
     ],
@@ -619,7 +634,7 @@ def test_the_evaluator_refuses_what_it_does_not_model(change: Any) -> None:
 
 
 def test_the_evaluator_refuses_other_trigger_kinds() -> None:
-    sensor = copy.deepcopy(_sensors()["aphex-argo-push"])
+    sensor = copy.deepcopy(_sensors()[PUSH])
     template = sensor["spec"]["triggers"][0]["template"]
     template["argoWorkflow"] = {**template.pop("k8s"), "operation": "submit"}
     with pytest.raises(Unsupported, match="only k8s triggers"):
@@ -627,7 +642,7 @@ def test_the_evaluator_refuses_other_trigger_kinds() -> None:
 
 
 def test_a_missing_data_key_falls_back_to_the_whole_event_as_argo_does() -> None:
-    sensor = copy.deepcopy(_sensors()["aphex-argo-push"])
+    sensor = copy.deepcopy(_sensors()[PUSH])
     sensor["spec"]["triggers"][0]["template"]["k8s"]["parameters"][4]["src"]["dataKey"] = "body.nope"
     (workflow,) = fire(sensor, _event(_delivery("push_main")))
     assert json.loads(_arguments(workflow)["pusher"])["body"]["ref"] == "refs/heads/main"
@@ -652,21 +667,24 @@ def test_quote_meta_matches_exactly_the_text(text: str) -> None:
 
 
 def test_every_sensor_passes_parameters_its_template_declares_and_all_it_requires() -> None:
+    from dsl.config.validate import load_config
+    from workflows.aphex_pipeline import pipeline_template
     from workflows.bundle import build_bundle
 
-    templates = {o["metadata"]["name"]: o for o in build_bundle(DEFAULTS) if o["kind"] == "WorkflowTemplate"}
+    example = load_config(Path(__file__).resolve().parents[2] / "examples" / "aphex-config.yaml")
+    config = dataclasses.replace(example, pipeline=dataclasses.replace(example.pipeline, name=PIPELINE))
+    compiled = [*build_bundle(DEFAULTS), pipeline_template(config, DEFAULTS)]
+    templates = {o["metadata"]["name"]: o for o in compiled if o["kind"] == "WorkflowTemplate"}
     checked = 0
     for sensor in _sensors().values():
         workflow = sensor["spec"]["triggers"][0]["template"]["k8s"]["source"]["resource"]
-        target = templates.get(workflow["spec"]["workflowTemplateRef"]["name"])
-        if target is None:
-            continue  # the Aphex pipeline's template is compiled per repository from its config
+        target = templates[workflow["spec"]["workflowTemplateRef"]["name"]]
         declared = {p["name"]: p for p in target["spec"]["arguments"]["parameters"]}
         passed = {p["name"] for p in workflow["spec"]["arguments"]["parameters"]}
         assert passed <= set(declared)
         assert {name for name, p in declared.items() if "value" not in p} <= passed
         checked += 1
-    assert checked == 2
+    assert checked == 3
 
 
 @settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
@@ -676,7 +694,7 @@ def test_property_1_commit_and_branch_come_from_the_push_payload(sha: str, pushe
     delivery = _delivery("push_main")
     delivery["body"]["after"] = sha
     delivery["body"]["pusher"]["name"] = pusher
-    (workflow,) = _replay(delivery)["aphex-argo-push"]
+    (workflow,) = _replay(delivery)[PUSH]
     arguments = _arguments(workflow)
     assert (arguments["commit-sha"], arguments["branch"], arguments["pusher"]) == (
         sha,

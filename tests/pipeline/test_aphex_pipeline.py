@@ -18,25 +18,40 @@ from dsl.cli import _lint_objects, main
 from dsl.config.model import AphexConfig
 from dsl.config.validate import config_from_document, load_config
 from dsl.graph import mermaid
-from dsl.settings import BundleSettings
+from dsl.settings import BundleSettings, load_settings
 from tests.rbac_eval import Request, allowed
-from workflows.aphex_pipeline import IRSA_ANNOTATION, PipelineResources, pipeline_objects
+from workflows.aphex_pipeline import (
+    IRSA_ANNOTATION,
+    NAME,
+    PipelineResources,
+    pipeline_rbac,
+    pipeline_template,
+    template_name,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "aphex-config.yaml"
 GOLDEN = Path(__file__).parent / "golden"
-OUTPUTS = GOLDEN / "pipeline-outputs.yaml"
+VALUES = ROOT / "examples" / "cluster-values.yaml"
 NS = "argo"
 PLACEHOLDER = re.compile(r"\{\{\s*([^}]*?)\s*\}\}")
 
 
+def entry(name: str = "shop-delivery") -> dict[str, Any]:
+    """The example's ``pipelines`` entry (the stack's outputs), renamed to ``name``."""
+    (values,) = yaml.safe_load(VALUES.read_text(encoding="utf-8"))["pipelines"]
+    return {**values, "name": name}
+
+
 def resources() -> PipelineResources:
-    outputs = yaml.safe_load(OUTPUTS.read_text(encoding="utf-8"))
-    return PipelineResources.from_stack_outputs(outputs)
+    return PipelineResources.from_cluster_pipeline(load_settings({"pipelines": [entry()]}).pipelines[0])
 
 
 def compiled(config: AphexConfig, bundle_settings: BundleSettings | None = None) -> list[dict[str, Any]]:
-    return pipeline_objects(config, bundle_settings or BundleSettings(), resources=resources())
+    """The pipeline's WorkflowTemplate, then the accounts the bundle installs for its entry."""
+    values = (bundle_settings or BundleSettings()).to_values()
+    cluster = load_settings({**values, "pipelines": [entry(template_name(config))]})
+    return [pipeline_template(config, cluster), *pipeline_rbac(cluster.pipelines[0], cluster)]
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +156,7 @@ def test_the_exit_handler_records_the_run(template: dict[str, Any]) -> None:
     assert arguments["failures"] == "{{workflow.failures}}"
     assert arguments["started_at"] == "{{workflow.creationTimestamp}}"
     assert arguments["commit_sha"] == "{{workflow.parameters.commit-sha}}"
-    assert arguments["node_statuses"] == "{{workflow.outputs.parameters.self-update-stages}}"
+    assert "node_statuses" not in arguments
     assert arguments["bucket"] == resources().artifact_bucket
     assert json.loads(arguments["sns_topics"]) == ["arn:aws:sns:us-east-1:222222222222:deployments"]
     assert arguments["argo_ui"] == BundleSettings().argo_ui_url
@@ -150,6 +165,26 @@ def test_the_exit_handler_records_the_run(template: dict[str, Any]) -> None:
     assert volume["secret"]["secretName"] == "shop-slack"
     assert volume["secret"]["items"] == [{"key": "webhook-url", "path": "webhook-url"}]
     assert arguments["slack_webhook_file"] == "/etc/aphex/slack/webhook-url"
+
+
+def test_the_exit_handler_takes_nothing_a_step_may_not_have_published(template: dict[str, Any]) -> None:
+    """A global output of a step that never ran cannot be resolved: the exit handler would end in Error."""
+    (exit_handler,) = [t for t in template["spec"]["templates"] if t["name"] == "exit-handler"]
+    (recorder,) = [t for t in template["spec"]["templates"] if t["name"] == "record-workflow"]
+    for part in (exit_handler, recorder):
+        text = json.dumps(part)
+        assert "{{workflow.outputs" not in text, part["name"]
+        assert "{{tasks." not in text, part["name"]
+        assert "{{steps." not in text, part["name"]
+
+
+def test_self_update_writes_its_outcome_where_the_exit_handler_reads_it(template: dict[str, Any]) -> None:
+    arguments = {a["name"]: a["value"] for a in tasks_of(template)["self-update"]["arguments"]["parameters"]}
+    assert arguments["bucket"] == resources().artifact_bucket
+    assert arguments["workflow_id"] == "{{workflow.uid}}"
+    (record,) = tasks_of(template, "exit-handler").values()
+    recorded = {a["name"]: a["value"] for a in record["arguments"]["parameters"]}
+    assert (recorded["bucket"], recorded["workflow_id"]) == (arguments["bucket"], arguments["workflow_id"])
 
 
 def test_without_slack_there_is_no_secret_volume() -> None:
@@ -329,12 +364,12 @@ def test_every_account_may_report_outputs_and_nothing_else(objects: list[dict[st
 
 def test_service_accounts_carry_their_irsa_roles(objects: list[dict[str, Any]]) -> None:
     accounts = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ServiceAccount"}
-    outputs = yaml.safe_load(OUTPUTS.read_text(encoding="utf-8"))
+    arns = entry()["roleArns"]
     assert {name: a["metadata"]["annotations"][IRSA_ANNOTATION] for name, a in accounts.items()} == {
-        "aphex-shop-delivery-build": outputs["BuildRoleArn"],
-        "aphex-shop-delivery-deploy": outputs["DeployRoleArn"],
-        "aphex-shop-delivery-monitor": outputs["MonitorRoleArn"],
-        "aphex-shop-delivery-self-update": outputs["SelfUpdateRoleArn"],
+        "aphex-shop-delivery-build": arns["build"],
+        "aphex-shop-delivery-deploy": arns["deploy"],
+        "aphex-shop-delivery-monitor": arns["monitor"],
+        "aphex-shop-delivery-self-update": arns["selfUpdate"],
     }
 
 
@@ -346,10 +381,10 @@ def test_another_instance_prefixes_every_account() -> None:
     assert all(name.startswith("blue-shop-delivery-") for name in names)
 
 
-def test_the_name_defaults_to_the_template_the_push_sensor_runs() -> None:
+def test_the_name_defaults_to_aphex_pipeline() -> None:
     config = env_config([{"name": "a", "region": "eu-west-1", "account": "123456789012",
                           "stacks": [{"name": "S", "path": "."}]}])  # fmt: skip
-    assert compiled(config)[0]["metadata"]["name"] == BundleSettings().events.pipeline_template
+    assert compiled(config)[0]["metadata"]["name"] == NAME == "aphex-pipeline"
 
 
 def test_compiling_twice_gives_identical_bytes(example: AphexConfig) -> None:
@@ -374,21 +409,47 @@ def test_the_documented_diagram_is_current(template: dict[str, Any]) -> None:
 
 def test_aphex_compile_adds_the_pipeline(tmp_path: Path) -> None:
     out = tmp_path / "dist"
-    assert (
-        main(["compile", "--config", str(EXAMPLE), "--pipeline-outputs", str(OUTPUTS), "--out", str(out)])
-        == 0
-    )
+    assert main(["compile", "--config", str(EXAMPLE), "--values", str(VALUES), "--out", str(out)]) == 0
     written = yaml.safe_load((out / "workflowtemplate" / "shop-delivery.yaml").read_text(encoding="utf-8"))
     assert written == compiled(load_config(EXAMPLE))[0]
     assert (out / "serviceaccount" / "aphex-shop-delivery-self-update.yaml").is_file()
+    assert (out / "sensor" / "aphex-argo-push-shop-delivery.yaml").is_file()
     assert (out / "workflowtemplate" / "implementation-dag.yaml").is_file()
 
 
-def test_aphex_compile_writes_nothing_for_a_bad_config(tmp_path: Path) -> None:
+def test_pipeline_only_writes_just_the_template_for_the_release(tmp_path: Path) -> None:
+    out = tmp_path / "dist"
+    args = [
+        "compile",
+        "--release",
+        "blue",
+        "--values",
+        str(VALUES),
+        "--config",
+        str(EXAMPLE),
+        "--pipeline-only",
+    ]
+    assert main([*args, "--out", str(out)]) == 0
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.yaml")) == [
+        "workflowtemplate/shop-delivery.yaml"
+    ]
+    written = yaml.safe_load((out / "workflowtemplate" / "shop-delivery.yaml").read_text(encoding="utf-8"))
+    assert written == compiled(load_config(EXAMPLE), BundleSettings(instance="blue"))[0]
+    (update,) = [t for t in written["spec"]["templates"] if t["name"] == "self-update"]
+    assert update["serviceAccountName"] == "blue-shop-delivery-self-update"
+
+
+def test_aphex_compile_writes_nothing_for_a_bad_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = tmp_path / "aphex-config.yaml"
     bad.write_text('version: "1.0"\nbuild: {commands: [make]}\nenvironments: []\n', encoding="utf-8")
     out = tmp_path / "dist"
-    assert main(["compile", "--config", str(bad), "--pipeline-outputs", str(OUTPUTS), "--out", str(out)]) == 2
+    assert main(["compile", "--config", str(bad), "--values", str(VALUES), "--out", str(out)]) == 2
     assert not out.exists()
+    # Without its pipelines entry, the pipeline has no accounts to run under: refused, naming the entry.
     assert main(["compile", "--config", str(EXAMPLE), "--out", str(out)]) == 2
+    assert "pipelines: no entry named 'shop-delivery'" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["compile", "--pipeline-only", "--out", str(out)]) == 2
     assert not out.exists()

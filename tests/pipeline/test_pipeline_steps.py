@@ -146,7 +146,7 @@ def test_validate_writes_each_environments_plan_from_the_commit(
     assert json.loads(read["prod/tests"]) == ["echo test"]
     assert read["prod/test-timeout"] == "60"
     assert read["gone/enabled"] == "false"
-    assert read["self-update-stages"] == "{}"
+    assert "self-update-stages" not in read
     assert set(pipeline_validate.PLAN_FIELDS) == {k.split("/")[1] for k in read if k.startswith("prod/")}
 
 
@@ -229,6 +229,10 @@ RESOURCES = PipelineResources(
 )
 
 
+WORKFLOW_ID = "6f1c2d3e-0000-4000-8000-000000000001"
+OUTCOME_KEY = f"metadata/workflows/{WORKFLOW_ID}/self-update.json"
+
+
 def self_update_inputs(repo: Repo, sha: str) -> dict[str, str]:
     return {
         "commit_sha": sha,
@@ -236,7 +240,22 @@ def self_update_inputs(repo: Repo, sha: str) -> dict[str, str]:
         "template_name": "shop",
         "settings": json.dumps(BundleSettings().to_values()),
         "resources": RESOURCES.to_json(),
+        "bucket": RESOURCES.artifact_bucket,
+        "workflow_id": WORKFLOW_ID,
     }
+
+
+def artifact_bucket() -> None:
+    boto3.client("s3").create_bucket(
+        Bucket=RESOURCES.artifact_bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+
+
+def outcome() -> Any:
+    """The self-update outcome the step left for the exit handler (parsed), exactly as stored."""
+    body = boto3.client("s3").get_object(Bucket=RESOURCES.artifact_bucket, Key=OUTCOME_KEY)["Body"].read()
+    assert body == json.dumps(json.loads(body), sort_keys=True).encode()  # deterministic: sorted keys
+    return json.loads(body)
 
 
 def applied_tasks(kubectl: StandIns) -> list[str]:
@@ -251,11 +270,12 @@ def test_a_changed_config_is_the_next_runs_topology(
 ) -> None:
     """Seed property 7: a config change appears in the next run's topology."""
     cluster_export()
+    artifact_bucket()
     kubectl.on("kubectl", "apply", stdout="workflowtemplate.argoproj.io/shop serverside-applied\n")
     first = repo.commit({"aphex-config.yaml": config_text(["staging"])})
-    status, stages = self_update.self_update(**self_update_inputs(repo, first))
+    status = self_update.self_update(**self_update_inputs(repo, first))
     assert status.startswith("succeeded: pipeline stack aphex-shop created"), status
-    assert json.loads(stages) == {"self-update": "Succeeded"}
+    assert outcome() == {"status": "Succeeded", "message": status}
     assert kubectl.calls() == [
         [
             "kubectl",
@@ -286,6 +306,7 @@ def test_a_changed_config_is_the_next_runs_topology(
     assert result.returncode == 0, result.stderr
     status = (workdir / "out" / "parameters" / "self-update-status").read_text()
     assert "pipeline stack aphex-shop unchanged" in status or "updated" in status, status
+    assert outcome() == {"status": "Succeeded", "message": status}
     assert applied_tasks(kubectl) == [
         "validate",
         "build",
@@ -301,6 +322,7 @@ def test_a_failing_apply_is_recorded_and_does_not_fail(
     moto: str, repo: Repo, kubectl: StandIns, tmp_path: Path
 ) -> None:
     cluster_export()
+    artifact_bucket()
     kubectl.on("kubectl", "apply", stderr="Error from server (Forbidden): workflowtemplates\n", exit=1)
     sha = repo.commit({"aphex-config.yaml": config_text(["staging"])})
     result = run_step("workflows.steps.self_update:self_update", self_update_inputs(repo, sha), tmp_path)
@@ -308,8 +330,33 @@ def test_a_failing_apply_is_recorded_and_does_not_fail(
     status = (tmp_path / "out" / "parameters" / "self-update-status").read_text()
     assert status.startswith("failed: WorkflowTemplate: `kubectl apply"), status
     assert "Forbidden" in status
-    stages = json.loads((tmp_path / "out" / "parameters" / "self-update-stages").read_text())
-    assert stages == {"self-update": "Failed"}
+    assert outcome() == {"status": "Failed", "message": status}
+    assert sorted(path.name for path in (tmp_path / "out" / "parameters").iterdir()) == ["self-update-status"]
+
+
+@pytest.mark.filterwarnings("ignore:Tried to parse AWS..S3..BucketPolicy:UserWarning")
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({}, "NoSuchBucket"),  # the artifact bucket does not exist: PutObject fails
+        ({"workflow_id": "../x"}, "workflow-id"),
+        ({"bucket": "Not_A_Bucket"}, "bucket"),
+    ],
+)
+def test_an_outcome_that_cannot_be_written_does_not_fail_the_step(
+    moto: str, repo: Repo, kubectl: StandIns, tmp_path: Path, overrides: dict[str, str], reason: str
+) -> None:
+    cluster_export()
+    kubectl.on("kubectl", "apply")
+    sha = repo.commit({"aphex-config.yaml": config_text(["staging"])})
+    inputs = {**self_update_inputs(repo, sha), **overrides}
+    result = run_step("workflows.steps.self_update:self_update", inputs, tmp_path)
+    assert result.returncode == 0, result.stderr
+    status = (tmp_path / "out" / "parameters" / "self-update-status").read_text()
+    assert status.startswith("succeeded: pipeline stack aphex-shop created"), status
+    (line,) = [line for line in result.stderr.splitlines() if "outcome" in line]
+    assert line.startswith("self-update: the outcome was not recorded: "), line
+    assert reason in line, line
 
 
 @pytest.mark.filterwarnings("ignore:Tried to parse AWS..S3..BucketPolicy:UserWarning")
@@ -317,11 +364,12 @@ def test_a_failing_stack_is_recorded_and_the_template_still_applied(
     moto: str, repo: Repo, kubectl: StandIns
 ) -> None:
     # Without the cluster's OIDC export the stack cannot be created.
+    artifact_bucket()
     kubectl.on("kubectl", "apply")
     sha = repo.commit({"aphex-config.yaml": config_text(["staging"])})
-    status, stages = self_update.self_update(**self_update_inputs(repo, sha))
+    status = self_update.self_update(**self_update_inputs(repo, sha))
     assert status.startswith("failed: pipeline stack aphex-shop:"), status
-    assert json.loads(stages) == {"self-update": "Failed"}
+    assert outcome() == {"status": "Failed", "message": status}
     assert "old-bucket" in kubectl.stdin_of("kubectl", "apply")
 
 
@@ -331,7 +379,7 @@ def test_a_rename_is_refused(moto: str, repo: Repo, kubectl: StandIns) -> None:
     kubectl.on("kubectl", "apply")
     sha = repo.commit({"aphex-config.yaml": config_text(["staging"]).replace("name: shop", "name: other")})
     inputs = self_update_inputs(repo, sha)
-    status, _ = self_update.self_update(**inputs)
+    status = self_update.self_update(**inputs)
     assert "renaming a pipeline is a reinstall" in status
     assert kubectl.calls() == []
 

@@ -1,4 +1,8 @@
-"""Workflow records in moto's S3, metrics in its CloudWatch, SNS (read back through SQS), Slack over HTTP."""
+"""Workflow records in moto's S3, metrics in its CloudWatch, SNS (read back through SQS), Slack over HTTP.
+
+The self-update outcome the record reads is a real object in moto's S3, written with
+:func:`monitoring.store_self_update` as the self-update step writes it (present, absent or malformed).
+"""
 
 import json
 from datetime import UTC, datetime, timedelta
@@ -8,6 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +23,9 @@ from workflows.steps.monitoring import Deployment, Phase
 
 BUCKET = "aphex-artifacts"
 SHA = "a" * 40
+WORKFLOW_ID = "6f1c2d3e-0000-4000-8000-000000000001"
+OUTCOME_KEY = f"metadata/workflows/{WORKFLOW_ID}/self-update.json"
+RECORD_KEY = f"metadata/workflows/{WORKFLOW_ID}.json"
 FAST = settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 FAILURES = [
     {"displayName": "deploy-prod", "message": "stack Api failed", "templateName": "deploy", "phase": "Failed",
@@ -59,7 +67,7 @@ class Slack:
 
 def record_args(tmp_path: Path, **overrides: str) -> dict[str, str]:
     args = {
-        "workflow_id": "6f1c2d3e-0000-4000-8000-000000000001",
+        "workflow_id": WORKFLOW_ID,
         "workflow_name": "aphex-pipeline-x7k2p",
         "namespace": "argo",
         "commit_sha": SHA,
@@ -69,17 +77,23 @@ def record_args(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "finished_at": "2026-05-01T10:10:30Z",
         "bucket": BUCKET,
         "failures": json.dumps(FAILURES),
-        "node_statuses": json.dumps({"build": "Succeeded", "deploy-prod": "Running", "test-prod": "Omitted"}),
         "argo_ui": "https://argo.example.com/",
     }
     args.update(overrides)
     return args
 
 
+def stored(key: str = RECORD_KEY) -> Any:
+    return json.loads(boto3.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read())
+
+
 def test_a_run_is_recorded_measured_and_notified(
     moto: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     boto3.client("s3").create_bucket(Bucket=BUCKET)
+    monitoring.store_self_update(
+        boto3.client("s3"), bucket=BUCKET, workflow_id=WORKFLOW_ID, succeeded=True, message="succeeded: x"
+    )
     topic, queue = topic_with_queue("aphex-events")
     other_topic, other_queue = topic_with_queue("aphex-ops", region="eu-west-1")
     delays: list[float] = []
@@ -94,12 +108,9 @@ def test_a_run_is_recorded_measured_and_notified(
             slack_webhook_file=str(secret),
         )
     link = "https://argo.example.com/workflows/argo/aphex-pipeline-x7k2p"
-    assert uri == f"s3://{BUCKET}/metadata/workflows/6f1c2d3e-0000-4000-8000-000000000001.json"
-    record = json.loads(
-        boto3.client("s3").get_object(Bucket=BUCKET, Key=uri.removeprefix(f"s3://{BUCKET}/"))["Body"].read()
-    )
-    assert record == {
-        "id": "6f1c2d3e-0000-4000-8000-000000000001",
+    assert uri == f"s3://{BUCKET}/{RECORD_KEY}"
+    assert stored() == {
+        "id": WORKFLOW_ID,
         "name": "aphex-pipeline-x7k2p",
         "namespace": "argo",
         "commit_sha": SHA,
@@ -109,9 +120,8 @@ def test_a_run_is_recorded_measured_and_notified(
         "duration_seconds": 630.0,
         "status": "Failed",
         "stages": {
-            "build": {"status": "Succeeded"},
             "deploy-prod": {"status": "Failed", "message": "stack Api failed"},
-            "test-prod": {"status": "Omitted"},
+            "self-update": {"status": "Succeeded", "message": "succeeded: x"},
         },
         "failures": FAILURES,
         "argo_url": link,
@@ -133,6 +143,7 @@ def test_a_run_is_recorded_measured_and_notified(
         assert envelope["Subject"] == "Aphex Failed: aphex-pipeline-x7k2p (aaaaaaa)"
         assert f"Argo: {link}" in envelope["Message"]
         assert "- deploy-prod: Failed (stack Api failed)" in envelope["Message"]
+        assert "- self-update: Succeeded (succeeded: x)" in envelope["Message"]
         assert envelope["MessageAttributes"]["status"]["Value"] == "Failed"
     assert len(slack.bodies) == 2  # 502, then 200
     assert delays == [1.0]
@@ -156,11 +167,112 @@ def test_slack_failures_fail_the_step_after_the_record_and_never_show_the_url(
             )
     assert len(slack.bodies) == 4
     err = capsys.readouterr().err
-    assert (
-        err.strip() == "notifications failed: slack: the webhook did not accept the notification (HTTP 503)"
+    assert err.strip() == (
+        "recorded with problems: slack: the webhook did not accept the notification (HTTP 503)"
     )
     keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]]
-    assert keys == ["metadata/workflows/6f1c2d3e-0000-4000-8000-000000000001.json"]
+    assert keys == [RECORD_KEY]
+
+
+def test_without_a_self_update_outcome_the_record_has_no_self_update_stage(moto: str) -> None:
+    """The run ended before self-update (validate failed, its pod never ran): nothing to read, no error."""
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    failures = [{"displayName": "validate", "phase": "Failed", "message": "OOMKilled"}]
+    monitoring.record_workflow(**record_args(Path(), failures=json.dumps(failures)))
+    assert stored()["stages"] == {"validate": {"status": "Failed", "message": "OOMKilled"}}
+
+
+@pytest.mark.parametrize("succeeded", [True, False])
+def test_the_self_update_outcome_is_recorded_and_a_failed_pod_wins(moto: str, succeeded: bool) -> None:
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    uri = monitoring.store_self_update(
+        boto3.client("s3"), bucket=BUCKET, workflow_id=WORKFLOW_ID, succeeded=succeeded, message="line"
+    )
+    assert uri == f"s3://{BUCKET}/{OUTCOME_KEY}"
+    status = "Succeeded" if succeeded else "Failed"
+    body = boto3.client("s3").get_object(Bucket=BUCKET, Key=OUTCOME_KEY)["Body"].read()
+    assert body == json.dumps({"message": "line", "status": status}).encode()  # sorted keys
+    monitoring.record_workflow(**record_args(Path(), status="Succeeded", failures="[]"))
+    assert stored()["stages"] == {"self-update": {"status": status, "message": "line"}}
+    # The pod itself failed after writing (OOM, forced failure): Argo's failure overlays the outcome.
+    pod = [{"displayName": "self-update", "phase": "Error", "message": "pod deleted"}]
+    monitoring.record_workflow(**record_args(Path(), status="Succeeded", failures=json.dumps(pod)))
+    assert stored()["stages"] == {"self-update": {"status": "Error", "message": "pod deleted"}}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b'["Succeeded"]',
+        b'{"status": "Great", "message": "x"}',
+        b'{"status": "Succeeded"}',
+        b'{"status": "Succeeded", "message": 3}',
+    ],
+)
+def test_a_malformed_self_update_outcome_is_a_problem_and_the_run_still_recorded(
+    moto: str, capsys: pytest.CaptureFixture[str], body: bytes
+) -> None:
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=OUTCOME_KEY, Body=body)
+    with pytest.raises(SystemExit):
+        monitoring.record_workflow(**record_args(Path()))
+    assert capsys.readouterr().err.strip() == (
+        f"recorded with problems: self-update outcome s3://{BUCKET}/{OUTCOME_KEY}: "
+        'must be JSON {"status": <Argo phase>, "message": <text>}'
+    )
+    record = stored()
+    assert record["status"] == "Failed"
+    assert record["stages"] == {"deploy-prod": {"status": "Failed", "message": "stack Api failed"}}
+
+
+class DeniedS3:
+    """moto's S3 client, except that ``GetObject`` of the outcome answers ``code``."""
+
+    def __init__(self, code: str) -> None:
+        self.s3 = boto3.client("s3")
+        self.code = code
+
+    def get_object(self, **kwargs: Any) -> Any:
+        raise ClientError({"Error": {"Code": self.code, "Message": "no"}}, "GetObject")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.s3, name)
+
+
+class Session:
+    """A boto3 session whose S3 client is ``s3``."""
+
+    def __init__(self, s3: Any) -> None:
+        self.s3 = s3
+        self.session = boto3.Session()
+
+    def client(self, name: str, **kwargs: Any) -> Any:
+        return self.s3 if name == "s3" else self.session.client(name, **kwargs)
+
+
+def test_an_unreadable_self_update_outcome_is_a_problem_and_the_run_still_recorded(
+    moto: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    monkeypatch.setattr(monitoring, "_boto_session", lambda: Session(DeniedS3("InternalError")))
+    with pytest.raises(SystemExit):
+        monitoring.record_workflow(**record_args(Path()))
+    err = capsys.readouterr().err
+    assert err.startswith(f"recorded with problems: self-update outcome s3://{BUCKET}/{OUTCOME_KEY}: "), err
+    assert "InternalError" in err
+    assert stored()["status"] == "Failed"
+
+
+def test_a_denied_read_of_a_missing_outcome_is_absent_and_of_a_present_one_a_problem(moto: str) -> None:
+    """Should S3 answer 403 for a missing key, the listing the monitor role may do decides."""
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    read = {"bucket": BUCKET, "workflow_id": WORKFLOW_ID}
+    assert monitoring.read_self_update(DeniedS3("AccessDenied"), **read) == {}
+    assert monitoring.read_self_update(DeniedS3("NoSuchKey"), **read) == {}
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=OUTCOME_KEY, Body=b"{}")
+    with pytest.raises(monitoring.StepError, match=r"AccessDenied"):
+        monitoring.read_self_update(DeniedS3("AccessDenied"), **read)
 
 
 def test_slack_client_errors_are_not_retried_and_refused_connections_are(tmp_path: Path) -> None:
@@ -192,7 +304,6 @@ def test_a_plain_http_webhook_outside_loopback_is_refused(tmp_path: Path) -> Non
         ({"status": "Done"}, "invalid parameter status:"),
         ({"commit_sha": "abc"}, "invalid parameter commit-sha:"),
         ({"failures": "{}"}, "invalid parameter failures:"),
-        ({"node_statuses": '{"build": "Great"}'}, "invalid parameter node-statuses:"),
         ({"sns_topics": '["arn:aws:sqs:us-east-1:123456789012:q"]'}, "invalid parameter sns-topics:"),
         ({"started_at": "yesterday"}, "invalid parameter started-at:"),
         ({"argo_ui": "javascript:alert(1)"}, "invalid parameter argo-ui:"),
@@ -211,7 +322,7 @@ def make_record(status: Phase, stages: dict[str, str], record_id: str = "run-1")
     return monitoring.WorkflowRecord(
         id=record_id, name="aphex-x", namespace="argo", commit_sha=SHA, branch="main",
         started_at="2026-05-01T10:00:00Z", finished_at="2026-05-01T10:01:00Z", duration_seconds=60.0,
-        status=status, stages=monitoring.stage_statuses(stages, []),
+        status=status, stages=monitoring.stage_statuses({k: {"status": v} for k, v in stages.items()}, []),
         argo_url=monitoring.argo_link("https://argo.example.com", "argo", "aphex-x"),
     )  # fmt: skip
 

@@ -1,6 +1,6 @@
 """What the Aphex pipeline's local end-to-end tests set up around one ``aphex run`` of the compiled pipeline.
 
-Real: the pipeline compiled by ``aphex compile --config ... --pipeline-outputs ...``, the local
+Real: the pipeline compiled by ``aphex compile --config ... --values ...``, the local
 interpreter (``aphex run``'s Python API), every Hera runner step (validate, build, self-update, deploy,
 run-tests, record-workflow) in a subprocess, git (a bare repository fetched over ``file://``), boto3
 against a moto server (S3, STS, CloudFormation, CloudWatch, SNS).
@@ -19,6 +19,7 @@ endpoint and dummy credentials to the environment and maps input values under th
 
 import json
 import os
+import re
 import shlex
 import sys
 import time
@@ -51,6 +52,8 @@ REGION = "eu-west-1"
 OIDC_EXPORT = "AphexCluster-OIDCProviderArn"
 OIDC_PROVIDER = f"arn:aws:iam::{PIPELINE_ACCOUNT}:oidc-provider/oidc.eks.{REGION}.amazonaws.com/id/ABC"
 STEP_TEMPLATES = ("validate", "build", "self-update", "deploy", "run-tests", "record-workflow")
+RECORD_KEY = re.compile(r"metadata/workflows/[^/]+\.json")
+OUTCOME_KEY = re.compile(r"metadata/workflows/[^/]+/self-update\.json")
 
 POD_WRAPPER = """import json, os, sys
 environment_file, *argv = sys.argv[1:]
@@ -107,29 +110,31 @@ def app_config() -> dict[str, Any]:
     }
 
 
-def pipeline_outputs() -> dict[str, str]:
-    """The pipeline stack's outputs given to ``aphex compile --pipeline-outputs``."""
+def cluster_values() -> dict[str, Any]:
+    """The cluster's values: the pipeline's entry with the stack's outputs, as ``helm install`` has them."""
     role = f"arn:aws:iam::{PIPELINE_ACCOUNT}:role"
-    return {
-        "ArtifactBucketName": BUCKET,
-        "BuildRoleArn": f"{role}/build",
-        "DeployRoleArn": f"{role}/deploy",
-        "MonitorRoleArn": f"{role}/monitor",
-        "SelfUpdateRoleArn": f"{role}/self-update",
+    entry = {
+        "name": PIPELINE,
+        "repository": "shop",
+        "artifactBucket": BUCKET,
+        "roleArns": {
+            "build": f"{role}/build",
+            "deploy": f"{role}/deploy",
+            "monitor": f"{role}/monitor",
+            "selfUpdate": f"{role}/self-update",
+        },
     }
+    return {"pipelines": [entry]}
 
 
 def compile_pipeline(base: Path) -> Path:
-    """``aphex compile --config --pipeline-outputs --out``; returns the bundle directory."""
+    """``aphex compile --config --values --out``; returns the bundle directory."""
     config = base / "aphex-config.yaml"
     config.write_text(yaml.safe_dump(app_config()))
-    outputs = base / "outputs.yaml"
-    outputs.write_text(yaml.safe_dump(pipeline_outputs()))
+    values = base / "values.yaml"
+    values.write_text(yaml.safe_dump(cluster_values()))
     out = base / "bundle"
-    if (
-        aphex(["compile", "--config", str(config), "--pipeline-outputs", str(outputs), "--out", str(out)])
-        != 0
-    ):
+    if aphex(["compile", "--config", str(config), "--values", str(values), "--out", str(out)]) != 0:
         raise RuntimeError("aphex compile failed")
     return out
 
@@ -164,10 +169,12 @@ class AwsState:
     metrics: dict[tuple[str, tuple[tuple[str, str], ...]], float]  # (name, dimensions) -> sum
 
     def records(self) -> list[dict[str, Any]]:
-        """The workflow records under ``metadata/workflows/``."""
-        return [
-            json.loads(body) for key, body in self.objects.items() if key.startswith("metadata/workflows/")
-        ]
+        """The workflow records: ``metadata/workflows/<id>.json`` (not the outcomes under ``<id>/``)."""
+        return [json.loads(body) for key, body in self.objects.items() if RECORD_KEY.fullmatch(key)]
+
+    def self_update_outcomes(self) -> list[dict[str, Any]]:
+        """What self-update left for the exit handler: ``metadata/workflows/<id>/self-update.json``."""
+        return [json.loads(body) for key, body in self.objects.items() if OUTCOME_KEY.fullmatch(key)]
 
     def workflow_count(self, status: str) -> float:
         return self.metrics.get(("WorkflowCount", (("Status", status),)), 0.0)

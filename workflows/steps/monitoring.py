@@ -2,17 +2,24 @@
 
 :func:`record_workflow` runs in the workflow's exit handler (Argo "exit handler",
 https://argo-workflows.readthedocs.io/en/latest/walk-through/exit-handlers/). It receives the run's
-status, ``{{workflow.failures}}`` (a JSON list of the failed nodes) and the stage statuses, and
+status and ``{{workflow.failures}}`` (a JSON list of the failed nodes), and nothing else that could be
+unset: a global output (``globalName``) of a step that never ran cannot be resolved and would end the exit
+handler in Error. The self-update stage's outcome therefore travels through S3: the step writes
+``s3://<bucket>/metadata/workflows/<id>/self-update.json`` (:func:`store_self_update`,
+``{"message": ..., "status": "Succeeded" | "Failed"}``) and the record reads it (:func:`read_self_update`;
+absent when the step never ran). It
 
 - writes ``s3://<bucket>/metadata/workflows/<id>.json`` (id, name, commit, branch, start and finish
-  times, duration, status, per-stage statuses, the Argo UI link);
+  times, duration, status, per-stage statuses: the self-update outcome overlaid with the failed nodes,
+  the Argo UI link);
 - puts ``WorkflowCount`` and ``WorkflowDuration`` (dimension ``Status``) into the CloudWatch namespace
   ``AphexPipeline``; the deploy step puts ``DeploymentCount`` and ``DeploymentDuration`` (dimensions
   ``StackName``, ``Status``, ``Environment``) through :func:`deployment_metrics`;
 - publishes to every SNS topic and posts to the Slack webhook whose URL is read from a mounted Secret
   file (the URL is never printed). Slack answers 5xx and connection errors are retried.
 
-Every channel is attempted; the step fails afterwards when any of them failed.
+Every channel is attempted; the step fails afterwards when any of them failed, or when the self-update
+outcome could not be read (the record is written without it).
 """
 
 import json
@@ -38,6 +45,7 @@ from workflows.steps.kube import StepError
 
 __all__ = [
     "NAMESPACE",
+    "SELF_UPDATE_STAGE",
     "Deployment",
     "NotificationError",
     "Phase",
@@ -47,13 +55,19 @@ __all__ = [
     "notify_slack",
     "notify_sns",
     "put_metrics",
+    "read_self_update",
     "record_workflow",
+    "self_update_key",
     "stage_statuses",
     "store_record",
+    "store_self_update",
     "workflow_metrics",
 ]
 
 NAMESPACE: Final = "AphexPipeline"
+SELF_UPDATE_STAGE: Final = "self-update"
+_MISSING: Final = frozenset({"NoSuchKey", "404", "NotFound"})
+_DENIED: Final = frozenset({"AccessDenied", "403", "Forbidden"})
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,127}$")
 _K8S_NAME = re.compile(r"^[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?$")
 _TOPIC = re.compile(r"^arn:aws[a-z-]*:sns:([a-z0-9-]+):[0-9]{12}:[A-Za-z0-9_-]{1,256}(?:\.fifo)?$")
@@ -116,17 +130,18 @@ def argo_link(argo_ui: str, namespace: str, name: str) -> str:
 
 
 def stage_statuses(
-    nodes: Mapping[str, str], failures: Sequence[Mapping[str, Any]]
+    nodes: Mapping[str, Mapping[str, str]], failures: Sequence[Mapping[str, Any]]
 ) -> dict[str, dict[str, str]]:
-    """Per-stage status: ``nodes`` (stage -> phase) overlaid with Argo's ``workflow.failures`` entries."""
+    """Per-stage status: ``nodes`` (stage -> ``{"status": <phase>, "message"?: ...}``) overlaid with Argo's
+    ``workflow.failures`` entries."""
     stages: dict[str, dict[str, str]] = {}
-    for stage, phase in nodes.items():
-        try:
-            stages[stage] = {"status": Phase(phase).value}
-        except ValueError:
-            raise InvalidValue(
-                "node-statuses", dict(nodes), f"{stage}: {phase!r} is not an Argo phase"
-            ) from None
+    for stage, state in nodes.items():
+        phase = state.get("status")
+        if phase not in Phase.__members__.values():
+            raise InvalidValue("stages", dict(nodes), f"{stage}: {phase!r} is not an Argo phase")
+        stages[stage] = {"status": str(phase)}
+        if "message" in state:
+            stages[stage]["message"] = str(state["message"])
     for failure in failures:
         stage = str(failure.get("displayName") or failure.get("templateName") or "")
         if not stage:
@@ -137,6 +152,74 @@ def stage_statuses(
             "message": str(failure.get("message", "")),
         }
     return dict(sorted(stages.items()))
+
+
+def _workflow_id(value: str) -> str:
+    if not isinstance(value, str) or not _ID.match(value):
+        raise InvalidValue("workflow-id", value, "must be a workflow uid or name")
+    return value
+
+
+def self_update_key(workflow_id: str) -> str:
+    """Where the self-update step leaves the run's outcome: ``metadata/workflows/<id>/self-update.json``."""
+    return f"metadata/workflows/{_workflow_id(workflow_id)}/self-update.json"
+
+
+def store_self_update(s3: Any, *, bucket: str, workflow_id: str, succeeded: bool, message: str) -> str:
+    """Write the outcome ``{"message": ..., "status": "Succeeded" | "Failed"}``; return its URI."""
+    key = self_update_key(workflow_id)
+    phase = Phase.SUCCEEDED if succeeded else Phase.FAILED
+    s3.put_object(
+        Bucket=validate_bucket(bucket),
+        Key=key,
+        Body=json.dumps({"message": message, "status": phase.value}, sort_keys=True).encode(),
+        ContentType="application/json",
+    )
+    return f"s3://{bucket}/{key}"
+
+
+def _absent(s3: Any, bucket: str, key: str, error: ClientError) -> bool:
+    """Whether ``error`` of a ``GetObject`` means the key does not exist.
+
+    S3 answers 404 when the caller may list the key's prefix, 403 otherwise; should a 403 come although the
+    monitor role may list ``metadata/workflows/``, listing exactly the key (which that grant allows) decides.
+    """
+    code = str(error.response.get("Error", {}).get("Code", ""))
+    if code in _MISSING:
+        return True
+    if code not in _DENIED:
+        return False
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents") or []
+    return all(item.get("Key") != key for item in listed)
+
+
+def read_self_update(s3: Any, *, bucket: str, workflow_id: str) -> dict[str, dict[str, str]]:
+    """The self-update stage as :func:`stage_statuses` takes it; empty when the step wrote no outcome.
+
+    Raises :class:`StepError` naming the object when it cannot be read or does not hold an outcome.
+    """
+    key = self_update_key(workflow_id)
+    where = f"self-update outcome s3://{validate_bucket(bucket)}/{key}"
+    try:
+        try:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as error:
+            if _absent(s3, bucket, key, error):
+                return {}
+            raise
+    except (BotoCoreError, ClientError) as error:
+        raise StepError(f"{where}: {error}") from None
+    try:
+        outcome = json.loads(body)
+    except ValueError:
+        outcome = None
+    if (
+        not isinstance(outcome, dict)
+        or outcome.get("status") not in Phase.__members__.values()
+        or not isinstance(outcome.get("message"), str)
+    ):
+        raise StepError(f'{where}: must be JSON {{"status": <Argo phase>, "message": <text>}}')
+    return {SELF_UPDATE_STAGE: {"status": outcome["status"], "message": outcome["message"]}}
 
 
 def store_record(s3: Any, *, bucket: str, record: WorkflowRecord) -> str:
@@ -318,7 +401,6 @@ def record_workflow(
     bucket: str,
     finished_at: str = "",
     failures: str = "[]",
-    node_statuses: str = "{}",
     sns_topics: str = "[]",
     slack_webhook_file: str = "",
     argo_ui: str = "",
@@ -336,7 +418,6 @@ def record_workflow(
             finished_at=finished_at,
             bucket=bucket,
             failures=failures,
-            node_statuses=node_statuses,
             sns_topics=sns_topics,
             slack_webhook_file=slack_webhook_file,
             argo_ui=argo_ui,
@@ -360,14 +441,12 @@ def _record_workflow(
     finished_at: str,
     bucket: str,
     failures: str,
-    node_statuses: str,
     sns_topics: str,
     slack_webhook_file: str,
     argo_ui: str,
     session: Any,
 ) -> str:
-    if not _ID.match(workflow_id):
-        raise InvalidValue("workflow-id", workflow_id, "must be a workflow uid or name")
+    _workflow_id(workflow_id)
     if not _K8S_NAME.match(workflow_name):
         raise InvalidValue("workflow-name", workflow_name, "must be a workflow name")
     if not _K8S_NAME.match(namespace):
@@ -384,13 +463,19 @@ def _record_workflow(
     failed_nodes = _json(failures, "failures", list)
     if not all(isinstance(item, dict) for item in failed_nodes):
         raise InvalidValue("failures", failures, "must be Argo's workflow.failures (a JSON list of objects)")
-    nodes = _json(node_statuses, "node-statuses", dict)
     topics = _json(sns_topics, "sns-topics", list)
     for topic in topics:
         if not isinstance(topic, str) or not _TOPIC.match(topic):
             raise InvalidValue("sns-topics", topic, "must be an SNS topic ARN")
     started = _timestamp(started_at, "started-at")
     finished = _timestamp(finished_at, "finished-at") if finished_at else _now()
+    s3 = session.client("s3")
+    problems = []
+    try:
+        nodes = read_self_update(s3, bucket=bucket, workflow_id=workflow_id)
+    except StepError as error:
+        problems.append(str(error))
+        nodes = {}
     record = WorkflowRecord(
         id=workflow_id,
         name=workflow_name,
@@ -401,13 +486,12 @@ def _record_workflow(
         finished_at=finished.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         duration_seconds=round(max(0.0, (finished - started).total_seconds()), 3),
         status=phase,
-        stages=stage_statuses({str(k): str(v) for k, v in nodes.items()}, failed_nodes),
+        stages=stage_statuses(nodes, failed_nodes),
         failures=failed_nodes,
         argo_url=argo_link(argo_ui, namespace, workflow_name),
     )
-    uri = store_record(session.client("s3"), bucket=bucket, record=record)
+    uri = store_record(s3, bucket=bucket, record=record)
     put_metrics(session.client("cloudwatch"), workflow_metrics(record, finished))
-    problems = []
     try:
         notify_sns(lambda region: session.client("sns", region_name=region), topics, record)
     except (BotoCoreError, ClientError) as error:
@@ -419,5 +503,5 @@ def _record_workflow(
             problems.append(str(error))
     print(f"recorded {workflow_name} ({phase.value}) at {uri}")
     if problems:
-        raise NotificationError("notifications failed: " + "; ".join(problems))
+        raise StepError("recorded with problems: " + "; ".join(problems))
     return uri

@@ -240,7 +240,6 @@ def write_plans(config: AphexConfig, environments: Sequence[str], directory: Pat
         target.mkdir(parents=True, exist_ok=True)
         for field, value in environment_plan(known.get(name)).items():
             (target / field).write_text(value, encoding="utf-8")
-    (directory / "self-update-stages").write_text("{}", encoding="utf-8")
 
 
 def _environments(value: str) -> list[str]:

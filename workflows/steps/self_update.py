@@ -12,10 +12,13 @@ From the ``aphex-config.yaml`` at the pushed commit it
 
 A running Workflow keeps the spec it started with (``storedWorkflowTemplateSpec``): only the next run
 sees the new topology. A failure never fails the run (the design says "continue with the current
-topology"): the step reports it in its outputs ``self-update-status`` (``succeeded: ...`` or
-``failed: ...``) and ``self-update-stages`` (``{"self-update": "Succeeded" | "Failed"}``), both published
-with ``globalName`` and recorded by the exit handler. Renaming the pipeline (``pipeline.name``) is refused
-here: its RBAC names the installed WorkflowTemplate, so a rename is a reinstall.
+topology"): the step reports it in its output ``self-update-status`` (``succeeded: ...`` or
+``failed: ...``) and writes the outcome to ``s3://<bucket>/metadata/workflows/<workflow-id>/self-update.json``
+(``{"message": <the status line>, "status": "Succeeded" | "Failed"}``,
+:func:`workflows.steps.monitoring.store_self_update`), where the exit handler's record reads it: an Argo
+global output would be unset, and the exit handler in Error, whenever the run ends before this step.
+Writing it is best effort (a failed put is printed to stderr). Renaming the pipeline (``pipeline.name``)
+is refused here: its RBAC names the installed WorkflowTemplate, so a rename is a reinstall.
 """
 
 import json
@@ -36,6 +39,7 @@ from dsl.names import InvalidValue
 from dsl.settings import BundleSettings, SettingsError, load_settings
 from workflows.steps.build import CONFIG_FILE, clone, scratch
 from workflows.steps.kube import StepError, run
+from workflows.steps.monitoring import store_self_update
 
 __all__ = [
     "FIELD_MANAGER",
@@ -57,11 +61,6 @@ class SelfUpdateResult:
 
     succeeded: bool
     status: str
-
-    @property
-    def stages(self) -> str:
-        """The ``node_statuses`` JSON the exit handler's record takes."""
-        return json.dumps({"self-update": "Succeeded" if self.succeeded else "Failed"})
 
 
 def _outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
@@ -186,10 +185,10 @@ def run_self_update(
     return SelfUpdateResult(succeeded=True, status="succeeded: " + "; ".join(done))
 
 
-def _cloudformation() -> Any:
+def _client(service: str) -> Any:
     import boto3  # type: ignore[import-untyped]
 
-    return boto3.Session().client("cloudformation")
+    return boto3.Session().client(service)
 
 
 def self_update(
@@ -198,10 +197,9 @@ def self_update(
     template_name: str,
     settings: str,
     resources: str,
-) -> tuple[
-    Annotated[str, Parameter(name="self-update-status", global_name="self-update-status")],
-    Annotated[str, Parameter(name="self-update-stages", global_name="self-update-stages")],
-]:
+    bucket: str,
+    workflow_id: str,
+) -> Annotated[str, Parameter(name="self-update-status")]:
     """Runner entrypoint: update the pipeline from the commit's configuration; never fails the run."""
     try:
         parsed = _settings(settings)
@@ -212,7 +210,7 @@ def self_update(
             settings=parsed,
             template_name=template_name,
             resources=resources,
-            cloudformation=_cloudformation(),
+            cloudformation=_client("cloudformation"),
         )
     except ConfigError as error:
         result = SelfUpdateResult(
@@ -222,4 +220,14 @@ def self_update(
         result = SelfUpdateResult(succeeded=False, status=f"failed: {error}")
     stream = sys.stdout if result.succeeded else sys.stderr
     print(f"self-update {result.status}", file=stream)
-    return result.status, result.stages
+    try:  # best effort, as the whole step: the exit handler then records no self-update stage
+        store_self_update(
+            _client("s3"),
+            bucket=bucket,
+            workflow_id=workflow_id,
+            succeeded=result.succeeded,
+            message=result.status,
+        )
+    except (InvalidValue, BotoCoreError, ClientError) as error:
+        print(f"self-update: the outcome was not recorded: {error}", file=sys.stderr)
+    return result.status
