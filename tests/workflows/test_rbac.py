@@ -1,17 +1,41 @@
-"""The bundle's RBAC, evaluated offline: every call the steps make is allowed, and nothing more."""
+"""The RBAC of the rendered chart, evaluated offline: every call the steps make is allowed, nothing more.
 
+The chart is rendered by a real Helm engine with ``examples/cluster-values.yaml`` (one Aphex pipeline,
+``shop-delivery``), so the pipeline's accounts are evaluated too.
+"""
+
+from pathlib import Path
 from typing import Any
 
+import helm_python as helm
 import pytest
+import yaml
 
 from dsl.settings import BundleSettings
 from tests.rbac_eval import Request, allowed
 from workflows.steps.preview import namespace_manifests
 
+ROOT = Path(__file__).resolve().parents[2]
 NS = "argo"
 EVENTS = "argo-events"
 SENSOR = "aphex-argo-sensor"
 PREVIEW = "impl-pr-7"
+PIPELINE = "aphex-shop-delivery"
+
+
+@pytest.fixture(scope="module")
+def bundle() -> list[dict[str, Any]]:
+    """What ``helm template aphex helm/aphex -n argo -f examples/cluster-values.yaml`` gives."""
+    values = yaml.safe_load((ROOT / "examples" / "cluster-values.yaml").read_text(encoding="utf-8"))
+    with helm.Chart.load(ROOT / "helm" / "aphex") as chart:
+        manifests = chart.render(values, name="aphex", namespace=NS)
+    return [
+        document
+        for name, text in sorted(manifests.items())
+        if name.endswith(".yaml")
+        for document in yaml.safe_load_all(text)
+        if document
+    ]
 
 
 @pytest.fixture
@@ -81,9 +105,21 @@ ALLOWED = [
     ("aphex-verifier", "create", "argoproj.io", "workflowtaskresults", NS),
     # The Sensors create Workflows from the templates.
     (SENSOR, "create", "argoproj.io", "workflows", NS),
+    # Every stage of the Aphex pipeline reports outputs.
+    *[
+        (f"{PIPELINE}-{stage}", "create", "argoproj.io", "workflowtaskresults", NS)
+        for stage in ("build", "deploy", "monitor", "self-update")
+    ],
 ]
 
 DENIED = [
+    # Repository code runs under build (and deploy, tests): no templates, no Secrets, no runs.
+    (f"{PIPELINE}-build", "patch", "argoproj.io", "workflowtemplates", NS),
+    (f"{PIPELINE}-build", "get", "", "secrets", NS),
+    (f"{PIPELINE}-deploy", "create", "argoproj.io", "workflows", NS),
+    (f"{PIPELINE}-monitor", "get", "argoproj.io", "workflowtemplates", NS),
+    (f"{PIPELINE}-self-update", "create", "argoproj.io", "workflowtemplates", NS),
+    (f"{PIPELINE}-self-update", "delete", "argoproj.io", "workflowtemplates", NS),
     ("aphex-preview-deployer", "get", "", "secrets", "kube-system"),
     ("aphex-preview-deployer", "list", "", "secrets", NS),
     ("aphex-steps", "get", "", "secrets", NS),
@@ -125,6 +161,13 @@ def test_the_deployer_may_bind_only_the_preview_workloads_role(rbac: list[dict[s
     assert not allowed(rbac, _request(*bind, name="admin"))
 
 
+def test_self_update_may_apply_only_its_own_template(rbac: list[dict[str, Any]]) -> None:
+    for verb in ("get", "patch"):
+        apply = f"{PIPELINE}-self-update", verb, "argoproj.io", "workflowtemplates", NS
+        assert allowed(rbac, _request(*apply, name="shop-delivery"))
+        assert not allowed(rbac, _request(*apply, name="implementation-dag"))
+
+
 def test_no_rule_uses_a_wildcard(rbac: list[dict[str, Any]]) -> None:
     for obj in rbac:
         for rule in obj.get("rules", []):
@@ -136,7 +179,7 @@ def test_no_account_can_bind_cluster_admin_or_read_secrets_elsewhere(
     rbac: list[dict[str, Any]], bundle: list[dict[str, Any]]
 ) -> None:
     accounts = [o["metadata"]["name"] for o in bundle if o["kind"] == "ServiceAccount"]
-    assert len(accounts) >= 5
+    assert len(accounts) == 9  # steps, agents, preview-deployer, verifier, sensor, 4 pipeline stages
     rbac_api = "rbac.authorization.k8s.io"
     for account in accounts:
         for request in (
