@@ -17,7 +17,7 @@ with a real Helm engine). See https://helm.sh/docs/chart_template_guide/.
 import itertools
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -25,12 +25,17 @@ from typing import Any, Final
 import yaml
 
 from dsl.bundle import BundlePart, Condition, dump_yaml, write_tree
+from dsl.chart_readme import chart_readme
 from dsl.settings import DEFAULT_INSTANCE, BundleSettings, load_settings
-from dsl.values_schema import CHART_ONLY_EXCLUDED, VALUES_SCHEMA, chart_values_schema
+from dsl.values_schema import CHART_ONLY_EXCLUDED, VALUES_SCHEMA, chart_values_schema, value_leaves
 
 __all__ = ["CHART_NAME", "ChartError", "chart_files", "write_chart"]
 
 CHART_NAME: Final = "aphex"
+DESCRIPTION: Final = (
+    "Argo-native delivery workflows: the implementation DAG, Aphex pipelines, agent templates, "
+    "GitHub triggers (Argo Events) and least-privilege RBAC"
+)
 _TOKEN_PREFIX: Final = "hxq"
 _ELEMENT_LISTS: Final = {"pipelines": "$pipeline"}
 """List values of sections whose parts the chart repeats, and the range variable of one element."""
@@ -61,16 +66,6 @@ _GO_REGEX_META: Final = re.compile(r"([\\.+*?()|\[\]{}^$])")
 def _quote_meta(text: str) -> str:
     """Go's ``regexp.QuoteMeta`` (Helm's ``regexQuoteMeta``)."""
     return _GO_REGEX_META.sub(r"\\\1", text)
-
-
-def _leaves(schema: Mapping[str, Any], path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
-    for key, child in schema.get("properties", {}).items():
-        if child.get("type") == "object":
-            yield from _leaves(child, (*path, key))
-        elif child.get("type") == "array" and child["items"].get("type") == "object":
-            yield from _leaves(child["items"], (*path, key, "[]"))
-        else:
-            yield (*path, key), child
 
 
 def _token_for(schema: Mapping[str, Any], number: int) -> str | int:
@@ -108,7 +103,7 @@ def _sentinels() -> tuple[dict[str, Any], list[_Sentinel]]:
     """Values where every templatable leaf is a token, and the expression each token stands for."""
     values: dict[str, Any] = {}
     sentinels: list[_Sentinel] = []
-    for number, (path, schema) in enumerate(_leaves(VALUES_SCHEMA)):
+    for number, (path, schema) in enumerate(value_leaves(VALUES_SCHEMA)):
         if schema["type"] == "boolean" or path[-1] == "digest":
             continue  # structural toggles; a digest is part of the image helper
         scope = path[0] if "[]" in path else ""
@@ -440,7 +435,7 @@ def chart_files(parts_builder: PartsBuilder) -> dict[str, str]:
     chart_yaml = {
         "apiVersion": "v2",
         "name": CHART_NAME,
-        "description": "Argo-native delivery workflows: implementation DAG, agent templates, RBAC",
+        "description": DESCRIPTION,
         "type": "application",
         "version": defaults.version,
         "appVersion": defaults.version,
@@ -453,6 +448,7 @@ def chart_files(parts_builder: PartsBuilder) -> dict[str, str]:
         "values.yaml": values_text,
         "values.schema.json": json.dumps(chart_values_schema(), indent=2) + "\n",
         ".helmignore": "*.orig\n*.tmp\n.DS_Store\n",
+        "README.md": chart_readme(CHART_NAME, DESCRIPTION, defaults),
         "templates/_helpers.tpl": _HELPERS,
         "templates/NOTES.txt": _NOTES,
         **_templates(parts_builder),

@@ -15,7 +15,7 @@ from jsonschema.exceptions import ValidationError
 from dsl.images import DIGEST_PATTERN, REGISTRY_PATTERN, REPOSITORY_PATTERN, TAG_PATTERN
 from dsl.names import APP_PATTERN, DNS_LABEL_PATTERN, DNS_NAME_PATTERN, IAM_ROLE_ARN_PATTERN
 
-__all__ = ["CHART_ONLY_EXCLUDED", "VALUES_SCHEMA", "chart_values_schema", "values_problems"]
+__all__ = ["CHART_ONLY_EXCLUDED", "VALUES_SCHEMA", "chart_values_schema", "value_leaves", "values_problems"]
 
 _URL: Final = r"^https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~/-]*)?$"
 _API_GROUP: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$"
@@ -246,6 +246,20 @@ CHART_ONLY_EXCLUDED: Final = frozenset({"instance"})
 """Keys the chart takes from Helm instead of values (``instance`` is the release name)."""
 
 _VALIDATOR: Final = Draft7Validator(VALUES_SCHEMA)
+
+
+def value_leaves(
+    schema: Mapping[str, Any], path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], Mapping[str, Any]]]:
+    """(path, schema) of every value that is not a section, in schema order; ``[]`` in a path stands for
+    each entry of a list of sections (``("pipelines", "[]", "name")``)."""
+    for key, child in schema.get("properties", {}).items():
+        if child.get("type") == "object":
+            yield from value_leaves(child, (*path, key))
+        elif child.get("type") == "array" and child["items"].get("type") == "object":
+            yield from value_leaves(child["items"], (*path, key, "[]"))
+        else:
+            yield (*path, key), child
 
 
 def chart_values_schema() -> dict[str, Any]:
