@@ -45,7 +45,11 @@ def _compile(args: argparse.Namespace) -> int:
     if args.pipeline_only and args.config is None:
         print("aphex: --pipeline-only needs --config", file=sys.stderr)
         return 2
-    objects = [] if args.pipeline_only else build_bundle(settings)
+    try:
+        objects = [] if args.pipeline_only else build_bundle(settings)
+    except SettingsError as error:
+        print(f"aphex: {args.values or 'values'}: {error}", file=sys.stderr)
+        return 2
     if args.config is not None:
         pipeline = _pipeline_template(args, settings)
         if pipeline is None:

@@ -16,6 +16,7 @@ __all__ = [
     "APP_PATTERN",
     "DNS_LABEL_PATTERN",
     "DNS_NAME_PATTERN",
+    "EVENTS_NAME_MAX",
     "HELM_RELEASE_MAX",
     "IAM_ROLE_ARN_PATTERN",
     "InvalidValue",
@@ -34,6 +35,9 @@ __all__ = [
     "validate_relative_path",
 ]
 
+EVENTS_NAME_MAX: Final = 57
+"""Longest EventSource or Sensor name: Argo Events puts it in a label (63 characters at most), and the
+Workflows a Sensor creates are named ``<sensor>-<5 characters>``, which Argo limits to 63."""
 HELM_RELEASE_MAX: Final = 53
 """Helm refuses release names longer than 53 characters (they become label values with suffixes)."""
 

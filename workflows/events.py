@@ -30,8 +30,9 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from dsl.labels import LABEL_PREFIX, standard_labels
+from dsl.names import EVENTS_NAME_MAX
 from dsl.security import container_security_context, pod_security_context
-from dsl.settings import BundleSettings, ClusterPipeline
+from dsl.settings import BundleSettings, ClusterPipeline, SettingsError
 from workflows.implementation_dag import NAME as IMPLEMENTATION_DAG
 
 __all__ = [
@@ -71,6 +72,17 @@ def quote_meta(text: str) -> str:
 
 def _exact(text: str) -> str:
     return f"^{quote_meta(text)}$"
+
+
+def _argo_events_meta(settings: BundleSettings, role: str) -> Manifest:
+    """Metadata of an EventSource or Sensor, whose name must stay within :data:`EVENTS_NAME_MAX`."""
+    name = _name(settings, role)
+    if len(name) > EVENTS_NAME_MAX:
+        raise SettingsError(
+            f"events: {name!r} is longer than {EVENTS_NAME_MAX} characters (Argo Events puts it in a "
+            "label and names the Workflows after it); shorten the instance, namespace or pipeline name"
+        )
+    return _meta(settings, role, "events", in_events_namespace=True)
 
 
 def _meta(settings: BundleSettings, role: str, component: str, *, in_events_namespace: bool) -> Manifest:
@@ -113,7 +125,7 @@ def _event_source(settings: BundleSettings) -> Manifest:
     return {
         "apiVersion": EVENTS_API,
         "kind": "EventSource",
-        "metadata": _meta(settings, "github", "events", in_events_namespace=True),
+        "metadata": _argo_events_meta(settings, "github"),
         "spec": {
             "eventBusName": settings.events.eventbus_name,
             "template": _pod_template(),
@@ -195,7 +207,7 @@ def _sensor(
     return {
         "apiVersion": EVENTS_API,
         "kind": "Sensor",
-        "metadata": _meta(settings, suffix, "events", in_events_namespace=True),
+        "metadata": _argo_events_meta(settings, suffix),
         "spec": {
             "eventBusName": settings.events.eventbus_name,
             "template": _pod_template(_sensor_account(settings)),

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from dsl.bundle import object_path
 from dsl.chart import chart_files
 from dsl.lint import SourceDocument, lint_documents
-from dsl.settings import load_settings
+from dsl.settings import SettingsError, load_settings
 from dsl.values_schema import CHART_ONLY_EXCLUDED, VALUES_SCHEMA
 from workflows.aphex_pipeline import IRSA_ANNOTATION
 from workflows.bundle import build_bundle, bundle_parts
@@ -173,6 +173,13 @@ def test_invalid_values_are_rejected_naming_the_value(
     assert named in str(raised.value)
 
 
+def test_argo_events_names_too_long_for_a_label_are_refused(chart: helm.Chart) -> None:
+    values = {"pipelines": [_pipeline("s" * 19, "shop")]}
+    with pytest.raises(helm.HelmError, match=r'-push-s{19}" is longer than 57 characters'):
+        chart.render(values, name="r" * 30, namespace="argo")
+    assert render(chart, values, release="r" * 13, namespace="argo")  # 13 + 5 + 6 + 19 + 3 = 57
+
+
 def test_a_bad_release_name_fails_with_a_clear_message(chart: helm.Chart) -> None:
     with pytest.raises(helm.HelmError, match="at most 30 characters"):
         chart.render({}, name="a" * 31, namespace="argo")
@@ -219,8 +226,15 @@ _RELEASE = st.from_regex(r"[a-z][a-z0-9-]{0,28}[a-z0-9]", fullmatch=True)
 def test_any_valid_values_render_what_the_compiler_builds(
     chart: helm.Chart, values: dict[str, Any], release: str
 ) -> None:
+    try:
+        compiled = build_bundle(load_settings({**values, "instance": release}))
+    except SettingsError as error:
+        # A name too long for Argo Events: the chart refuses these values too, for the same reason.
+        assert "longer than 57 characters" in str(error)
+        with pytest.raises(helm.HelmError, match="longer than 57 characters"):
+            render(chart, values, release=release)
+        return
     rendered = render(chart, values, release=release)
-    compiled = build_bundle(load_settings({**values, "instance": release}))
     assert by_identity(rendered) == by_identity(compiled)
     documents = [SourceDocument(file=str(object_path(o)), index=0, data=o) for o in rendered]
     assert [str(problem) for problem in lint_documents(documents)] == []

@@ -456,6 +456,12 @@ def test_rbac_objects_are_valid_kubernetes() -> None:
         kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
 
 
+def test_names_argo_events_cannot_label_are_refused_naming_them() -> None:
+    with pytest.raises(SettingsError, match=r"events: 'x{30}-n{20}-github' is longer than 57 characters"):
+        events_objects(_config(instance="x" * 30, namespace="n" * 20))
+    assert events_objects(_config(instance="x" * 20, namespace="n" * 12))  # push sensor: 57
+
+
 def test_rbac_follows_the_namespaces() -> None:
     custom = _config(instance="ci", namespace="ci", namespace_override="events")
     rbac = sensor_rbac_objects(custom)
