@@ -14,6 +14,7 @@ Rendering the chart with default values and release ``aphex`` gives exactly the 
 with a real Helm engine). See https://helm.sh/docs/chart_template_guide/.
 """
 
+import dataclasses
 import itertools
 import json
 import re
@@ -26,7 +27,7 @@ import yaml
 
 from dsl.bundle import BundlePart, Condition, dump_yaml, write_tree
 from dsl.chart_readme import chart_readme
-from dsl.names import EVENTS_NAME_MAX
+from dsl.names import EVENTS_NAME_MAX, github_app_bot_login
 from dsl.settings import DEFAULT_INSTANCE, BundleSettings, load_settings
 from dsl.values_schema import CHART_ONLY_EXCLUDED, VALUES_SCHEMA, chart_values_schema, value_leaves
 
@@ -149,6 +150,16 @@ def _exact(settings: BundleSettings, template_bases: list[str]) -> list[_Sentine
             token=str(settings.builder_image), expression='(include "aphex.image" $.Values.builderImage)'
         ),
     ]
+    for field in dataclasses.fields(settings.agents):
+        # The Sensor's filter on the agents' bot logins (workflows/events.py): slug, "[bot]", quoted.
+        value = f"$.Values.agents.{field.name}"
+        slug = f'(trimAll "-" (regexReplaceAll "[^a-z0-9]+" (lower {value}) "-"))'
+        exact.append(
+            _Sentinel(
+                token=_quote_meta(github_app_bot_login(getattr(settings.agents, field.name))),
+                expression=f'(regexQuoteMeta (printf "%s[bot]" {slug}))',
+            )
+        )
     for base in template_bases:
         exact.append(
             _Sentinel(

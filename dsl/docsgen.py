@@ -13,7 +13,7 @@ from typing import Any
 
 from dsl.graph import mermaid
 
-__all__ = ["render_generated_blocks"]
+__all__ = ["documented_objects", "render_generated_blocks"]
 
 _BLOCK = re.compile(
     r"(<!-- BEGIN GENERATED: aphex graph (?P<name>[-a-z0-9]+) -->\n)(?P<body>.*?)(<!-- END GENERATED -->)",
@@ -31,12 +31,29 @@ def render_generated_blocks(text: str, objects: Mapping[str, Mapping[str, Any]])
     return _BLOCK.sub(fill, text)
 
 
-def main(argv: Sequence[str]) -> int:
-    """Rewrite the generated blocks of the given Markdown files."""
-    from dsl.settings import BundleSettings
+def documented_objects() -> dict[str, Mapping[str, Any]]:
+    """Every object a diagram in docs/ shows: the default bundle and the example application's pipeline
+    (``examples/aphex-config.yaml`` with the example cluster's entry)."""
+    import yaml
+
+    from dsl.config import load_config
+    from dsl.settings import BundleSettings, load_settings
+    from workflows.aphex_pipeline import pipeline_template
     from workflows.bundle import build_bundle
 
-    objects = {obj["metadata"]["name"]: obj for obj in build_bundle(BundleSettings()) if "spec" in obj}
+    objects: dict[str, Mapping[str, Any]] = {
+        obj["metadata"]["name"]: obj for obj in build_bundle(BundleSettings()) if "spec" in obj
+    }
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    cluster = load_settings(yaml.safe_load((examples / "cluster-values.yaml").read_text(encoding="utf-8")))
+    example = pipeline_template(load_config(examples / "aphex-config.yaml"), cluster)
+    objects[example["metadata"]["name"]] = example
+    return objects
+
+
+def main(argv: Sequence[str]) -> int:
+    """Rewrite the generated blocks of the given Markdown files."""
+    objects = documented_objects()
     for name in argv:
         path = Path(name)
         path.write_text(render_generated_blocks(path.read_text(encoding="utf-8"), objects), encoding="utf-8")

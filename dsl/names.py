@@ -21,8 +21,10 @@ __all__ = [
     "IAM_ROLE_ARN_PATTERN",
     "InvalidValue",
     "dns_label",
+    "github_app_bot_login",
     "helm_release_name",
     "preview_namespace",
+    "validate_branch_name",
     "validate_commit_sha",
     "validate_dns_name",
     "validate_github_app",
@@ -59,6 +61,7 @@ IAM_ROLE_ARN_PATTERN: Final = (
 _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$")
 _PATH_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+_BRANCH = re.compile(r"^(?!/)(?!.*//)(?!.*\.\.)(?!.*@\{)[A-Za-z0-9._/-]{1,200}(?<![./])$")
 
 
 class InvalidValue(ValueError):
@@ -123,6 +126,14 @@ def validate_commit_sha(value: str, field: str = "commit", *, allow_empty: bool 
     return value
 
 
+def validate_branch_name(value: str, field: str = "branch") -> str:
+    """A git branch name (without ``refs/heads/``) of portable characters, as ``git check-ref-format``
+    allows: no leading '/', no '//', '..' or '@{', not ending in '/' or '.'."""
+    if not _BRANCH.match(value):
+        raise InvalidValue(field, value, "must be a git branch name")
+    return value
+
+
 def validate_dns_name(value: str, field: str = "domain") -> str:
     """A lowercase DNS name (RFC 1123): dot-separated labels of at most 63 characters, 253 in all."""
     if not value or len(value) > 253 or not all(_DNS_LABEL.match(label) for label in value.split(".")):
@@ -167,6 +178,13 @@ def dns_label(text: str, *, max_length: int = 63, fallback: str = "app") -> str:
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:6]
     head = slug[: max_length - len(digest) - 1].rstrip("-")
     return f"{head}-{digest}"
+
+
+def github_app_bot_login(app: str) -> str:
+    """The login a GitHub App acts as (``sender.login`` of the events its pushes cause): its slug, the
+    name lower-cased with every run of other characters made one '-', then ``[bot]``
+    ("5DLabs-Rex" -> ``5dlabs-rex[bot]``)."""
+    return re.sub(r"[^a-z0-9]+", "-", validate_github_app(app).lower()).strip("-") + "[bot]"
 
 
 def helm_release_name(repo: str, pr: int) -> str:

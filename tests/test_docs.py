@@ -3,15 +3,16 @@
 from pathlib import Path
 from typing import Any
 
-from dsl.docsgen import render_generated_blocks
+from dsl.docsgen import documented_objects, render_generated_blocks
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
-def test_generated_diagrams_are_current(templates: dict[str, dict[str, Any]]) -> None:
+def test_generated_diagrams_are_current() -> None:
+    objects = documented_objects()
     for page in sorted(DOCS.glob("*.md")):
         text = page.read_text(encoding="utf-8")
-        assert render_generated_blocks(text, templates) == text, f"{page.name} is stale: run `make docs`"
+        assert render_generated_blocks(text, objects) == text, f"{page.name} is stale: run `make docs`"
 
 
 def test_every_parameter_of_the_implementation_dag_is_documented(

@@ -1,10 +1,13 @@
 """``coderun-template`` and ``docsrun-template``: run one agent of the agent platform and wait for it.
 
-Each template validates its inputs in a runner step, then creates the platform's custom resource
-(``CodeRun`` or ``DocsRun``, API group configurable, see ../shared/notes/platform-facts.md) with a
-resource template that waits for ``status.phase`` to reach ``Succeeded`` or ``Failed`` within a deadline.
-``setOwnerReference`` ties the resource to the Workflow so it is garbage collected with it, and labels
-(workflow, stage, repo, pr, app) make it findable. Argo resource templates:
+Each template validates its inputs in a runner step, then applies the platform's custom resource
+(``CodeRun`` or ``DocsRun``, API group configurable, docs/implementation-dag.md) with a resource template
+that waits for ``status.phase`` to reach ``Succeeded`` or ``Failed`` within a deadline. The resource is
+named ``<workflow>-<stage>`` and applied (not created), so a retried stage adopts the run it already
+started instead of starting a second agent. ``setOwnerReference`` makes the Workflow its controlling
+owner (argo-workflows ``workflow/controller/operator.go``, executeResource), so deleting the Workflow
+deletes the run and its agent. Labels (workflow, stage, repo, pr, app) make it findable; their values are
+validated or sanitized label values. Argo resource templates:
 https://argo-workflows.readthedocs.io/en/latest/walk-through/kubernetes-resources/.
 """
 
@@ -88,11 +91,11 @@ def _ref(name: str) -> str:
 def _wait_template(
     *, name: str, manifest: dict[str, Any], inputs: list[str], settings: BundleSettings
 ) -> Resource:
-    """A resource template that creates ``manifest`` and waits for its phase."""
+    """A resource template that applies ``manifest`` and waits for its phase."""
     return Resource(
         name=name,
         inputs=[Parameter(name=input_name) for input_name in inputs],
-        action="create",
+        action="apply",
         set_owner_reference=True,
         manifest=yaml.safe_dump(manifest, sort_keys=False),
         success_condition="status.phase == Succeeded",
@@ -105,14 +108,15 @@ def _wait_template(
     )
 
 
-def _run_labels(app: str, stage: str, repo: str, pr: str) -> dict[str, str]:
+def _run_labels(stage: str) -> dict[str, str]:
+    # repo-label is the repository as a label value (dsl.names.dns_label, as on preview namespaces): a
+    # GitHub name such as ".github" or one of 100 characters is not a valid label value.
     return {
         "app.kubernetes.io/managed-by": MANAGED_BY,
         f"{LABEL_PREFIX}workflow": "{{workflow.name}}",
         f"{LABEL_PREFIX}stage": stage,
-        f"{LABEL_PREFIX}repo": repo,
-        f"{LABEL_PREFIX}pr": pr,
-        f"{LABEL_PREFIX}github-app": app,
+        f"{LABEL_PREFIX}repo": _ref("repo-label"),
+        f"{LABEL_PREFIX}github-app": _ref("github-app"),
     }
 
 
@@ -127,9 +131,11 @@ def coderun_template(settings: BundleSettings) -> WorkflowTemplate:
         "apiVersion": settings.agent_api_version_full,
         "kind": "CodeRun",
         "metadata": {
-            "generateName": "{{workflow.name}}-" + _ref("stage") + "-",
+            # One run per workflow and stage: a retry applies the same name and adopts it.
+            "name": "{{workflow.name}}-" + _ref("stage"),
             "labels": {
-                **_run_labels(_ref("github-app"), _ref("stage"), _ref("repo"), _ref("pr")),
+                **_run_labels(_ref("stage")),
+                f"{LABEL_PREFIX}pr": _ref("pr"),
                 f"{LABEL_PREFIX}issue": _ref("issue"),
             },
         },
@@ -168,28 +174,24 @@ def coderun_template(settings: BundleSettings) -> WorkflowTemplate:
             image=settings.deployer_image,
             service_account=settings.names.object(SERVICE_ACCOUNT_STEPS),
         )
-        run = _wait_template(name="create-coderun", manifest=manifest, inputs=names, settings=settings)
+        created = [*names, "repo-label"]
+        run = _wait_template(name="create-coderun", manifest=manifest, inputs=created, settings=settings)
         with Steps(name=CODERUN_ENTRY, inputs=_inputs(_CODERUN_INPUTS)):
             validate(name="validate", arguments={name.replace("-", "_"): _ref(name) for name in names})
-            run(name="run", arguments=_validated("validate", names))
+            run(name="run", arguments=_validated("validate", created))
     return template
 
 
 def docsrun_template(settings: BundleSettings) -> WorkflowTemplate:
     """``docsrun-template``: entry ``docsrun-main`` validates, creates a DocsRun and waits for it."""
     names = [name for name, _, _ in _DOCSRUN_INPUTS]
-    created = ["github-app", "repository-url", "working-directory", "source-branch", "model"]
+    created = ["github-app", "repository-url", "working-directory", "source-branch", "model", "repo-label"]
     manifest = {
         "apiVersion": settings.agent_api_version_full,
         "kind": "DocsRun",
         "metadata": {
-            "generateName": "{{workflow.name}}-docs-",
-            "labels": {
-                "app.kubernetes.io/managed-by": MANAGED_BY,
-                f"{LABEL_PREFIX}workflow": "{{workflow.name}}",
-                f"{LABEL_PREFIX}stage": "docs",
-                f"{LABEL_PREFIX}github-app": _ref("github-app"),
-            },
+            "name": "{{workflow.name}}-docs",
+            "labels": _run_labels("docs"),
         },
         "spec": {
             "repositoryUrl": _ref("repository-url"),

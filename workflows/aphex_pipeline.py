@@ -1,9 +1,10 @@
 """The Aphex delivery pipeline: one WorkflowTemplate per application, from its ``aphex-config.yaml``.
 
-validate -> build -> self-update -> for each environment, in order: [approve-<env>] -> deploy-<env> ->
-[tests-<env>]; an exit handler records the run (metadata, metrics, notifications). A push to the main
-branch starts it (the push Sensor passes ``commit-sha``, ``branch``, ``repo-url``, ``repo-name``,
-``pusher``); ``synchronization.mutexes`` queues pushes so that two runs never deploy the same stacks.
+validate -> build -> self-update -> for each environment, in order: [approve-<env> ->
+check-approval-<env>] -> deploy-<env> -> [tests-<env>]; an exit handler records the run (metadata,
+metrics, notifications). A push to the main branch starts it (the push Sensor passes ``commit-sha``,
+``branch``, ``repo-url``, ``repo-name``, ``pusher``); ``synchronization.mutexes`` queues pushes so that
+two runs never deploy the same stacks.
 
 Only structure comes from the configuration at compile time: the environments' names and order, whether
 an environment has an approval (and its timeout) or tests. Every free-form value (build, hook and test
@@ -11,7 +12,9 @@ commands, stack names and waves, accounts, roles) is read from the ``aphex-confi
 commit by the ``validate`` step, which hands it to the later steps as output parameters that Argo passes
 inside the runner's JSON input: nothing a repository writes is ever pasted into this template. The
 self-update step regenerates this template from the commit's configuration, so a changed topology takes
-effect in the next run. See https://argo-workflows.readthedocs.io/en/latest/walk-through/dag/.
+effect in the next run. An approval is Argo's supported pattern: a suspend (with ``duration`` when the
+configuration sets a timeout) whose supplied output ``decision`` defaults to ``reject``; the deploy runs only
+when ``check-approval-<env>`` saw ``approve`` (docs/aphex-pipeline.md, "Approvals"). See https://argo-workflows.readthedocs.io/en/latest/walk-through/dag/.
 """
 
 import dataclasses
@@ -22,7 +25,15 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from hera.workflows import DAG, Parameter, SecretVolume, Suspend, Task, WorkflowTemplate
-from hera.workflows.models import KeyToPath, Mutex, PodGC, Synchronization, TTLStrategy, ValueFrom
+from hera.workflows.models import (
+    KeyToPath,
+    Mutex,
+    PodGC,
+    SuppliedValueFrom,
+    Synchronization,
+    TTLStrategy,
+    ValueFrom,
+)
 
 from dsl.config.cloudformation import PipelineRole, service_account_name
 from dsl.config.model import AphexConfig, Environment
@@ -33,6 +44,7 @@ from dsl.security import SCRATCH_PATH, ResourceProfile, pod_security_context, sc
 from dsl.settings import BundleSettings, ClusterPipeline
 from dsl.steps import LIGHT, STANDARD, RetryPolicy, network_retry, runner_step
 from workflows.rbac import EXECUTOR_RULE, account_objects
+from workflows.steps.approval import DECISIONS, REJECT, check_approval
 from workflows.steps.build import build
 from workflows.steps.cdk_deploy import deploy
 from workflows.steps.monitoring import record_workflow
@@ -225,6 +237,31 @@ def _needs_approval(environment: Environment) -> bool:
     return environment.approval is not None and environment.approval.required
 
 
+def _done(task: str) -> str:
+    """Succeeded, or Skipped because its environment is not in this commit's configuration; a failed or
+    Omitted task stops everything after it (what a bare name would mean, minus Daemoned)."""
+    return f"{task}.Succeeded || {task}.Skipped"
+
+
+def _approval(environment: Environment) -> Suspend:
+    """Argo's approval pattern (docs/aphex-pipeline.md): a suspend whose supplied ``decision`` defaults to
+    ``reject``; with a timeout, the suspend's ``duration`` (Argo refuses ``timeout`` on a suspend)."""
+    timeout = environment.approval.timeout_seconds if environment.approval else None
+    text = f"approve to deploy to {environment.name}; anything else, or no answer, rejects"
+    return Suspend(
+        name=f"approve-{environment.name}",
+        duration=f"{timeout}s" if timeout else None,
+        inputs=[Parameter(name="decision", default=REJECT, enum=list(DECISIONS), description=text)],
+        outputs=[
+            Parameter(
+                name="decision",
+                value_from=ValueFrom(supplied=SuppliedValueFrom(), default=REJECT),
+                description=text,
+            )
+        ],
+    )
+
+
 def aphex_pipeline(
     config: AphexConfig, settings: BundleSettings, *, resources: PipelineResources
 ) -> WorkflowTemplate:
@@ -342,15 +379,18 @@ def aphex_pipeline(
                 ),
             ]
         approvals = {
-            environment.name: Suspend(
-                name=f"approve-{environment.name}",
-                timeout=f"{environment.approval.timeout_seconds}s"
-                if environment.approval and environment.approval.timeout_seconds
-                else None,
-            )
+            environment.name: _approval(environment)
             for environment in config.environments
             if _needs_approval(environment)
         }
+        check_step = runner_step(
+            check_approval,
+            name="check-approval",
+            image=deployer,
+            resources=LIGHT,
+            timeout="5m",
+            service_account=accounts[PipelineRole.MONITOR.value],
+        )
 
         with DAG(name="main"):
             validate_step(
@@ -402,7 +442,18 @@ def aphex_pipeline(
                 enabled = f"{_plan(env, 'enabled')} == true"
                 if env in approvals:
                     Task(name=f"approve-{env}", template=approvals[env], depends=previous, when=enabled)
-                    previous = f"approve-{env}"
+                    # Skipped (not Omitted) with its environment: `when` is evaluated before the
+                    # arguments, so the missing output of a skipped approval is never read.
+                    check_step(
+                        name=f"check-approval-{env}",
+                        depends=_done(f"approve-{env}"),
+                        when=enabled,
+                        arguments={
+                            "environment": env,
+                            "decision": "{{tasks.approve-" + env + ".outputs.parameters.decision}}",
+                        },
+                    )
+                    previous = _done(f"check-approval-{env}")
                 deploy_step(
                     name=f"deploy-{env}",
                     depends=previous,
@@ -425,7 +476,7 @@ def aphex_pipeline(
                         "command_timeout": "3600",
                     },
                 )
-                previous = f"deploy-{env}"
+                previous = _done(f"deploy-{env}")
                 if environment.tests is not None:
                     tests_step(
                         name=f"tests-{env}",
@@ -441,7 +492,7 @@ def aphex_pipeline(
                             "command_timeout": _plan(env, "test-timeout"),
                         },
                     )
-                    previous = f"tests-{env}"
+                    previous = _done(f"tests-{env}")
 
         # Only what is set in every run (no step's outputs): the record reads the self-update outcome from S3.
         with DAG(name="exit-handler"):

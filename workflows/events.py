@@ -10,7 +10,8 @@ Workflow from a WorkflowTemplate (names are ``<instance>-<namespace>-<role>``):
 - ``push-<pipeline>``, one per entry of the ``pipelines`` setting: a push of that pipeline's repository
   to the main branch (not a deletion) runs its Aphex pipeline;
 - ``pull-request``: a pull request opened, synchronized or reopened from a branch of the same
-  repository (never a fork) runs the implementation DAG for that pull request;
+  repository (never a fork) runs the implementation DAG for that pull request, unless one of the
+  agents' own GitHub Apps sent the event (their pushes to the branch are part of the running run);
 - ``issue-labelled``: an issue given the configured label runs the implementation DAG for it.
 
 The objects are plain mappings: Hera's ``hera.events`` models carry the trigger resource base64-encoded
@@ -30,7 +31,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from dsl.labels import LABEL_PREFIX, standard_labels
-from dsl.names import EVENTS_NAME_MAX
+from dsl.names import EVENTS_NAME_MAX, github_app_bot_login
 from dsl.security import container_security_context, pod_security_context
 from dsl.settings import BundleSettings, ClusterPipeline, SettingsError
 from workflows.implementation_dag import NAME as IMPLEMENTATION_DAG
@@ -170,6 +171,20 @@ def _repository_filter(settings: BundleSettings, repositories: Sequence[str]) ->
     }
 
 
+def _not_sent_by_agents(settings: BundleSettings) -> Manifest:
+    """A data filter that drops events whose ``sender.login`` is one of the agents' App bots.
+
+    A string filter with ``comparator: "!="`` passes when *some* value does not match
+    (argo-events ``pkg/sensors/dependencies/filter.go``, filterData), so the logins are one alternation.
+    """
+    apps = settings.agents
+    # In the settings' order and not deduplicated: the chart computes the same list from its values.
+    logins = [github_app_bot_login(app) for app in (apps.implementation, apps.lint, apps.qa, apps.docs)]
+    # GitHub logins are case-insensitive; (?i) is understood by Go's regexp.
+    pattern = "(?i)^(?:" + "|".join(quote_meta(login) for login in logins) + ")$"
+    return {"path": "body.sender.login", "type": "string", "comparator": "!=", "value": [pattern]}
+
+
 def _sensor(
     settings: BundleSettings,
     *,
@@ -272,6 +287,7 @@ def _pull_request_sensor(settings: BundleSettings) -> Manifest:
                 _string_filter(EVENT_HEADER_PATH, "pull_request"),
                 _repository_filter(settings, settings.events.repositories),
                 _string_filter("body.action", *PULL_REQUEST_ACTIONS),
+                _not_sent_by_agents(settings),
             ],
             # A fork's head repository differs from the base; a deleted fork has no head repository at
             # all, so the path is missing and the filter fails as well.

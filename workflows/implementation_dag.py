@@ -1,11 +1,14 @@
 """The ``implementation-dag`` WorkflowTemplate: one pull request from agents to an approved preview.
 
-set-params -> implement (Rex) -> clippy (Cleo) -> qa (Tess) -> deploy (Helm, ``impl-pr-<N>``) ->
-acceptance (black-box probes) -> [docs (Morgan), optional]; the exit handler cleans the preview up on
-failure, or keeps it with an expiry and approves the pull request on success. It approves; it never
-merges. Seed 001, with the corrections of ../shared/notes/platform-facts.md: a real agent API group, an
-exit handler fed by workflow parameters and ``globalName`` outputs, and no parameter ever pasted into
-shell source. DAG reference: https://argo-workflows.readthedocs.io/en/latest/walk-through/dag/.
+set-params -> implement (Rex) -> clippy (Cleo) -> qa (Tess) -> resolve-head -> deploy (Helm, preview
+namespace) -> acceptance (black-box probes) -> [docs (Morgan), optional]; the exit handler cleans the
+preview up on failure, or keeps it with an expiry and approves the pull request on success. It approves;
+it never merges. The agents push to the pull request's branch, so ``resolve-head`` reads the head they
+left and everything after it deploys, tests and approves exactly that commit. An issue run stops after
+the implementation agent. Every dependency names the phase it needs (``X.Succeeded``): a bare ``X`` is
+also satisfied by a skipped ``X`` (docs/argo-behaviours.md). The exit handler is fed by workflow
+parameters and ``globalName`` outputs, and no parameter is ever pasted into shell source. DAG reference:
+https://argo-workflows.readthedocs.io/en/latest/walk-through/dag/.
 """
 
 from typing import Final
@@ -20,6 +23,7 @@ from dsl.settings import BundleSettings
 from dsl.steps import LIGHT, STANDARD, network_retry, runner_step
 from workflows.agents import SERVICE_ACCOUNT_STEPS, coderun_ref, docsrun_ref
 from workflows.steps.acceptance import acceptance
+from workflows.steps.head import resolve_head
 from workflows.steps.params import set_params
 from workflows.steps.preview import cleanup, deploy, keep_preview
 from workflows.steps.report import publish_failure, publish_success
@@ -42,6 +46,10 @@ def _out(name: str) -> str:
     return "{{tasks.set-params.outputs.parameters." + name + "}}"
 
 
+def _head(name: str) -> str:
+    return "{{tasks.resolve-head.outputs.parameters." + name + "}}"
+
+
 def _arguments(settings: BundleSettings) -> list[Parameter]:
     apps = settings.agents
     return [
@@ -56,7 +64,9 @@ def _arguments(settings: BundleSettings) -> list[Parameter]:
             description="Issue to implement: only the implementation agent runs and opens a pull request",
         ),
         workflow_parameter(
-            "commit", default="", description="Full commit SHA to deploy (empty: the pull request's head)"
+            "commit",
+            default="",
+            description="Full commit SHA the agents start from (empty: the pull request's head at the start)",
         ),
         workflow_parameter(
             "domain",
@@ -69,7 +79,9 @@ def _arguments(settings: BundleSettings) -> list[Parameter]:
         workflow_parameter(
             "valuesFile", default="values-preview.yaml", description="Helm values file inside the repository"
         ),
-        workflow_parameter("imageTag", default="", description="Image tag to deploy (empty: pr-<pr>)"),
+        workflow_parameter(
+            "imageTag", default="", description="Image tag to deploy (empty: the SHA of the deployed commit)"
+        ),
         workflow_parameter(
             "min-success-ratio",
             default="0.95",
@@ -172,13 +184,14 @@ def _docs_task(settings: BundleSettings) -> Task:
     return Task(
         name="docs",
         template_ref=docsrun_ref(settings),
-        depends="acceptance",
+        depends="acceptance.Succeeded",
         when=f"{_out('docs-stage')} == true",
         arguments={
             "github-app": _out("docs-app"),
             "owner": _out("owner"),
             "repo": _out("repo"),
             "repository-url": _out("repository-url"),
+            "source-branch": _head("branch"),
             "model": _out("model"),
         },
     )
@@ -220,7 +233,15 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
         ),
         pod_gc=PodGC(strategy="OnPodSuccess"),
     ) as template:
-        set_params_step = runner_step(set_params, name="set-params", image=image)
+        set_params_step = runner_step(set_params, name="set-params", image=image, timeout="5m")
+        head_step = runner_step(
+            resolve_head,
+            name="resolve-head",
+            image=image,
+            env=github_env,
+            retry=network_retry(),
+            timeout="10m",
+        )
         deploy_step = runner_step(
             deploy,
             name="deploy",
@@ -298,7 +319,7 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
                 stage="implement",
                 app_output="rex-app",
                 run_type="implementation",
-                depends="set-params",
+                depends="set-params.Succeeded",
             )
             clippy = _agent_task(
                 settings,
@@ -306,26 +327,42 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
                 stage="clippy",
                 app_output="clippy-app",
                 run_type="remediate",
-                depends="implement",
+                depends="implement.Succeeded",
                 # An issue run ends when the implementation agent has opened its pull request.
                 when=f"{_out('mode')} == pr",
             )
+            # clippy is Skipped in an issue run: `clippy.Succeeded` leaves qa and all after it Omitted.
             qa = _agent_task(
-                settings, "qa", stage="qa", app_output="qa-app", run_type="review", depends="clippy"
+                settings,
+                "qa",
+                stage="qa",
+                app_output="qa-app",
+                run_type="review",
+                depends="clippy.Succeeded",
             )
-            deployed = deploy_step(
-                name="deploy",
-                depends="qa",
+            head = head_step(
+                name="resolve-head",
+                depends="qa.Succeeded",
                 arguments={
                     "owner": _out("owner"),
                     "repo": _out("repo"),
                     "pr": _out("pr"),
-                    "commit": _out("commit"),
+                    "image_tag": _out("image-tag"),
+                },
+            )
+            deployed = deploy_step(
+                name="deploy",
+                depends="resolve-head.Succeeded",
+                arguments={
+                    "owner": _out("owner"),
+                    "repo": _out("repo"),
+                    "pr": _out("pr"),
+                    "commit": _head("commit"),
                     "repository_url": _out("repository-url"),
                     "namespace": _out("namespace"),
                     "release": _out("release"),
                     "host": _out("host"),
-                    "image_tag": _out("image-tag"),
+                    "image_tag": _head("image-tag"),
                     "chart_path": _out("chart-path"),
                     "values_file": _out("values-file"),
                     "workflow_name": "{{workflow.name}}",
@@ -334,7 +371,7 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
             )
             accepted = acceptance_step(
                 name="acceptance",
-                depends="deploy",
+                depends="deploy.Succeeded",
                 arguments={
                     "urls": "{{tasks.deploy.outputs.parameters.urls}}",
                     "path": _param("acceptance-path"),
@@ -348,7 +385,7 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
             )
             if settings.components.docs_stage:
                 _docs_task(settings)
-            del params, implement, clippy, qa, deployed, accepted
+            del params, implement, clippy, qa, head, deployed, accepted
 
         identity = {
             "owner": _param("owner"),

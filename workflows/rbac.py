@@ -9,7 +9,7 @@ two Helm releases of one name in different namespaces, never share an object.
 
 - ``<instance>-steps``: pods that only compute or call GitHub; needs only what Argo's executor needs to
   report outputs (``workflowtaskresults``).
-- ``<instance>-agents``: creates the agent platform's ``coderuns``/``docsruns`` and watches them.
+- ``<instance>-agents``: applies the agent platform's ``coderuns``/``docsruns`` and watches them.
 - ``<instance>-preview-deployer``: manages ``impl-pr-*`` namespaces and, inside each one, binds itself
   to ``<instance>-<namespace>-preview-workloads`` with a RoleBinding; that is the only way it reaches
   workloads and Secrets (Helm's release storage), so it cannot read Secrets of namespaces it did not create.
@@ -125,7 +125,8 @@ def rbac_objects(settings: BundleSettings) -> list[Manifest]:
     agent_rule = {
         "apiGroups": [settings.agent_api_group],
         "resources": ["coderuns", "docsruns"],
-        "verbs": ["create", "get", "list", "watch"],
+        # `apply` (kubectl: get, then create or patch) so that a retried stage adopts its own run.
+        "verbs": ["create", "get", "list", "patch", "watch"],
     }
     return [
         *account_objects(SERVICE_ACCOUNT_STEPS, [EXECUTOR_RULE], settings),

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-__all__ = ["publish_pull_request", "self_signed_certificate", "serve_git"]
+__all__ = ["publish_pull_request", "pull_request_branch", "self_signed_certificate", "serve_git"]
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
@@ -61,6 +61,11 @@ def _git(*args: str, cwd: Path | None = None) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
 
 
+def pull_request_branch(pr: int) -> str:
+    """The branch of the sample pull request."""
+    return f"feature/pr-{pr}"
+
+
 def publish_pull_request(source: Path, root: Path, owner: str, repo: str, pr: int) -> str:
     """Make a git repository of ``source`` (a base commit on ``main`` and the pull request's commit on
     a branch), push it to the bare repository ``root/owner/repo`` with ``refs/pull/<pr>/head`` as GitHub
@@ -74,7 +79,7 @@ def publish_pull_request(source: Path, root: Path, owner: str, repo: str, pr: in
     (work / "README.md").write_text((source / "README.md").read_text())
     _git("add", "README.md", cwd=work)
     _git(*identity, "commit", "--quiet", "-m", "Initial commit", cwd=work)
-    _git("checkout", "--quiet", "-b", f"feature/pr-{pr}", cwd=work)
+    _git("checkout", "--quiet", "-b", pull_request_branch(pr), cwd=work)
     for file in sorted(source.rglob("*")):
         if file.is_file() and "__pycache__" not in file.parts:
             target = work / file.relative_to(source)
@@ -83,7 +88,15 @@ def publish_pull_request(source: Path, root: Path, owner: str, repo: str, pr: in
     _git("add", "--all", cwd=work)
     _git(*identity, "commit", "--quiet", "-m", "Add the sample app and its chart", cwd=work)
     sha = _git("rev-parse", "HEAD", cwd=work).strip()
-    _git("push", "--quiet", str(bare), "main:refs/heads/main", f"HEAD:refs/pull/{pr}/head", cwd=work)
+    _git(
+        "push",
+        "--quiet",
+        str(bare),
+        "main:refs/heads/main",
+        f"HEAD:refs/heads/{pull_request_branch(pr)}",
+        f"HEAD:refs/pull/{pr}/head",
+        cwd=work,
+    )
     return sha
 
 

@@ -31,7 +31,12 @@ import yaml
 from dsl.cli import main as aphex
 from dsl.run import Fault, RunOptions, RunResult, run_workflow
 from dsl.run.store import parse_rule
-from examples.demo.git_server import publish_pull_request, self_signed_certificate, serve_git
+from examples.demo.git_server import (
+    publish_pull_request,
+    pull_request_branch,
+    self_signed_certificate,
+    serve_git,
+)
 from tests.steps.github_standin import GitHubStandIn, github_standin
 
 __all__ = ["OWNER", "PR", "REPO", "Cluster", "DemoEnvironment", "demo_environment"]
@@ -189,6 +194,7 @@ def demo_environment(base: Path | None = None) -> Iterator[DemoEnvironment]:
         git_root = base / "git"
         head_sha = publish_pull_request(SAMPLE_APP, git_root, OWNER, REPO, PR)
         github.head_sha = head_sha
+        github.head_ref = pull_request_branch(PR)
         certificate, key = self_signed_certificate(base / "tls")
         git_url = stack.enter_context(serve_git(git_root, certificate, key))
         seconds = compile_bundle(base / "bundle", api_url=github.url, web_url=git_url)

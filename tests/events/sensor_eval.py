@@ -191,10 +191,12 @@ def _translate(pattern: str) -> str:
             in_class = True
         elif char == "]":
             in_class = False
+        elif char == "(" and not in_class and pattern.startswith("(?:", index):
+            pass  # a non-capturing group means the same in Go's RE2 syntax and Python's
         elif char == "(" and not in_class and pattern.startswith("(?", index):
             flags = re.match(r"\(\?([a-zA-Z]*)\)", pattern[index:])
             if flags is None or set(flags.group(1)) - {"i"}:
-                raise Unsupported(f"regular expression {pattern!r}: only the (?i) group is modelled")
+                raise Unsupported(f"regular expression {pattern!r}: only (?i) and (?: groups are modelled")
         elif char == "$" and not in_class:
             out.append("\\Z")
             index += 1

@@ -249,6 +249,42 @@ def test_a_pull_request_from_the_same_repository_runs_the_implementation(action:
     assert workflow["spec"]["workflowTemplateRef"] == {"name": "implementation-dag"}
 
 
+@pytest.mark.parametrize(
+    "login", ["5dlabs-rex[bot]", "5dlabs-cleo[bot]", "5DLabs-Tess[bot]", "5dlabs-morgan[bot]"]
+)
+def test_a_push_by_an_agent_does_not_start_another_run(login: str) -> None:
+    # An agent's push to the branch sends synchronize with the App's bot as sender; the run that started
+    # the agent resolves the new head itself (resolve-head), so another run would only queue behind it.
+    delivery = _delivery("pull_request_synchronize")
+    delivery["body"]["sender"] = {"login": login, "type": "Bot"}
+    outcome = evaluate_dependency(
+        _sensors()["aphex-argo-pull-request"]["spec"]["dependencies"][0], _event(delivery)
+    )
+    assert not outcome.passed
+    assert _replay(delivery) == {}
+
+
+@pytest.mark.parametrize("login", ["octocat", "5dlabs-rex", "dependabot[bot]", "x5dlabs-rex[bot]"])
+def test_a_push_by_anyone_else_starts_a_run(login: str) -> None:
+    delivery = _delivery("pull_request_synchronize")
+    delivery["body"]["sender"] = {"login": login, "type": "User"}
+    assert list(_replay(delivery)) == ["aphex-argo-pull-request"]
+
+
+def test_the_ignored_bots_follow_the_configured_apps() -> None:
+    settings = load_settings(
+        {
+            "agents": {"implementation": "Acme-Coder", "lint": "Acme-Lint", "qa": "Acme-QA", "docs": "Docs"},
+            "pipelines": [PIPELINE_ENTRY],
+        }
+    )
+    delivery = _delivery("pull_request_synchronize")
+    delivery["body"]["sender"] = {"login": "acme-lint[bot]", "type": "Bot"}
+    assert _replay(delivery, settings) == {}
+    delivery["body"]["sender"] = {"login": "5dlabs-rex[bot]", "type": "Bot"}
+    assert list(_replay(delivery, settings)) == ["aphex-argo-pull-request"]
+
+
 @pytest.mark.parametrize("name", ["pull_request_fork", "pull_request_closed", "pull_request_labeled"])
 def test_forks_closed_and_labelled_pull_requests_start_nothing(name: str) -> None:
     assert _replay(_delivery(name)) == {}

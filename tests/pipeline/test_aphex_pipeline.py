@@ -114,23 +114,45 @@ def test_the_stages_run_in_order_with_approval_and_tests(template: dict[str, Any
     assert list(tasks) == [
         "validate", "build", "self-update",
         "deploy-staging", "tests-staging",
-        "approve-production", "deploy-production", "tests-production",
+        "approve-production", "check-approval-production", "deploy-production", "tests-production",
         "deploy-dr",
     ]  # fmt: skip
     assert tasks["build"]["depends"] == "validate"
     assert tasks["self-update"]["depends"] == "build"
     assert upstream(tasks["deploy-staging"]) == {"self-update"}
-    assert tasks["tests-staging"]["depends"] == "deploy-staging"
-    assert tasks["approve-production"]["depends"] == "tests-staging"
-    assert tasks["deploy-production"]["depends"] == "approve-production"
-    assert tasks["deploy-dr"]["depends"] == "tests-production"
+    # Explicit phases: a bare name would also pass a Skipped task (argo-workflows
+    # workflow/common/ancestry.go, expandDependency); Skipped here only means "not in this commit's config".
+    assert tasks["tests-staging"]["depends"] == "deploy-staging.Succeeded || deploy-staging.Skipped"
+    assert tasks["approve-production"]["depends"] == "tests-staging.Succeeded || tests-staging.Skipped"
+    assert tasks["check-approval-production"]["depends"] == (
+        "approve-production.Succeeded || approve-production.Skipped"
+    )
+    assert tasks["deploy-production"]["depends"] == (
+        "check-approval-production.Succeeded || check-approval-production.Skipped"
+    )
+    assert tasks["deploy-dr"]["depends"] == "tests-production.Succeeded || tests-production.Skipped"
     stack_outputs = {a["name"]: a["value"] for a in tasks["tests-production"]["arguments"]["parameters"]}
     assert stack_outputs["stack_outputs"] == "{{tasks.deploy-production.outputs.parameters.stack-outputs}}"
 
 
-def test_the_approval_is_a_suspend_that_fails_at_its_timeout(template: dict[str, Any]) -> None:
+def test_the_approval_is_argos_suspend_with_a_duration_and_a_supplied_decision(
+    template: dict[str, Any],
+) -> None:
+    """No ``timeout`` on a suspend: Argo's validation refuses it (argo-workflows
+    workflow/validate/validate.go, validateTemplate: "suspend template doesn't support timeout field");
+    the duration elapses into the output's default (workflow/controller/operator.go, executeSuspend)."""
     (approval,) = [t for t in template["spec"]["templates"] if "suspend" in t]
-    assert approval == {"name": "approve-production", "timeout": "86400s", "suspend": {}}
+    assert "timeout" not in approval
+    assert approval["suspend"] == {"duration": "86400s"}
+    (output,) = approval["outputs"]["parameters"]
+    assert output["name"] == "decision"
+    assert output["valueFrom"] == {"supplied": {}, "default": "reject"}
+    (form,) = approval["inputs"]["parameters"]
+    assert (form["default"], form["enum"]) == ("reject", ["approve", "reject"])
+    check = tasks_of(template)["check-approval-production"]
+    arguments = {a["name"]: a["value"] for a in check["arguments"]["parameters"]}
+    assert arguments["decision"] == "{{tasks.approve-production.outputs.parameters.decision}}"
+    assert check["when"] == tasks_of(template)["approve-production"]["when"]
 
 
 def test_queued_pushes_deadline_ttl_and_pod_gc(template: dict[str, Any]) -> None:
@@ -197,7 +219,7 @@ def test_without_slack_there_is_no_secret_volume() -> None:
 
 def test_every_pod_is_hardened_and_runs_only_the_runner(template: dict[str, Any]) -> None:
     pods = [t for t in template["spec"]["templates"] if "script" in t]
-    assert len(pods) == 6
+    assert len(pods) == 7
     for entry in pods:
         body = entry["script"]
         context = body["securityContext"]
@@ -226,6 +248,7 @@ def test_stages_run_under_their_own_accounts(template: dict[str, Any]) -> None:
         "deploy": "aphex-shop-delivery-deploy",
         "run-tests": "aphex-shop-delivery-build",
         "record-workflow": "aphex-shop-delivery-monitor",
+        "check-approval": "aphex-shop-delivery-monitor",  # computes only: it calls nothing
     }
 
 

@@ -34,7 +34,7 @@ def result(env: DemoEnvironment) -> RunResult:
 def test_run_succeeds_and_every_main_node_ran(result: RunResult) -> None:
     phases = {node.display_name: node.phase for node in result.nodes}
     assert result.phase == "Succeeded", result.message
-    for name in ("set-params", "implement", "clippy", "qa", "deploy", "acceptance", "keep-preview"):
+    for name in ("set-params", "implement", "clippy", "qa", "resolve-head", "deploy", "acceptance"):
         assert phases[name] == "Succeeded", name
     assert phases["docs"] == "Skipped"  # docs-stage is false by default
     assert phases["cleanup"] == "Skipped"
@@ -45,7 +45,7 @@ def test_run_succeeds_and_every_main_node_ran(result: RunResult) -> None:
 def test_deploy_checked_out_the_pull_request_and_installed_the_chart(
     env: DemoEnvironment, result: RunResult
 ) -> None:
-    assert result.parameters["deployed-sha"] == env.head_sha  # refs/pull/42/head over git's HTTPS
+    assert result.parameters["deployed-sha"] == env.head_sha  # the head resolve-head found, over git's HTTPS
     installs = env.cluster.calls_starting("helm", "upgrade", "--install")
     assert len(installs) == 1
     install = installs[0]
@@ -53,7 +53,7 @@ def test_deploy_checked_out_the_pull_request_and_installed_the_chart(
     assert install[4].endswith("/charts/app")
     assert install[install.index("--values") + 1].endswith("/values-preview.yaml")
     assert f"ingress.host={RELEASE}.preview.example.com" in install
-    assert "image.tag=pr-42" in install
+    assert f"image.tag={env.head_sha}" in install  # the commit names the image, never pr-<N>
     namespace = env.cluster.state()["namespaces"][NAMESPACE]
     assert namespace["labels"]["app.kubernetes.io/managed-by"] == "aphex"
 

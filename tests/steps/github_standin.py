@@ -33,6 +33,12 @@ class GitHubStandIn:
 
     url: str = ""
     head_sha: str = "a" * 40
+    head_ref: str = "feature/change"
+    pr_state: str = "open"
+    head_repository: str | None = None
+    """``head.repo.full_name`` of pull requests (None: the repository of the request, not a fork)."""
+    branch_tips: dict[str, str] = field(default_factory=dict)
+    """Branch -> tip commit; the pull request's ``head_ref`` defaults to ``head_sha``."""
     token: str = "t0ken"
     app_public_key: str | None = None
     app_id: str = "42"
@@ -90,6 +96,15 @@ class GitHubStandIn:
             headers["Link"] = f'<{self.url}{path}?page={page + 1}>; rel="next"'
         return items[start : start + self.page_size], headers
 
+    def _pull(self, number: int, repository: str) -> dict[str, Any]:
+        head_repository = self.head_repository or repository
+        return {
+            "number": number,
+            "state": self.pr_state,
+            "head": {"sha": self.head_sha, "ref": self.head_ref, "repo": {"full_name": head_repository}},
+            "base": {"ref": "main", "repo": {"full_name": repository}},
+        }
+
     def _route(self, method: str, path: str, query: str, body: Any) -> tuple[int, Any, dict[str, str]]:
         with self.lock:
             if re.fullmatch(r"/repos/[^/]+/[^/]+/installation", path):
@@ -114,8 +129,14 @@ class GitHubStandIn:
                     return 200, review, {}
                 items, headers = self._page(self.reviews, path, query)
                 return 200, items, headers
-            if re.fullmatch(r"/repos/[^/]+/[^/]+/pulls/\d+", path):
-                return 200, {"number": 1, "head": {"sha": self.head_sha}}, {}
+            if match := re.fullmatch(r"/repos/([^/]+)/([^/]+)/pulls/(\d+)", path):
+                repository = f"{match.group(1)}/{match.group(2)}"
+                return 200, self._pull(int(match.group(3)), repository), {}
+            if match := re.fullmatch(r"/repos/[^/]+/[^/]+/git/ref/heads/(.+)", path):
+                tips = {self.head_ref: self.head_sha, **self.branch_tips}
+                if match.group(1) in tips:
+                    tip = tips[match.group(1)]
+                    return 200, {"ref": f"refs/heads/{match.group(1)}", "object": {"sha": tip}}, {}
         return 404, {"message": "Not Found"}, {}
 
 

@@ -1,7 +1,6 @@
 """The exit handler's GitHub reporting against a GitHub API stand-in over real HTTP."""
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,18 +28,6 @@ SUCCESS = {
     "release": "hello-pr-42",
     "expires_at": "2026-11-23T12:00:00Z",
 }
-
-
-@pytest.fixture
-def github(monkeypatch: pytest.MonkeyPatch) -> Iterator[GitHubStandIn]:
-    with github_standin() as standin:
-        monkeypatch.setenv("GITHUB_API_URL", standin.url)
-        monkeypatch.setenv("GITHUB_TOKEN", standin.token)
-        monkeypatch.delenv("GITHUB_APP_ID", raising=False)
-        monkeypatch.delenv("GITHUB_APP_PRIVATE_KEY", raising=False)
-        monkeypatch.setattr("time.sleep", lambda seconds: None)
-        yield standin
-        assert not any("merge" in path for path in standin.paths()), "a merge request reached GitHub"
 
 
 def test_success_posts_one_comment_and_one_approval_pinned_to_the_commit(github: GitHubStandIn) -> None:

@@ -37,20 +37,29 @@ def test_stages_run_in_order(dag: dict[str, Any]) -> None:
         "implement",
         "clippy",
         "qa",
+        "resolve-head",
         "deploy",
         "acceptance",
         "docs",
     ]
-    assert tasks["implement"]["depends"] == "set-params"
-    assert tasks["clippy"]["depends"] == "implement"
+    # Every dependency names the phase it needs: a bare name is also satisfied by a Skipped task
+    # (argo-workflows workflow/common/ancestry.go, expandDependency), which let an issue run reach QA.
+    assert tasks["implement"]["depends"] == "set-params.Succeeded"
+    assert tasks["clippy"]["depends"] == "implement.Succeeded"
     # An issue run stops after the implementation agent opened its pull request.
     assert tasks["clippy"]["when"] == "{{tasks.set-params.outputs.parameters.mode}} == pr"
     issue_arguments = {p["name"]: p["value"] for p in tasks["implement"]["arguments"]["parameters"]}
     assert issue_arguments["issue"] == "{{tasks.set-params.outputs.parameters.issue}}"
-    assert tasks["qa"]["depends"] == "clippy"
-    assert tasks["deploy"]["depends"] == "qa"
-    assert tasks["acceptance"]["depends"] == "deploy"
-    assert tasks["docs"]["depends"] == "acceptance"
+    assert tasks["qa"]["depends"] == "clippy.Succeeded"
+    assert tasks["resolve-head"]["depends"] == "qa.Succeeded"
+    assert tasks["deploy"]["depends"] == "resolve-head.Succeeded"
+    assert tasks["acceptance"]["depends"] == "deploy.Succeeded"
+    assert tasks["docs"]["depends"] == "acceptance.Succeeded"
+    deploy = {p["name"]: p["value"] for p in tasks["deploy"]["arguments"]["parameters"]}
+    assert deploy["commit"] == "{{tasks.resolve-head.outputs.parameters.commit}}"
+    assert deploy["image_tag"] == "{{tasks.resolve-head.outputs.parameters.image-tag}}"
+    docs = {p["name"]: p["value"] for p in tasks["docs"]["arguments"]["parameters"]}
+    assert docs["source-branch"] == "{{tasks.resolve-head.outputs.parameters.branch}}"
     assert tasks["docs"]["when"] == "{{tasks.set-params.outputs.parameters.docs-stage}} == true"
     for name in ("implement", "clippy", "qa"):
         assert tasks[name]["templateRef"] == {"name": "coderun-template", "template": "coderun-main"}

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dsl.exit_codes import INVALID_INPUT
 from dsl.names import InvalidValue
 from tests.runner import run_step
 from workflows.steps.params import derive_preview, set_params, validate_run_parameters
@@ -36,7 +37,7 @@ def test_valid_parameters_derive_the_preview() -> None:
     assert run.preview.namespace == "impl-pr-42"
     assert run.preview.release == "hello-world-pr-42"
     assert run.preview.host == "hello-world-pr-42.preview.example.com"
-    assert run.preview.image_tag == "pr-42"
+    assert run.preview.image_tag == ""  # resolve-head tags with the deployed commit
     assert run.repository_url == "https://github.com/octo-org/hello.world"
 
 
@@ -60,10 +61,12 @@ def test_each_bad_parameter_is_named(field: str, value: str, named: str) -> None
     assert caught.value.field == named
 
 
-def test_entrypoint_fails_with_a_one_line_message(capsys: pytest.CaptureFixture[str]) -> None:
+def test_entrypoint_rejects_invalid_input_with_one_line_and_the_no_retry_code(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     with pytest.raises(SystemExit) as caught:
         set_params(**{**VALID, "pr": "abc"})
-    assert caught.value.code == 1
+    assert caught.value.code == INVALID_INPUT
     assert capsys.readouterr().err.strip() == "invalid parameter pr: must be a positive integer (got 'abc')"
 
 
@@ -100,7 +103,7 @@ def test_runner_boundary_writes_validated_outputs(tmp_path: Path) -> None:
     outputs = tmp_path / "out" / "parameters"
     assert (outputs / "namespace").read_text() == "impl-pr-42"
     assert (outputs / "release").read_text() == "hello-world-pr-42"
-    assert (outputs / "image-tag").read_text() == "pr-42"
+    assert (outputs / "image-tag").read_text() == ""
     assert (outputs / "docs-stage").read_text() == "false"
     assert (outputs / "mode").read_text() == "pr"
 
@@ -134,5 +137,5 @@ def test_runner_boundary_rejects_a_bad_parameter(tmp_path: Path) -> None:
         {**VALID, "repo": "a b", "github_url": "https://github.com"},
         tmp_path,
     )
-    assert result.returncode == 1
+    assert result.returncode == INVALID_INPUT
     assert "invalid parameter repo:" in result.stderr

@@ -2,17 +2,19 @@
 
 ``coderun-template`` and ``docsrun-template`` are callable from any workflow (by ``templateRef``), so they
 do not trust their callers: their first step validates every input and the resource manifest is filled
-only from this step's outputs. See ../shared/notes/platform-facts.md for the resources' schema.
+only from this step's outputs (docs/implementation-dag.md describes the resources). Label values are
+sanitized with :func:`dsl.names.dns_label`, as on preview namespaces.
 """
 
 import re
-import sys
 from typing import Annotated
 
 from hera.workflows import Parameter
 
 from dsl.names import (
     InvalidValue,
+    dns_label,
+    validate_branch_name,
     validate_commit_sha,
     validate_github_app,
     validate_github_owner,
@@ -21,13 +23,13 @@ from dsl.names import (
     validate_pr_or_issue,
     validate_relative_path,
 )
+from workflows.steps.exits import reject_input
 
 __all__ = ["AGENT_STAGES", "RUN_TYPES", "validate_coderun_inputs", "validate_docsrun_inputs"]
 
 AGENT_STAGES = ("implement", "clippy", "qa", "docs")
 RUN_TYPES = ("implementation", "documentation", "intake", "review", "remediate")
 _SERVICE = re.compile(r"^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$")
-_BRANCH = re.compile(r"^(?!/)(?!.*//)(?!.*\.\.)(?!.*@\{)[A-Za-z0-9._/-]{1,200}(?<![./])$")
 
 
 def _choice(value: str, allowed: tuple[str, ...], field: str) -> str:
@@ -45,11 +47,6 @@ def _repository_url(value: str, owner: str, repo: str, field: str) -> str:
 
 def _working_directory(value: str) -> str:
     return "." if value == "." else validate_relative_path(value, "working-directory")
-
-
-def _exit_on_invalid(error: InvalidValue) -> SystemExit:
-    print(f"invalid parameter {error}", file=sys.stderr)
-    return SystemExit(1)
 
 
 def validate_coderun_inputs(
@@ -80,6 +77,7 @@ def validate_coderun_inputs(
     Annotated[str, Parameter(name="working-directory")],
     Annotated[str, Parameter(name="service")],
     Annotated[str, Parameter(name="model")],
+    Annotated[str, Parameter(name="repo-label")],
 ]:
     """Runner entrypoint of ``coderun-template``: every value, validated, as an output parameter."""
     try:
@@ -100,9 +98,10 @@ def validate_coderun_inputs(
             _working_directory(working_directory),
             _choice_service(service),
             validate_model(model),
+            dns_label(repo),
         )
     except InvalidValue as error:
-        raise _exit_on_invalid(error) from None
+        raise reject_input(error) from None
     return values
 
 
@@ -126,20 +125,21 @@ def validate_docsrun_inputs(
     Annotated[str, Parameter(name="working-directory")],
     Annotated[str, Parameter(name="source-branch")],
     Annotated[str, Parameter(name="model")],
+    Annotated[str, Parameter(name="repo-label")],
 ]:
     """Runner entrypoint of ``docsrun-template``."""
     try:
         validate_github_owner(owner)
         validate_github_repo(repo)
-        if not _BRANCH.match(source_branch):
-            raise InvalidValue("source-branch", source_branch, "must be a git branch name")
+        validate_branch_name(source_branch, "source-branch")
         values = (
             validate_github_app(github_app),
             _repository_url(repository_url, owner, repo, "repository-url"),
             _working_directory(working_directory),
             source_branch,
             validate_model(model),
+            dns_label(repo),
         )
     except InvalidValue as error:
-        raise _exit_on_invalid(error) from None
+        raise reject_input(error) from None
     return values

@@ -16,7 +16,7 @@ from typing import Any, Final
 import jwt
 import requests
 
-__all__ = ["GitHubClient", "GitHubError", "api_url_from_env", "resolve_token"]
+__all__ = ["GitHubClient", "GitHubError", "api_url_from_env", "client_for", "resolve_token"]
 
 DEFAULT_API_URL: Final = "https://api.github.com"
 _API_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~/-]*)?$")
@@ -196,3 +196,17 @@ class GitHubClient:
         """A pull request."""
         result: dict[str, Any] = self.request("GET", f"/repos/{owner}/{repo}/pulls/{number}")
         return result
+
+
+def client_for(owner: str, repo: str) -> GitHubClient:
+    """A client authenticated for ``owner/repo`` from the environment; :class:`GitHubError` without
+    credentials."""
+    import os
+
+    token = resolve_token(owner=owner, repo=repo)
+    if not token:
+        raise GitHubError(
+            "no GitHub credentials: set GITHUB_TOKEN, or GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY, "
+            "from the credentials Secret"
+        )
+    return GitHubClient(api_url_from_env(os.environ), token)

@@ -11,7 +11,6 @@ can clean up even when it never sees this step's outputs.
 """
 
 import re
-import sys
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -33,6 +32,7 @@ from dsl.names import (
     validate_pr_or_issue,
     validate_relative_path,
 )
+from workflows.steps.exits import reject_input
 
 __all__ = ["PreviewPlan", "RunParameters", "derive_preview", "set_params", "validate_run_parameters"]
 
@@ -81,7 +81,8 @@ def derive_preview(*, owner: str, repo: str, pr: str, domain: str, image_tag: st
     host = f"{release}.{domain}"
     if len(host) > 253:
         raise InvalidValue("domain", domain, f"is too long for the preview host {host!r} (253 characters)")
-    tag = validate_image_tag(image_tag) if image_tag else f"pr-{number}"
+    # Empty: resolve-head tags the image with the commit it deploys, which only exists after the agents.
+    tag = validate_image_tag(image_tag) if image_tag else ""
     return PreviewPlan(namespace=preview_namespace(number), release=release, host=host, image_tag=tag)
 
 
@@ -201,8 +202,7 @@ def set_params(
             issue=issue,
         )
     except InvalidValue as error:
-        print(f"invalid parameter {error}", file=sys.stderr)
-        raise SystemExit(1) from None
+        raise reject_input(error) from None
     preview = run.preview or PreviewPlan(namespace="", release="", host="", image_tag="")
     if run.preview is None:
         print(f"issue #{run.issue}: the implementation agent opens a pull request; its own run follows")

@@ -7,7 +7,6 @@ withheld when the pull request's head moved since. Nothing here can merge (see
 """
 
 import json
-import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -21,7 +20,7 @@ from dsl.names import (
     validate_pr_number,
     validate_pr_or_issue,
 )
-from workflows.steps.github import GitHubClient, GitHubError, api_url_from_env, resolve_token
+from workflows.steps.github import GitHubClient, GitHubError, client_for
 
 __all__ = ["failure_comment", "marker", "publish_failure", "publish_success", "success_comment"]
 
@@ -130,16 +129,6 @@ def failure_comment(
     return "\n".join(lines) + "\n"
 
 
-def _client(owner: str, repo: str) -> GitHubClient:
-    token = resolve_token(owner=owner, repo=repo)
-    if not token:
-        raise GitHubError(
-            "no GitHub credentials: set GITHUB_TOKEN, or GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY, "
-            "from the credentials Secret"
-        )
-    return GitHubClient(api_url_from_env(os.environ), token)
-
-
 def _upsert_comment(client: GitHubClient, owner: str, repo: str, pr: int, body: str) -> None:
     for comment in client.list_issue_comments(owner, repo, pr):
         if marker(pr) in (comment.get("body") or ""):
@@ -209,7 +198,7 @@ def publish_success(
             summary=summary,
             sha=sha,
         )
-        client = _client(owner, repo)
+        client = client_for(owner, repo)
         head = client.get_pull(owner, repo, number).get("head", {}).get("sha")
         if head != sha:
             body += f"\nApproval withheld: the pull request's head moved to `{head}` after this run.\n"
@@ -260,6 +249,6 @@ def publish_failure(
             failures=failures,
             preview=mode == "pr",
         )
-        _upsert_comment(_client(owner, repo), owner, repo, number, body)
+        _upsert_comment(client_for(owner, repo), owner, repo, number, body)
     except (InvalidValue, GitHubError) as error:
         raise _fail(error) from None
