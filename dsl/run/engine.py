@@ -32,6 +32,7 @@ from dsl.run.expressions import (
     evaluate_depends,
     evaluate_when,
 )
+from dsl.run.gowire import go_json, go_quote
 from dsl.run.handlers import (
     HandlerError,
     HandlerRegistry,
@@ -46,10 +47,19 @@ from dsl.run.loader import Library, Resolved, Selection
 from dsl.run.mutex import FileMutex
 from dsl.run.substitution import UnresolvedVariable, substitute, substitute_tree
 
-__all__ = ["Engine", "Fault", "NodeRecord", "RunError", "RunResult", "fnv32a", "timestamp"]
+__all__ = ["Engine", "Fault", "NodeRecord", "RunError", "RunResult", "fnv32a", "pod_name", "timestamp"]
 
 FAILED = ("Failed", "Error")
 COMPLETED = ("Succeeded", "Failed", "Error")
+_POD_PREFIX_LENGTH = 253 - 10
+# Argo's operate: the workflow phase the root node's phase maps to, for workflow.status.
+_WORKFLOW_STATUS = {
+    "Succeeded": "Succeeded",
+    "Skipped": "Succeeded",
+    "Omitted": "Succeeded",
+    "Failed": "Failed",
+    "Error": "Error",
+}
 
 
 class RunError(RuntimeError):
@@ -163,6 +173,16 @@ def fnv32a(text: str) -> int:
     return value
 
 
+def pod_name(workflow: str, node: str, template: str) -> str:
+    """Argo's v2 pod name (argo-workflows workflow/util/pod_name.go, GeneratePodName): the workflow
+    name for the root node, else ``<workflow>-<template>`` cut to 242 characters, ``-``, FNV-1a of the
+    node name."""
+    if workflow == node:
+        return workflow
+    prefix = f"{workflow}-{template}" if template else workflow
+    return f"{prefix[: _POD_PREFIX_LENGTH - 1]}-{fnv32a(node)}"
+
+
 def timestamp(moment: float | None) -> str | None:
     """RFC 3339 in UTC, seconds precision, as Argo writes times."""
     if moment is None:
@@ -263,7 +283,7 @@ class Engine:
             display_name=display,
             type=kind,
             template_name=template_name,
-            pod_name=f"{self.name}-{template_name}-{fnv32a(name)}",
+            pod_name=pod_name(self.name, name, template_name),
         )
         with self.lock:
             self.nodes[node_id] = node
@@ -318,7 +338,7 @@ class Engine:
         with self.lock:
             variables |= {f"workflow.outputs.parameters.{k}": v for k, v in self.global_parameters.items()}
             variables |= {f"workflow.outputs.artifacts.{k}": v for k, v in self.global_artifacts.items()}
-        return variables | self.exit_variables
+        return variables | {"workflow.status": "Running"} | self.exit_variables
 
     @staticmethod
     def _input_variables(
@@ -965,14 +985,15 @@ class Engine:
                 parent=None,
                 task=self.selection.entrypoint,
             )
-            phase, message = root.phase, root.message
+            phase = _WORKFLOW_STATUS.get(root.phase, "Error")
+            message = root.message
             on_exit = spec.get("onExit")
             if on_exit:
                 handler = self.library.local(owner, str(on_exit))
                 if handler is not None:
                     self.exit_variables = {
                         "workflow.status": phase,
-                        "workflow.failures": json.dumps(self._failures()),
+                        "workflow.failures": self.failures_value(),
                     }
                     exit_node = self.invoke(
                         handler,
@@ -983,11 +1004,10 @@ class Engine:
                         parent=None,
                         task="onExit",
                     )
-                    if phase == "Succeeded" and exit_node.phase != "Succeeded":
-                        phase, message = (
-                            "Failed",
-                            f"exit handler {exit_node.phase.lower()}: {exit_node.message}",
-                        )
+                    # Argo's operate: a failed exit handler turns a Succeeded workflow into Failed (exit
+                    # node Failed) or Error (exit node Error), with the exit node's message.
+                    if phase == "Succeeded" and exit_node.phase in FAILED:
+                        phase, message = exit_node.phase, exit_node.message
         self.store_cleanup(self.uid)
         with self.lock:
             nodes = tuple(node.record() for node in self.nodes.values())
@@ -1005,11 +1025,15 @@ class Engine:
             workdir=self.workdir,
         )
 
-    def _failures(self) -> list[dict[str, Any]]:
-        """``{{workflow.failures}}``: every failed or errored node, as Argo lists them."""
+    def failures_value(self) -> str:
+        """``{{workflow.failures}}`` byte for byte as Argo's operate sets it (argo-workflows
+        workflow/controller/operator.go): ``strconv.Quote(json.Marshal(failures))``, where failures lists
+        every Failed or Errored node of any type with the fields of ``failedNodeStatus`` in their Go order,
+        and is ``nil`` (so the value is the 6 characters ``"null"``) when nothing failed. Argo walks its
+        node map in Go's random order; a local run lists the nodes in the order they were created."""
         with self.lock:
             nodes = list(self.nodes.values())
-        return [
+        failures = [
             {
                 "displayName": node.display_name,
                 "message": node.message,
@@ -1021,6 +1045,7 @@ class Engine:
             for node in nodes
             if node.phase in FAILED
         ]
+        return go_quote(go_json(failures or None))
 
 
 def _safe_kind(template: Mapping[str, Any]) -> str:
