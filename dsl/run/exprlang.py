@@ -22,7 +22,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ExprError", "check_expression", "evaluate_bool"]
+__all__ = ["RETRY_EXPRESSION_NAMES", "ExprError", "check_expression", "evaluate_bool"]
+
+RETRY_EXPRESSION_NAMES = (
+    "retries",
+    "lastRetry.exitCode",
+    "lastRetry.status",
+    "lastRetry.duration",
+    "lastRetry.message",
+)
 
 
 class ExprError(ValueError):
@@ -106,11 +114,14 @@ def _equal(left: Any, right: Any) -> bool:
     return type(left) is type(right) and bool(left == right)
 
 
+def _mismatch(operator: str, left: Any, right: Any) -> ExprError:
+    types = f"{_type_name(left)} and {_type_name(right)}"
+    return ExprError(f"invalid operation: {operator} (mismatched types {types})")
+
+
 def _order(operator: str, left: Any, right: Any) -> bool:
     if not ((_number(left) and _number(right)) or (isinstance(left, str) and isinstance(right, str))):
-        raise ExprError(
-            f"invalid operation: {operator} (mismatched types {_type_name(left)} and {_type_name(right)})"
-        )
+        raise _mismatch(operator, left, right)
     checks: dict[str, Callable[[Any, Any], bool]] = {
         "<": lambda a, b: a < b,
         ">": lambda a, b: a > b,
@@ -267,13 +278,11 @@ class _Parser:
             return not _equal(left, right)
         if operator == "in":
             if not isinstance(right, list):
-                raise ExprError(f"invalid operation: in (mismatched types {_type_name(left)} and {_type_name(right)})")
+                raise _mismatch(operator, left, right)
             return any(_equal(left, item) for item in right)
         if operator == "matches":
             if not isinstance(left, str) or not isinstance(right, str):
-                raise ExprError(
-                    f"invalid operation: matches (mismatched types {_type_name(left)} and {_type_name(right)})"
-                )
+                raise _mismatch(operator, left, right)
             try:
                 return re.search(right, left) is not None
             except re.error as error:

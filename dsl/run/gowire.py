@@ -17,9 +17,10 @@ workflow/controller/operator.go, operate), so a local run must reproduce both Go
 
 import json
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
-__all__ = ["go_json", "go_quote"]
+__all__ = ["go_float", "go_json", "go_quote"]
 
 _HTML_SAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 _SHORT_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
@@ -69,3 +70,18 @@ def go_quote(text: str) -> str:
             parts.append(f"\\U{code:08x}")
     parts.append('"')
     return "".join(parts)
+
+
+def go_float(value: float) -> str:
+    """``fmt.Sprint(value)`` for a float64: Go's ``%v`` is ``%g`` with the shortest digits, in exponent
+    form (``1.234567e+06``, ``1e-05``) when the decimal exponent is below -4 or at least 6."""
+    if value == 0:
+        return "0"
+    sign = "-" if value < 0 else ""
+    digits_tuple, exponent_of_last = Decimal(repr(abs(value))).normalize().as_tuple()[1:]
+    digits = "".join(map(str, digits_tuple))
+    exponent = len(digits) - 1 + int(exponent_of_last)
+    if -4 <= exponent < 6:
+        return sign + repr(abs(value)).removesuffix(".0")
+    mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+    return f"{sign}{mantissa}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
