@@ -22,9 +22,10 @@ class OptionError(ValueError):
 
 
 def parse_fault(text: str) -> Fault:
-    """``NODE``, ``NODE:attempts=N`` or ``NODE:phase=Error`` (several ``:key=value`` allowed)."""
+    """``NODE`` with optional ``:attempts=N``, ``:phase=Failed|Error`` and ``:exitCode=N`` settings."""
     node, *settings = text.split(":")
     attempts: int | None = None
+    exit_code: int | None = None
     phase = "Failed"
     for setting in settings:
         key, _, value = setting.partition("=")
@@ -32,11 +33,15 @@ def parse_fault(text: str) -> Fault:
             attempts = int(value)
         elif key == "phase" and value in ("Failed", "Error"):
             phase = value
+        elif key == "exitCode" and value.lstrip("-").isdigit() and int(value) != 0:
+            exit_code = int(value)
         else:
-            raise OptionError(f"--fail {text!r}: {setting!r} (use attempts=N or phase=Failed|Error)")
+            raise OptionError(
+                f"--fail {text!r}: {setting!r} (use attempts=N, phase=Failed|Error or exitCode=N, N not 0)"
+            )
     if not node:
         raise OptionError(f"--fail {text!r}: a node name is required")
-    return Fault(node=node, attempts=attempts, phase=phase)
+    return Fault(node=node, attempts=attempts, phase=phase, exit_code=exit_code)
 
 
 def _pairs(values: Sequence[str], option: str) -> dict[str, str]:
@@ -81,8 +86,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fail",
         action="append",
         default=[],
-        metavar="NODE[:attempts=N]",
-        help="force a task or step to fail (its first N attempts)",
+        metavar="NODE[:attempts=N][:phase=Error][:exitCode=N]",
+        help="force a task or step (by name) to fail: every attempt or its first N; phase=Error makes it "
+        "an Error instead of Failed; exitCode=N gives the attempt that exit code (lastRetry.exitCode, "
+        "tasks.X.exitCode); a NODE that names no task or step of the run is an error",
     )
     parser.add_argument("--secret", action="append", default=[], metavar="NAME/KEY=VALUE")
     parser.add_argument("--secrets-dir", type=Path, help="secret values as files DIR/<secret>/<key>")

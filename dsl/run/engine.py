@@ -32,6 +32,8 @@ from dsl.run.expressions import (
     evaluate_depends,
     evaluate_when,
 )
+from dsl.run.exprlang import ExprError, evaluate_bool
+from dsl.run.gowire import go_float, go_json, go_quote
 from dsl.run.handlers import (
     HandlerError,
     HandlerRegistry,
@@ -46,10 +48,19 @@ from dsl.run.loader import Library, Resolved, Selection
 from dsl.run.mutex import FileMutex
 from dsl.run.substitution import UnresolvedVariable, substitute, substitute_tree
 
-__all__ = ["Engine", "Fault", "NodeRecord", "RunError", "RunResult", "fnv32a", "timestamp"]
+__all__ = ["Engine", "Fault", "NodeRecord", "RunError", "RunResult", "fnv32a", "pod_name", "timestamp"]
 
 FAILED = ("Failed", "Error")
 COMPLETED = ("Succeeded", "Failed", "Error")
+_POD_PREFIX_LENGTH = 253 - 10
+# Argo's operate: the workflow phase the root node's phase maps to, for workflow.status.
+_WORKFLOW_STATUS = {
+    "Succeeded": "Succeeded",
+    "Skipped": "Succeeded",
+    "Omitted": "Succeeded",
+    "Failed": "Failed",
+    "Error": "Error",
+}
 
 
 class RunError(RuntimeError):
@@ -63,6 +74,7 @@ class Fault:
     node: str
     attempts: int | None = None
     phase: str = "Failed"
+    exit_code: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,6 +96,7 @@ class NodeRecord:
     exit_code: int | None
     children: tuple[str, ...]
     pod_name: str
+    log_tail: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,6 +141,7 @@ class _Node:
     exit_code: int | None = None
     children: list[str] = field(default_factory=list)
     child_phases: tuple[str, ...] = ()
+    log_tail: str = ""
 
     def record(self) -> NodeRecord:
         return NodeRecord(
@@ -146,6 +160,7 @@ class _Node:
             exit_code=self.exit_code,
             children=tuple(self.children),
             pod_name=self.pod_name,
+            log_tail=self.log_tail,
         )
 
 
@@ -161,6 +176,16 @@ def fnv32a(text: str) -> int:
     for byte in text.encode():
         value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
     return value
+
+
+def pod_name(workflow: str, node: str, template: str) -> str:
+    """Argo's v2 pod name (argo-workflows workflow/util/pod_name.go, GeneratePodName): the workflow
+    name for the root node, else ``<workflow>-<template>`` cut to 242 characters, ``-``, FNV-1a of the
+    node name."""
+    if workflow == node:
+        return workflow
+    prefix = f"{workflow}-{template}" if template else workflow
+    return f"{prefix[: _POD_PREFIX_LENGTH - 1]}-{fnv32a(node)}"
 
 
 def timestamp(moment: float | None) -> str | None:
@@ -201,6 +226,110 @@ def _item_vars(item: Any) -> dict[str, str]:
         for key, value in item.items():
             variables[f"item.{key}"] = value if isinstance(value, str) else json.dumps(value)
     return variables
+
+
+_LAST_RETRY_DEFAULTS = {
+    "lastRetry.exitCode": "0",
+    "lastRetry.status": "",
+    "lastRetry.duration": "0",
+    "lastRetry.message": "",
+}
+_RETRY_POLICIES = {"Always": FAILED, "OnFailure": ("Failed",), "OnError": ("Error",)}
+
+
+def _last_retry(node: _Node, *, default_exit_code: str) -> dict[str, str]:
+    """``lastRetry.*`` of a finished attempt, strings as Argo builds them (operator.go,
+    buildRetryStrategyLocalScope and executeTemplate): the exit code, or ``default_exit_code`` when
+    the attempt has none; the duration in whole seconds (node times are stored to the second)."""
+    started = int(node.started_at or 0)
+    finished = int(node.finished_at or node.started_at or 0)
+    return {
+        "lastRetry.exitCode": str(node.exit_code) if node.exit_code is not None else default_exit_code,
+        "lastRetry.status": node.phase,
+        "lastRetry.duration": go_float(float(finished - started)),
+        "lastRetry.message": node.message,
+    }
+
+
+def _retry_scope(attempts: Sequence[_Node]) -> dict[str, str]:
+    """The variables of ``retryStrategy.expression`` (buildRetryStrategyLocalScope): ``retries`` is the
+    index of the last attempt, ``lastRetry.exitCode`` is ``-1`` when it has none."""
+    return {"retries": str(len(attempts) - 1)} | _last_retry(attempts[-1], default_exit_code="-1")
+
+
+@dataclass(frozen=True, kw_only=True)
+class _RetryPlan:
+    """A template's ``retryStrategy``, parsed once per retry node."""
+
+    limit: int | None
+    retry_on: tuple[str, ...]
+    expression: str
+    backoff: bool
+    duration: float
+    factor: int
+    cap: float | None
+    max_duration: float | None
+
+    @classmethod
+    def parse(cls, retry: Mapping[str, Any], where: str, variables: Mapping[str, str]) -> "_RetryPlan":
+        path = f"{where}.retryStrategy"
+        limit_text = retry.get("limit")
+        limit = (
+            int(substitute(str(limit_text), variables, f"{path}.limit")) if limit_text is not None else None
+        )
+        expression = retry.get("expression")
+        policy = str(retry.get("retryPolicy") or ("Always" if expression else "OnFailure"))
+        if policy not in _RETRY_POLICIES:
+            raise RunError(f"{path}.retryPolicy: {policy} is not a valid RetryPolicy")
+        backoff = retry.get("backoff")
+        duration, factor, cap, max_duration = 0.0, 0, None, None
+        if backoff is not None:
+            if not backoff.get("duration"):
+                raise RunError(f"{path}.backoff: no base duration specified for retryStrategy")
+            duration = parse_duration(backoff["duration"], f"{path}.backoff.duration")
+            factor = int(str(backoff.get("factor", 0)))
+            if backoff.get("cap"):
+                cap = parse_duration(backoff["cap"], f"{path}.backoff.cap")
+            if backoff.get("maxDuration"):
+                max_duration = parse_duration(backoff["maxDuration"], f"{path}.backoff.maxDuration")
+        return cls(
+            limit=limit,
+            retry_on=_RETRY_POLICIES[policy],
+            expression=substitute(str(expression), variables, f"{path}.expression") if expression else "",
+            backoff=backoff is not None,
+            duration=duration,
+            factor=factor,
+            cap=cap,
+            max_duration=max_duration,
+        )
+
+    def backoff_for(self, attempts: int) -> float:
+        """``duration * factor^(attempts-1)``, capped (processNodeRetries)."""
+        wait = self.duration * (self.factor ** (attempts - 1) if self.factor > 0 else 1)
+        return min(wait, self.cap) if self.cap is not None else wait
+
+    def verdict(
+        self, attempts: Sequence[_Node], times: Callable[[_Node], tuple[float, float]], now: float
+    ) -> tuple[str, str] | None:
+        """The retry node's final (phase, message) after a failed attempt, or None to try again."""
+        last = attempts[-1]
+        if self.backoff and self.max_duration is not None:
+            deadline = times(attempts[0])[0] + self.max_duration
+            if now > deadline:
+                return last.phase, "Max duration limit exceeded"
+            if times(last)[1] + self.backoff_for(len(attempts)) > deadline:
+                return last.phase, "Backoff would exceed max duration limit"
+        if last.phase not in self.retry_on:
+            return last.phase, last.message
+        if self.limit is not None and len(attempts) > self.limit:
+            return last.phase, "No more retries left"
+        return None
+
+    def wait_before(self, attempts: int) -> float:
+        """How long to wait before the next attempt: Argo only waits when a limit is set."""
+        if not self.backoff or self.limit is None:
+            return 0.0
+        return self.backoff_for(attempts)
 
 
 class Engine:
@@ -247,6 +376,8 @@ class Engine:
         self.global_parameters: dict[str, str] = {}
         self.global_artifacts: dict[str, str] = {}
         self.exit_variables: dict[str, str] = {}
+        self.attempt_clock: dict[str, tuple[float, float]] = {}
+        self.faults_applied: set[str] = set()
 
     # --- bookkeeping ----------------------------------------------------------------------------
 
@@ -263,7 +394,7 @@ class Engine:
             display_name=display,
             type=kind,
             template_name=template_name,
-            pod_name=f"{self.name}-{template_name}-{fnv32a(name)}",
+            pod_name=pod_name(self.name, name, template_name),
         )
         with self.lock:
             self.nodes[node_id] = node
@@ -288,6 +419,8 @@ class Engine:
         if node.type not in ("StepGroup", "TaskGroup"):
             duration = node.finished_at - node.started_at
             detail = f": {node.message}" if node.message and node.phase != "Succeeded" else ""
+            if node.log_tail and node.phase != "Succeeded":
+                detail += f" (stderr: {node.log_tail})"
             self._emit(f"{timestamp(node.finished_at)} {node.phase:<9} {node.name} {duration:.2f}s{detail}")
         return node
 
@@ -318,7 +451,7 @@ class Engine:
         with self.lock:
             variables |= {f"workflow.outputs.parameters.{k}": v for k, v in self.global_parameters.items()}
             variables |= {f"workflow.outputs.artifacts.{k}": v for k, v in self.global_artifacts.items()}
-        return variables | self.exit_variables
+        return variables | {"workflow.status": "Running"} | self.exit_variables
 
     @staticmethod
     def _input_variables(
@@ -377,7 +510,8 @@ class Engine:
     ) -> _Node:
         """Run ``resolved`` with arguments as one node (a Retry node when it has a retryStrategy)."""
         template = resolved.template
-        retry = template.get("retryStrategy")
+        # Argo's woc.retryStrategy: the template's, else the workflow's spec.retryStrategy.
+        retry = template.get("retryStrategy") or self.selection.spec.get("retryStrategy")
         try:
             kind = "Retry" if retry else _NODE_TYPES[_kind(template)]
         except RunError:
@@ -389,7 +523,7 @@ class Engine:
         except (RunError, UnresolvedVariable) as error:
             return self._finish(node, "Error", str(error))
         if not retry:
-            self._attempt(node, resolved, inputs, 0, task)
+            self._attempt(node, resolved, inputs, task, {"retries": "0"} | _LAST_RETRY_DEFAULTS)
             return self._finish(node)
         self._retry(node, resolved, inputs, task, retry)
         return self._finish(node)
@@ -397,24 +531,31 @@ class Engine:
     def _retry(
         self, node: _Node, resolved: Resolved, inputs: _Inputs, task: str, retry: Mapping[str, Any]
     ) -> None:
-        policy = str(retry.get("retryPolicy") or "OnFailure")
-        retry_on = {"Always": FAILED, "OnFailure": ("Failed",), "OnError": ("Error",)}.get(policy, ())
+        """Attempts ``X(0)``, ``X(1)``... decided after each one as Argo's processNodeRetries does
+        (argo-workflows workflow/controller/operator.go): success ends it; then backoff ``maxDuration``
+        ("Max duration limit exceeded", "Backoff would exceed max duration limit"), the policy (the
+        attempt's message), ``limit`` ("No more retries left"; no limit retries forever) and the
+        ``expression`` ("retryStrategy.expression evaluated to false"); the retry node takes the last
+        attempt's phase. The policy defaults to OnFailure, or Always when there is an expression
+        (RetryStrategy.RetryPolicyActual)."""
         try:
-            limit = int(str(retry.get("limit", "0")))
-            backoff = retry.get("backoff") or {}
-            delay = parse_duration(backoff.get("duration", 0), "retryStrategy.backoff.duration")
-            factor = float(str(backoff.get("factor", 1)))
-            max_duration = (
-                parse_duration(backoff["maxDuration"], "retryStrategy.backoff.maxDuration")
-                if backoff.get("maxDuration") is not None
-                else None
-            )
-        except (ValueError, HandlerError) as error:
-            self._finish(node, "Error", f"{resolved.path}.retryStrategy: {error}")
+            plan = _RetryPlan.parse(retry, resolved.path, self._retry_substitutions(resolved, inputs))
+        except (ValueError, HandlerError, UnresolvedVariable) as error:
+            self._finish(node, "Error", str(error))
             return
-        first_start = self.clock()
-        attempt = 0
+        fault = self.faults.get(task)
+        if plan.limit is None and fault is not None and fault.attempts is None:
+            self._finish(
+                node,
+                "Error",
+                f"--fail {task} fails every attempt and {resolved.path}.retryStrategy has no limit (Argo "
+                "would retry forever): give --fail NODE:attempts=N",
+            )
+            return
+        attempts: list[_Node] = []
+        retry_vars = {"retries": "0"} | _LAST_RETRY_DEFAULTS
         while True:
+            attempt = len(attempts)
             child = self._node(
                 f"{node.name}({attempt})",
                 f"{node.display_name}({attempt})",
@@ -422,29 +563,65 @@ class Engine:
                 _NODE_TYPES.get(_safe_kind(resolved.template), "Pod"),
                 node,
             )
+            attempts.append(child)
             self._start(child)
-            self._attempt(child, resolved, inputs, attempt, task)
+            self._attempt(child, resolved, inputs, task, retry_vars)
             self._finish(child)
-            node.phase, node.message = child.phase, child.message
             node.parameters, node.artifacts = child.parameters, child.artifacts
             node.result, node.exit_code = child.result, child.exit_code
-            if child.phase == "Succeeded" or child.phase not in retry_on or attempt >= limit:
-                if child.phase != "Succeeded" and attempt >= limit and child.phase in retry_on:
-                    node.message = f"{child.message} (no more retries left)"
+            if child.phase == "Succeeded":
+                node.phase, node.message = "Succeeded", ""
                 return
-            wait_for = delay * factor**attempt if delay else 0.0
-            if max_duration is not None and self.clock() - first_start + wait_for > max_duration:
-                node.message = f"{child.message} (backoff maxDuration {max_duration:g}s exceeded)"
+            verdict = plan.verdict(attempts, self._clock_of, self.clock())
+            if verdict is not None:
+                node.phase, node.message = verdict
                 return
+            if plan.expression:
+                scope = _retry_scope(attempts)
+                try:
+                    again = evaluate_bool(plan.expression, scope)
+                except ExprError as error:
+                    node.phase = "Error"
+                    node.message = f"unable to evaluate expression '{plan.expression}': {error}"
+                    return
+                if not again:
+                    node.phase, node.message = child.phase, "retryStrategy.expression evaluated to false"
+                    return
+            wait_for = plan.wait_before(len(attempts))
             if wait_for:
                 self._emit(f"{timestamp(time.time())} backoff   {node.name} {wait_for:g}s")
                 self.sleep(wait_for)
-            attempt += 1
+            retry_vars = {"retries": str(len(attempts))} | _last_retry(child, default_exit_code="0")
 
-    def _attempt(self, node: _Node, resolved: Resolved, inputs: _Inputs, retries: int, task: str) -> None:
+    def _clock_of(self, node: _Node) -> tuple[float, float]:
+        """When an attempt started and finished on the injectable clock (backoff arithmetic)."""
+        return self.attempt_clock.get(node.id, (self.clock(), self.clock()))
+
+    def _retry_substitutions(self, resolved: Resolved, inputs: _Inputs) -> dict[str, str]:
+        return self.workflow_variables() | self._input_variables(resolved.template, inputs, None)
+
+    def _attempt(
+        self, node: _Node, resolved: Resolved, inputs: _Inputs, task: str, retry_vars: Mapping[str, str]
+    ) -> None:
+        started = self.clock()
+        try:
+            self._attempt_body(node, resolved, inputs, task, retry_vars)
+        finally:
+            self.attempt_clock[node.id] = (started, self.clock())
+
+    def _attempt_body(
+        self, node: _Node, resolved: Resolved, inputs: _Inputs, task: str, retry_vars: Mapping[str, str]
+    ) -> None:
+        retries = int(retry_vars.get("retries", "0"))
         fault = self.faults.get(task)
         if fault is not None and (fault.attempts is None or retries < fault.attempts):
-            node.phase, node.message = fault.phase, f"failed by --fail {task}"
+            self.faults_applied.add(task)
+            node.phase = fault.phase
+            if fault.exit_code is not None:
+                node.exit_code = fault.exit_code
+                node.message = f"main: Error (exit code {fault.exit_code}): failed by --fail {task}"
+            else:
+                node.message = f"failed by --fail {task}"
             return
         template = resolved.template
         try:
@@ -455,7 +632,7 @@ class Engine:
                 elif kind == "steps":
                     self._steps(node, resolved, inputs)
                 else:
-                    self._leaf(node, resolved, inputs, retries)
+                    self._leaf(node, resolved, inputs, retry_vars)
         except (RunError, HandlerError, UnresolvedVariable, ExpressionError) as error:
             node.phase, node.message = "Error", str(error)
         if node.phase == "Succeeded":
@@ -494,14 +671,14 @@ class Engine:
 
     # --- leaves ---------------------------------------------------------------------------------
 
-    def _leaf(self, node: _Node, resolved: Resolved, inputs: _Inputs, retries: int) -> None:
+    def _leaf(self, node: _Node, resolved: Resolved, inputs: _Inputs, retry_vars: Mapping[str, str]) -> None:
         template = resolved.template
         node_dir = self.workdir / "nodes" / node.id
         node_dir.mkdir(parents=True, exist_ok=True)
         paths = PathMap.for_template(template, node_dir)
         outputs = template.get("outputs") or {}
         variables = self.workflow_variables() | self._input_variables(template, inputs, paths)
-        variables |= {"pod.name": node.pod_name, "retries": str(retries), "node.name": node.name}
+        variables |= {"pod.name": node.pod_name, "node.name": node.name, **retry_vars}
         for parameter in outputs.get("parameters", []) or []:
             path = (parameter.get("valueFrom") or {}).get("path")
             if path:
@@ -549,7 +726,7 @@ class Engine:
             workflow_uid=self.uid,
         )
         outcome = handler.run(call)
-        node.phase, node.message = outcome.phase, outcome.message
+        node.phase, node.message, node.log_tail = outcome.phase, outcome.message, outcome.log_tail
         node.result, node.exit_code = outcome.result, outcome.exit_code
         self._collect(node, resolved, outcome, paths, variables)
 
@@ -965,14 +1142,15 @@ class Engine:
                 parent=None,
                 task=self.selection.entrypoint,
             )
-            phase, message = root.phase, root.message
+            phase = _WORKFLOW_STATUS.get(root.phase, "Error")
+            message = root.message
             on_exit = spec.get("onExit")
             if on_exit:
                 handler = self.library.local(owner, str(on_exit))
                 if handler is not None:
                     self.exit_variables = {
                         "workflow.status": phase,
-                        "workflow.failures": json.dumps(self._failures()),
+                        "workflow.failures": self.failures_value(),
                     }
                     exit_node = self.invoke(
                         handler,
@@ -983,11 +1161,10 @@ class Engine:
                         parent=None,
                         task="onExit",
                     )
-                    if phase == "Succeeded" and exit_node.phase != "Succeeded":
-                        phase, message = (
-                            "Failed",
-                            f"exit handler {exit_node.phase.lower()}: {exit_node.message}",
-                        )
+                    # Argo's operate: a failed exit handler turns a Succeeded workflow into Failed (exit
+                    # node Failed) or Error (exit node Error), with the exit node's message.
+                    if phase == "Succeeded" and exit_node.phase in FAILED:
+                        phase, message = exit_node.phase, exit_node.message
         self.store_cleanup(self.uid)
         with self.lock:
             nodes = tuple(node.record() for node in self.nodes.values())
@@ -1005,11 +1182,15 @@ class Engine:
             workdir=self.workdir,
         )
 
-    def _failures(self) -> list[dict[str, Any]]:
-        """``{{workflow.failures}}``: every failed or errored node, as Argo lists them."""
+    def failures_value(self) -> str:
+        """``{{workflow.failures}}`` byte for byte as Argo's operate sets it (argo-workflows
+        workflow/controller/operator.go): ``strconv.Quote(json.Marshal(failures))``, where failures lists
+        every Failed or Errored node of any type with the fields of ``failedNodeStatus`` in their Go order,
+        and is ``nil`` (so the value is the 6 characters ``"null"``) when nothing failed. Argo walks its
+        node map in Go's random order; a local run lists the nodes in the order they were created."""
         with self.lock:
             nodes = list(self.nodes.values())
-        return [
+        failures = [
             {
                 "displayName": node.display_name,
                 "message": node.message,
@@ -1021,6 +1202,7 @@ class Engine:
             for node in nodes
             if node.phase in FAILED
         ]
+        return go_quote(go_json(failures or None))
 
 
 def _safe_kind(template: Mapping[str, Any]) -> str:

@@ -191,6 +191,7 @@ class LeafOutcome:
     artifacts: Mapping[str, Path] = field(default_factory=dict)
     result: str | None = None
     exit_code: int | None = None
+    log_tail: str = ""
 
 
 class Handler(Protocol):
@@ -259,10 +260,15 @@ def _outcome(process: _Process) -> LeafOutcome:
     if process.timed_out:
         return LeafOutcome(phase="Failed", message=DEADLINE_MESSAGE, exit_code=process.code)
     if process.code != 0:
+        # Argo's inferFailedReason (operator.go) for a main container that exited non-zero; the last
+        # line of stderr is only shown in the progress line.
         last = next((line for line in reversed(process.stderr.splitlines()) if line.strip()), "")
-        message = f"Error (exit code {process.code})" + (f": {last.strip()}" if last else "")
         return LeafOutcome(
-            phase="Failed", message=message, result=_trim(process.stdout), exit_code=process.code
+            phase="Failed",
+            message=f"main: Error (exit code {process.code})",
+            result=_trim(process.stdout),
+            exit_code=process.code,
+            log_tail=last.strip(),
         )
     return LeafOutcome(phase="Succeeded", result=_trim(process.stdout), exit_code=0)
 
@@ -515,6 +521,7 @@ class StandinHandler(_SubprocessHandler):
             artifacts=artifacts,
             result=outcome.result,
             exit_code=outcome.exit_code,
+            log_tail=outcome.log_tail,
         )
 
 

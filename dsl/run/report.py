@@ -2,7 +2,8 @@
 
 The report (``--report FILE``) holds the workflow (name, namespace, uid, phase, message, times, global
 outputs) and every node (id, name, displayName, type, templateName, phase, startedAt, finishedAt,
-outputs, message, children), in the order the nodes were created.
+outputs, message, logTail: the last line a failed container wrote to stderr, children), in the order the
+nodes were created.
 """
 
 from typing import Any
@@ -31,6 +32,7 @@ def _node(node: NodeRecord) -> dict[str, Any]:
         "finishedAt": timestamp(node.finished_at),
         "outputs": outputs,
         "message": node.message,
+        "logTail": node.log_tail,
         "children": list(node.children),
     }
 

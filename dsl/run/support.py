@@ -12,6 +12,7 @@ from typing import Any
 
 from dsl.lint.semantics import string_leaves
 from dsl.run.expressions import ExpressionError, check_when, depends_references
+from dsl.run.exprlang import RETRY_EXPRESSION_NAMES, ExprError, check_expression
 from dsl.run.handlers import HandlerRegistry
 from dsl.run.loader import Library, Resolved, Selection
 from dsl.run.substitution import has_expression_tag
@@ -77,11 +78,7 @@ class _Checker:
         sync = template.get("synchronization") or {}
         if sync.get("semaphores") or sync.get("semaphore") or sync.get("mutex"):
             self.emit(f"{path}.synchronization", "only synchronization.mutexes are supported locally")
-        retry = template.get("retryStrategy") or {}
-        if retry.get("expression"):
-            self.emit(f"{path}.retryStrategy.expression", "retry expressions are not evaluated locally")
-        if retry.get("retryPolicy") not in (None, "Always", "OnFailure", "OnError"):
-            self.emit(f"{path}.retryStrategy.retryPolicy", f"{retry['retryPolicy']} is not supported locally")
+        self.retry(template.get("retryStrategy") or {}, f"{path}.retryStrategy")
         self.io(template, path)
         if template.get("resource") is not None:
             resource = template["resource"]
@@ -118,6 +115,15 @@ class _Checker:
             for group_index, group in enumerate(template.get("steps") or []):
                 for index, step in enumerate(group or []):
                     self.node(resolved, step, f"{path}.steps[{group_index}][{index}]")
+
+    def retry(self, retry: Mapping[str, Any], path: str) -> None:
+        if retry.get("expression"):
+            try:
+                check_expression(str(retry["expression"]), RETRY_EXPRESSION_NAMES)
+            except ExprError as error:
+                self.emit(f"{path}.expression", str(error))
+        if retry.get("retryPolicy") not in (None, "Always", "OnFailure", "OnError"):
+            self.emit(f"{path}.retryPolicy", f"{retry['retryPolicy']} is not supported locally")
 
     def io(self, template: Mapping[str, Any], path: str) -> None:
         inputs = template.get("inputs") or {}
@@ -198,6 +204,7 @@ def unsupported(library: Library, selection: Selection, registry: HandlerRegistr
     ):
         if has_expression_tag(text):
             checker.emit(where, "expression tags {{=...}} are not evaluated locally")
+    checker.retry(spec.get("retryStrategy") or {}, f"{label}: spec.retryStrategy")
     for name in (selection.entrypoint, spec.get("onExit")):
         if name:
             resolved = library.local(selection.obj, str(name))

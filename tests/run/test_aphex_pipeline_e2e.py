@@ -202,7 +202,12 @@ def test_fault(env: PipelineEnvironment, node: str) -> None:
     assert record["status"] == status
     assert record["name"] == result.name
     assert record["stages"][node]["status"] == "Failed"
-    assert f"--fail {node}" in record["stages"][node]["message"]
+    # The stage shows the message of the last failed node of that name in workflow.failures: the forced
+    # attempt's, or Argo's "No more retries left" on a retry node (operator.go, processNodeRetries).
+    named = [n for n in result.nodes if n.display_name == node and n.phase in ("Failed", "Error")]
+    assert record["stages"][node]["message"] == named[-1].message
+    assert {n.message for n in named} <= {f"failed by --fail {node}", "No more retries left"}
+    assert f"failed by --fail {node}" in {n.message for n in result.nodes}
     # Argo's workflow.failures: every failed node (the task, its attempts, the DAG when it failed).
     assert node in [failure["displayName"] for failure in record["failures"]]
     assert outcome.aws.workflow_count(status) == 1.0

@@ -24,6 +24,8 @@ def _check_node(name: str, node: dict[str, Any], expected: Any) -> None:
         assert node["outputs"].get("result") == expected["result"], f"{name}.outputs.result"
     if "message" in expected:
         assert expected["message"] in node["message"], f"{name}.message: {node['message']!r}"
+    if "logTail" in expected:
+        assert expected["logTail"] in node["logTail"], f"{name}.logTail: {node['logTail']!r}"
 
 
 def test_corpus_is_large_enough() -> None:

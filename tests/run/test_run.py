@@ -159,7 +159,9 @@ def test_retry_stops_at_backoff_max_duration(tmp_path: Path) -> None:
     assert result.phase == "Failed"
     assert clock.slept == [5.0, 10.0, 20.0]  # 5+10+20 = 35; the next 40 s would pass one minute
     assert calls["n"] == 4
-    assert "maxDuration" in result.by_display_name("a").message
+    # operator.go, processNodeRetries: the retry node keeps the last attempt's phase.
+    assert result.by_display_name("a").message == "Backoff would exceed max duration limit"
+    assert result.by_display_name("a").phase == "Failed"
 
 
 def test_retry_cli_fail_attempts(tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 
 :func:`record_workflow` runs in the workflow's exit handler (Argo "exit handler",
 https://argo-workflows.readthedocs.io/en/latest/walk-through/exit-handlers/). It receives the run's
-status and ``{{workflow.failures}}`` (a JSON list of the failed nodes), and nothing else that could be
+status and ``{{workflow.failures}}`` (Argo's quoted JSON list of the failed nodes, decoded by
+:func:`workflows.steps.argo_values.workflow_failures`), and nothing else that could be
 unset: a global output (``globalName``) of a step that never ran cannot be resolved and would end the exit
 handler in Error. The self-update stage's outcome therefore travels through S3: the step writes
 ``s3://<bucket>/metadata/workflows/<id>/self-update.json`` (:func:`store_self_update`,
@@ -39,6 +40,7 @@ from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[impor
 from hera.workflows import Parameter
 
 from dsl.names import InvalidValue, validate_commit_sha
+from workflows.steps.argo_values import workflow_failures
 from workflows.steps.aws import validate_bucket
 from workflows.steps.build import validate_branch
 from workflows.steps.kube import StepError
@@ -460,9 +462,7 @@ def _record_workflow(
         raise InvalidValue("status", status, "must be an Argo workflow phase such as Succeeded") from None
     if argo_ui and not _URL.match(argo_ui):
         raise InvalidValue("argo-ui", argo_ui, "must be an http(s) URL")
-    failed_nodes = _json(failures, "failures", list)
-    if not all(isinstance(item, dict) for item in failed_nodes):
-        raise InvalidValue("failures", failures, "must be Argo's workflow.failures (a JSON list of objects)")
+    failed_nodes = workflow_failures(failures, "failures")
     topics = _json(sns_topics, "sns-topics", list)
     for topic in topics:
         if not isinstance(topic, str) or not _TOPIC.match(topic):

@@ -20,6 +20,7 @@ from dsl.names import (
     validate_pr_number,
     validate_pr_or_issue,
 )
+from workflows.steps.argo_values import workflow_failures as workflow_failures_of
 from workflows.steps.github import GitHubClient, GitHubError, client_for
 
 __all__ = ["failure_comment", "marker", "publish_failure", "publish_success", "success_comment"]
@@ -232,9 +233,7 @@ def publish_failure(
         print(f"not reporting to GitHub: the run's parameters were invalid ({error})")
         return
     try:
-        failures = (
-            [] if workflow_failures in ("", "null") else _json(workflow_failures, "workflow-failures", list)
-        )
+        failures = workflow_failures_of(workflow_failures, "workflow-failures")
         if workflow_status not in ("Failed", "Error", "Succeeded"):
             raise InvalidValue("workflow-status", workflow_status, "must be an Argo workflow phase")
         link = _workflow_link(
