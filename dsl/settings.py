@@ -131,12 +131,13 @@ class BundleSettings:
     agent_api_version: str = "v1"
     agents: AgentApps = field(default_factory=AgentApps)
     agent_model: str = "claude-sonnet-4-5"
-    agent_deadline_seconds: int = 4 * 3600
+    agent_deadline_seconds: int = 2 * 3600
     github: GitHubSettings = field(default_factory=GitHubSettings)
     preview_domain: str = "preview.example.com"
     ingress_namespace: str = "ingress-nginx"
     argo_ui_url: str = "https://argo.example.com"
-    workflow_deadline_seconds: int = 6 * 3600
+    workflow_deadline_seconds: int = 10 * 3600
+    """Must cover one run's stages (:func:`dsl.deadlines.check_run_deadline`), checked at compile."""
     events: EventsSettings = field(default_factory=EventsSettings)
     pipelines: tuple[ClusterPipeline, ...] = ()
 

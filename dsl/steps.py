@@ -4,7 +4,8 @@
 (https://hera.readthedocs.io/en/stable/user-guides/script-runner-io/): Argo hands the inputs to the
 function as JSON (``source: '{{inputs.parameters}}'``), so no parameter value is ever pasted into shell
 source, ``args`` or ``command``. Every step gets an explicit image, the hardened security contexts, a
-scratch emptyDir, requests and limits, and optionally a retry policy with exponential backoff.
+scratch emptyDir, requests and limits, and optionally a retry policy with exponential backoff that never
+retries an attempt which rejected its input (:mod:`dsl.exit_codes`).
 """
 
 from collections.abc import Callable, Sequence
@@ -14,6 +15,7 @@ from typing import Any, Final
 from hera.workflows import Env, FieldEnv, RetryStrategy, RunnerScriptConstructor, Script, SecretEnv
 from hera.workflows.models import Backoff
 
+from dsl.exit_codes import RETRY_UNLESS_INVALID_INPUT
 from dsl.images import ImageRef
 from dsl.security import (
     OUTPUTS_DIRECTORY,
@@ -53,10 +55,11 @@ class RetryPolicy:
     max_duration: str = "5m"
 
     def build(self) -> RetryStrategy:
-        """The Hera retry strategy."""
+        """The Hera retry strategy; an attempt that exited with the invalid-input code is not retried."""
         return RetryStrategy(
             limit=self.limit,
             retry_policy=self.policy,
+            expression=RETRY_UNLESS_INVALID_INPUT,
             backoff=Backoff(duration=self.duration, factor=self.factor, max_duration=self.max_duration),
         )
 

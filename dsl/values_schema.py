@@ -152,7 +152,10 @@ VALUES_SCHEMA: Final[dict[str, Any]] = {
             "Namespace of the ingress controller the previews admit traffic from", DNS_LABEL_PATTERN
         ),
         "argoUiUrl": _string("Argo UI base URL, for links in comments and notifications", _URL),
-        "workflowDeadlineSeconds": _seconds("activeDeadlineSeconds of one implementation-DAG run"),
+        "workflowDeadlineSeconds": _seconds(
+            "activeDeadlineSeconds of one implementation-DAG run; at least its stages' deadlines in a row "
+            "(agents x (agentDeadlineSeconds + 300) + 4500, see docs/implementation-dag.md)"
+        ),
         "events": _object(
             "Argo Events: a GitHub EventSource and Sensors that start runs (needs Argo Events v1.9)",
             {

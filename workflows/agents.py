@@ -17,6 +17,7 @@ import yaml
 from hera.workflows import Parameter, Resource, RetryStrategy, Steps, WorkflowTemplate
 from hera.workflows.models import TemplateRef, ValueFrom
 
+from dsl.deadlines import AGENT_VALIDATE_SECONDS
 from dsl.labels import LABEL_PREFIX, MANAGED_BY, standard_labels
 from dsl.security import pod_security_context
 from dsl.settings import BundleSettings
@@ -172,6 +173,7 @@ def coderun_template(settings: BundleSettings) -> WorkflowTemplate:
             validate_coderun_inputs,
             name="validate-coderun",
             image=settings.deployer_image,
+            timeout=f"{AGENT_VALIDATE_SECONDS}s",
             service_account=settings.names.object(SERVICE_ACCOUNT_STEPS),
         )
         created = [*names, "repo-label"]
@@ -216,6 +218,7 @@ def docsrun_template(settings: BundleSettings) -> WorkflowTemplate:
             validate_docsrun_inputs,
             name="validate-docsrun",
             image=settings.deployer_image,
+            timeout=f"{AGENT_VALIDATE_SECONDS}s",
             service_account=settings.names.object(SERVICE_ACCOUNT_STEPS),
         )
         run = _wait_template(name="create-docsrun", manifest=manifest, inputs=created, settings=settings)

@@ -19,7 +19,7 @@ from workflows.events import (
     push_trigger_objects,
     sensor_rbac_objects,
 )
-from workflows.implementation_dag import implementation_dag
+from workflows.implementation_dag import check_deadlines, implementation_dag
 from workflows.rbac import rbac_objects
 from workflows.verify import cluster_verify_template, verifier_rbac_objects
 
@@ -76,6 +76,9 @@ def bundle_parts(settings: BundleSettings) -> list[BundlePart]:
 
 
 def build_bundle(settings: BundleSettings) -> list[dict[str, Any]]:
-    """All objects ``settings`` install, in a stable order."""
+    """All objects ``settings`` install, in a stable order; :class:`SettingsError` for settings whose
+    objects would contradict each other (a workflow deadline shorter than its stages')."""
     components = settings.to_values()["components"]
+    if components["implementationDag"]:
+        check_deadlines(settings)
     return [obj for part in bundle_parts(settings) if part.applies(components) for obj in part.objects]

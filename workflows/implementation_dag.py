@@ -16,10 +16,11 @@ from typing import Final
 from hera.workflows import DAG, Env, FieldEnv, Parameter, SecretEnv, Task, WorkflowTemplate
 from hera.workflows.models import Mutex, PodGC, Synchronization, TTLStrategy
 
+from dsl.deadlines import STAGE_TIMEOUT_SECONDS, DeadlineError, check_run_deadline
 from dsl.labels import standard_labels
 from dsl.params import workflow_parameter
 from dsl.security import pod_security_context
-from dsl.settings import BundleSettings
+from dsl.settings import BundleSettings, SettingsError
 from dsl.steps import LIGHT, STANDARD, network_retry, runner_step
 from workflows.agents import SERVICE_ACCOUNT_STEPS, coderun_ref, docsrun_ref
 from workflows.steps.acceptance import acceptance
@@ -28,7 +29,13 @@ from workflows.steps.params import set_params
 from workflows.steps.preview import cleanup, deploy, keep_preview
 from workflows.steps.report import publish_failure, publish_success
 
-__all__ = ["NAME", "PREVIEW_WORKLOADS_ROLE", "SERVICE_ACCOUNT_DEPLOYER", "implementation_dag"]
+__all__ = [
+    "NAME",
+    "PREVIEW_WORKLOADS_ROLE",
+    "SERVICE_ACCOUNT_DEPLOYER",
+    "check_deadlines",
+    "implementation_dag",
+]
 
 NAME: Final = "implementation-dag"
 SERVICE_ACCOUNT_DEPLOYER: Final = "preview-deployer"
@@ -36,6 +43,23 @@ SERVICE_ACCOUNT_DEPLOYER: Final = "preview-deployer"
 PREVIEW_WORKLOADS_ROLE: Final = "preview-workloads"
 """Role of the ClusterRole the deployer binds inside each preview namespace it creates."""
 PREVIEW_TTL_HOURS: Final = 24
+
+
+def check_deadlines(settings: BundleSettings) -> None:
+    """:class:`SettingsError` when the workflow deadline would end a run whose every stage is still within
+    its own deadline (:mod:`dsl.deadlines`)."""
+    try:
+        check_run_deadline(
+            workflow_deadline_seconds=settings.workflow_deadline_seconds,
+            agent_deadline_seconds=settings.agent_deadline_seconds,
+            docs_stage=settings.components.docs_stage,
+        )
+    except DeadlineError as error:
+        raise SettingsError(str(error)) from None
+
+
+def _timeout(stage: str) -> str:
+    return f"{STAGE_TIMEOUT_SECONDS[stage]}s"
 
 
 def _param(name: str) -> str:
@@ -233,14 +257,16 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
         ),
         pod_gc=PodGC(strategy="OnPodSuccess"),
     ) as template:
-        set_params_step = runner_step(set_params, name="set-params", image=image, timeout="5m")
+        set_params_step = runner_step(
+            set_params, name="set-params", image=image, timeout=_timeout("set-params")
+        )
         head_step = runner_step(
             resolve_head,
             name="resolve-head",
             image=image,
             env=github_env,
             retry=network_retry(),
-            timeout="10m",
+            timeout=_timeout("resolve-head"),
         )
         deploy_step = runner_step(
             deploy,
@@ -249,11 +275,11 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
             resources=STANDARD,
             env=[*github_env, *_deployer_env(settings)],
             retry=network_retry(),
-            timeout="30m",
+            timeout=_timeout("deploy"),
             service_account=settings.names.object(SERVICE_ACCOUNT_DEPLOYER),
         )
         acceptance_step = runner_step(
-            acceptance, name="acceptance", image=image, resources=STANDARD, timeout="30m"
+            acceptance, name="acceptance", image=image, resources=STANDARD, timeout=_timeout("acceptance")
         )
         cleanup_step = runner_step(
             cleanup,
@@ -279,7 +305,7 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
             resources=LIGHT,
             env=github_env,
             retry=network_retry(),
-            timeout="10m",
+            timeout=_timeout("resolve-head"),
         )
         failure_step = runner_step(
             publish_failure,
@@ -288,7 +314,7 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
             resources=LIGHT,
             env=github_env,
             retry=network_retry(),
-            timeout="10m",
+            timeout=_timeout("resolve-head"),
         )
 
         with DAG(name="main"):

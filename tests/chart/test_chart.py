@@ -229,9 +229,11 @@ def test_any_valid_values_render_what_the_compiler_builds(
     try:
         compiled = build_bundle(load_settings({**values, "instance": release}))
     except SettingsError as error:
-        # A name too long for Argo Events: the chart refuses these values too, for the same reason.
-        assert "longer than 57 characters" in str(error)
-        with pytest.raises(helm.HelmError, match="longer than 57 characters"):
+        # A name too long for Argo Events, or a workflow deadline shorter than the stages' deadlines
+        # (dsl/deadlines.py): the chart refuses these values too, with the same message.
+        message = str(error)
+        assert "longer than 57 characters" in message or message.startswith("workflowDeadlineSeconds:")
+        with pytest.raises(helm.HelmError, match=re.escape(message.split(";")[0][:60])):
             render(chart, values, release=release)
         return
     rendered = render(chart, values, release=release)
@@ -266,3 +268,17 @@ def test_two_releases_collide_nowhere_and_uninstalling_one_keeps_the_other(
     assert remaining == two
     for obj in two.values():
         assert obj["metadata"]["labels"]["app.kubernetes.io/instance"] == second
+
+
+def test_a_workflow_deadline_shorter_than_the_stages_is_refused_by_compile_and_chart(
+    chart: helm.Chart,
+) -> None:
+    values = {"agentDeadlineSeconds": 7200, "workflowDeadlineSeconds": 21600}
+    with pytest.raises(SettingsError) as refused:
+        build_bundle(load_settings(values))
+    assert str(refused.value).startswith("workflowDeadlineSeconds: 21600 is shorter than")
+    with pytest.raises(helm.HelmError, match=re.escape(str(refused.value))):
+        render(chart, values, release="aphex")
+    render(
+        chart, {**values, "workflowDeadlineSeconds": 34500}, release="aphex"
+    )  # exactly the stages' budget is enough

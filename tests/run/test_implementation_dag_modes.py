@@ -105,3 +105,22 @@ def test_a_pull_request_run_with_docs_runs_the_documentation_agent_on_the_head_b
     assert result.phase == "Succeeded", result.message
     validated = next(node for node in result.nodes if node.name.endswith(".docs[0].validate"))
     assert validated.parameters["source-branch"] == env.github.head_ref == "feature/pr-42"
+
+
+def test_an_input_a_retry_cannot_fix_costs_one_attempt(env: DemoEnvironment) -> None:
+    """resolve-head rejects a pull request whose head is a fork with exit code 2; the retry expression
+    ``lastRetry.exitCode != "2"`` stops the retries (argo-workflows workflow/controller/operator.go,
+    processNodeRetries: "retryStrategy.expression evaluated to false")."""
+    env.github.head_repository = "mallory/sample-app"
+    try:
+        result, phases = _run(env)
+    finally:
+        env.github.head_repository = None
+    assert result.phase == "Failed"
+    attempts = sorted(name for name in phases if name.startswith("resolve-head("))
+    assert attempts == ["resolve-head(0)"]
+    assert phases["resolve-head"] == "Failed"
+    assert phases["deploy"] == phases["acceptance"] == "Omitted"
+    retry = next(node for node in result.nodes if node.name.endswith(".resolve-head"))
+    assert retry.message == "retryStrategy.expression evaluated to false"
+    assert not env.cluster.calls_starting("helm")

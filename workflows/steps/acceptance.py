@@ -27,6 +27,7 @@ import requests
 from hera.workflows import Artifact, Parameter
 
 from dsl.names import InvalidValue
+from workflows.steps.exits import fail
 
 __all__ = ["Probe", "acceptance", "parse_statuses", "percentile", "probe_all"]
 
@@ -221,8 +222,7 @@ def acceptance(
         _validate_numbers(requests_per_host, concurrency, timeout_seconds, min_success_ratio, max_p95_ms)
         accepted = parse_statuses(success_statuses)
     except InvalidValue as error:
-        print(f"invalid parameter {error}", file=sys.stderr)
-        raise SystemExit(1) from None
+        raise fail(error) from None
 
     started = datetime.now(UTC)
     evidence.mkdir(parents=True, exist_ok=True)

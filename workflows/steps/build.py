@@ -40,6 +40,7 @@ from hera.workflows import Parameter
 from dsl.config.validate import ConfigError, load_config
 from dsl.names import InvalidValue, validate_commit_sha, validate_relative_path
 from workflows.steps.aws import validate_bucket
+from workflows.steps.exits import fail
 from workflows.steps.kube import StepError, run
 
 __all__ = [
@@ -397,12 +398,6 @@ def _error_log(results: Sequence[ShellResult], error: str) -> str:
     return "".join(parts)
 
 
-def _fail(error: Exception) -> SystemExit:
-    prefix = "invalid parameter " if isinstance(error, InvalidValue) else ""
-    print(f"{prefix}{error}", file=sys.stderr)
-    return SystemExit(1)
-
-
 def build(
     repo_url: str,
     commit_sha: str,
@@ -423,7 +418,7 @@ def build(
             s3=s3_client(),
         )
     except (InvalidValue, StepError) as error:
-        raise _fail(error) from None
+        raise fail(error) from None
 
 
 def _build(

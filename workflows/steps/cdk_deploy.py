@@ -56,6 +56,7 @@ from workflows.steps.build import (
     run_shell,
     scratch,
 )
+from workflows.steps.exits import fail
 from workflows.steps.kube import CommandError, StepError
 from workflows.steps.monitoring import Deployment, deployment_metrics, put_metrics
 
@@ -486,9 +487,7 @@ def deploy(
             command_timeout=command_timeout,
         )
     except (InvalidValue, StepError, BotoCoreError, ClientError) as error:
-        prefix = "invalid parameter " if isinstance(error, InvalidValue) else ""
-        print(f"{prefix}{error}", file=sys.stderr)
-        raise SystemExit(1) from None
+        raise fail(error) from None
 
 
 def cdk_deploy(

@@ -25,7 +25,6 @@ outcome could not be read (the record is written without it).
 
 import json
 import re
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -43,6 +42,7 @@ from dsl.names import InvalidValue, validate_commit_sha
 from workflows.steps.argo_values import workflow_failures
 from workflows.steps.aws import validate_bucket
 from workflows.steps.build import validate_branch
+from workflows.steps.exits import fail
 from workflows.steps.kube import StepError
 
 __all__ = [
@@ -426,9 +426,7 @@ def record_workflow(
             session=_boto_session(),
         )
     except (InvalidValue, StepError) as error:
-        prefix = "invalid parameter " if isinstance(error, InvalidValue) else ""
-        print(f"{prefix}{error}", file=sys.stderr)
-        raise SystemExit(1) from None
+        raise fail(error) from None
 
 
 def _record_workflow(

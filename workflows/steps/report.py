@@ -8,7 +8,6 @@ withheld when the pull request's head moved since. Nothing here can merge (see
 
 import json
 import re
-import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -21,6 +20,7 @@ from dsl.names import (
     validate_pr_or_issue,
 )
 from workflows.steps.argo_values import workflow_failures as workflow_failures_of
+from workflows.steps.exits import fail
 from workflows.steps.github import GitHubClient, GitHubError, client_for
 
 __all__ = ["failure_comment", "marker", "publish_failure", "publish_success", "success_comment"]
@@ -154,12 +154,6 @@ def _approve(client: GitHubClient, owner: str, repo: str, pr: int, sha: str) -> 
     print(f"approved {sha} with review {review.get('id')}")
 
 
-def _fail(error: Exception) -> SystemExit:
-    prefix = "invalid parameter " if isinstance(error, InvalidValue) else ""
-    print(f"{prefix}{error}", file=sys.stderr)
-    return SystemExit(1)
-
-
 def publish_success(
     owner: str,
     repo: str,
@@ -207,7 +201,7 @@ def publish_success(
         if head == sha:
             _approve(client, owner, repo, number, sha)
     except (InvalidValue, GitHubError) as error:
-        raise _fail(error) from None
+        raise fail(error) from None
 
 
 def publish_failure(
@@ -250,4 +244,4 @@ def publish_failure(
         )
         _upsert_comment(client_for(owner, repo), owner, repo, number, body)
     except (InvalidValue, GitHubError) as error:
-        raise _fail(error) from None
+        raise fail(error) from None

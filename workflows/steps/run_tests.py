@@ -27,6 +27,7 @@ from hera.workflows import Artifact, Parameter
 from dsl.names import InvalidValue, validate_commit_sha, validate_relative_path
 from workflows.steps.aws import validate_bucket
 from workflows.steps.build import ShellResult, command_environment, fetch_artifacts, run_shell, scratch
+from workflows.steps.exits import fail
 from workflows.steps.kube import StepError
 
 __all__ = ["SuiteReport", "environment_for_tests", "junit_xml", "run_commands", "run_tests", "store_report"]
@@ -209,9 +210,7 @@ def run_tests(
             s3=boto3.Session().client("s3"),
         )
     except (InvalidValue, StepError, BotoCoreError, ClientError) as error:
-        prefix = "invalid parameter " if isinstance(error, InvalidValue) else ""
-        print(f"{prefix}{error}", file=sys.stderr)
-        raise SystemExit(1) from None
+        raise fail(error) from None
 
 
 def _run_tests(
