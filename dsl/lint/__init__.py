@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from dsl.lint.semantics import Catalog, check_object
-from dsl.lint.structure import check_structure, schema
+from dsl.lint.structure import check_structure, root_schema
 
 __all__ = [
     "ARGO_KINDS",
@@ -116,10 +116,9 @@ def lint_documents(documents: Sequence[SourceDocument]) -> list[Problem]:
         elif document.data["kind"] == "ClusterWorkflowTemplate":
             catalog.cluster.setdefault(name, document.data)
     problems: list[Problem] = []
-    roots = schema()["roots"]
     for document in argo:
         found: list[tuple[str, str]] = []
-        found += check_structure(document.data, {"ref": roots[document.data["kind"]]}, "")
+        found += check_structure(document.data, root_schema(document.data["kind"]), "")
         if not found:  # semantic checks assume the structure is sound
             check_object(document.data, catalog, _collector(found))
         label = _label(document.data)
