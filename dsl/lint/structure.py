@@ -23,7 +23,7 @@ _REF_PREFIX = "#/definitions/"
 
 @cache
 def schema() -> dict[str, Any]:
-    """The committed schema: ``argoVersion``, ``sourceCommit``, ``roots`` (kind to definition) and ``definitions``."""
+    """The committed schema: ``argoVersion``, ``sourceCommit``, ``roots`` and ``definitions``."""
     data: dict[str, Any] = json.loads(_SCHEMA_PATH.read_text(encoding="utf-8"))
     return data
 

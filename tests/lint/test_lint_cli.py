@@ -73,7 +73,8 @@ def _refresh_tool() -> Any:
     spec = importlib.util.spec_from_file_location(
         "refresh_argo_schema", ROOT / "tools" / "refresh_argo_schema.py"
     )
-    assert spec and spec.loader
+    assert spec
+    assert spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
