@@ -30,7 +30,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dsl.lint import SourceDocument, lint_documents, lint_paths  # noqa: E402
+from dsl.lint import Mode, SourceDocument, lint_documents, lint_paths  # noqa: E402
 
 TEST_FILES = ("workflow/validate/validate_dag_test.go", "workflow/validate/validate_test.go")
 # Examples that need a newer Argo than the supported one, or no Argo at all, by name with the reason.
@@ -62,7 +62,7 @@ _BIND = re.compile(r"(?<![\w.])(\w+)\s*:?=\s*(" + "|".join(re.escape(k) for k in
 _STRING_BIND = re.compile(r"(?<![\w.])(?:var\s+)?(\w+)\s*:?=\s*(?=[`\"])")
 _INLINE_UNMARSHAL = re.compile(r"(?:" + "|".join(re.escape(k) for k in _UNMARSHAL) + r")\((.*)\)", re.DOTALL)
 _CREATE = re.compile(r"(?<![\w.])(createWorkflowTemplateFromSpec|createWorkflowTemplate)\(")
-_DELETE = re.compile(r"(?<![\w.])deleteWorkflowTemplate\([^,]+,\s*(\w+)\.Name\s*\)")
+_DELETE = re.compile(r"(?<![\w.])(defer\s+func\(\)\s*\{\s*)?_ = deleteWorkflowTemplate\([^,]+,\s*(\w+)\.Name\s*\)")
 
 
 @dataclass
@@ -72,7 +72,7 @@ class Case:
     test: str
     kind: str
     text: str
-    lint_mode: bool
+    mode: Mode
     valid: bool
     catalog: list[str]
 
@@ -369,7 +369,8 @@ def _cases_of(
     events: list[tuple[int, str, re.Match[str]]] = []
     for pattern, name in ((_STRING_BIND, "string"), (_BIND, "bind"), (_CREATE, "create"), (_CALL, "call")):
         events += [(m.start(), name, m) for m in pattern.finditer(body)]
-    events += [(m.start(), "delete", m) for m in _DELETE.finditer(body)]
+    # A deferred delete runs when the test function returns.
+    events += [(len(body) if m.group(1) else m.start(), "delete", m) for m in _DELETE.finditer(body)]
     events += [(m.start(), "struct", m) for m in re.finditer(r"(\w+)\s*:?=\s*&wfv1\.", body)]
     verdicts = sorted(
         [(m.start(), True) for m in _VALID.finditer(body)]
@@ -400,7 +401,7 @@ def _cases_of(
             if text:
                 created.setdefault(_template_name(text), text)
         elif event == "delete":
-            bound = objects.get(match.group(1))
+            bound = objects.get(match.group(2))
             if bound:
                 created.pop(_template_name(bound[1]), None)
         else:
@@ -409,9 +410,8 @@ def _cases_of(
             arguments = _split_top(body[open_at + 1 : _balanced(body, open_at, "(", ")") - 1])
             if len(arguments) <= argument_index:
                 continue
-            lint_mode = (
-                opts_index is not None and len(arguments) > opts_index and "Lint: true" in arguments[opts_index]
-            )
+            opts = arguments[opts_index] if opts_index is not None and len(arguments) > opts_index else ""
+            mode = Mode.LINT if "Lint: true" in opts else Mode.SUBMIT if "Submit: true" in opts else Mode.CREATE
             inline = _INLINE_UNMARSHAL.fullmatch(arguments[argument_index])
             if match.group(1) in ("validate", "validateWorkflowTemplate"):
                 text = evaluator.yaml_text(arguments[argument_index], local)
@@ -427,7 +427,7 @@ def _cases_of(
             if verdict is None:
                 skipped.append(f"{test}: {match.group(1)}({arguments[argument_index]}) has no assertion")
                 continue
-            found.append(Case(test, kind, text, lint_mode, verdict, list(created.values())))
+            found.append(Case(test, kind, text, mode, verdict, list(created.values())))
     return found
 
 
@@ -445,7 +445,7 @@ def _lint_case(case: Case) -> list[str]:
         SourceDocument(file=f"template-{i}.yaml", index=0, data=yaml.safe_load(text))
         for i, text in enumerate(case.catalog)
     ]
-    return [f"{p.field}: {p.message}" for p in lint_documents(documents) if p.file == "case.yaml"]
+    return [f"{p.field}: {p.message}" for p in lint_documents(documents, mode=case.mode) if p.file == "case.yaml"]
 
 
 def measure_tests(argo: Path, verbose: bool) -> None:
