@@ -366,12 +366,15 @@ def _cases_of(
 ) -> list[Case]:
     local: dict[str, Any] = {}
     objects: dict[str, tuple[str, str] | None] = {}
+    mutated: set[str] = set()
     events: list[tuple[int, str, re.Match[str]]] = []
     for pattern, name in ((_STRING_BIND, "string"), (_BIND, "bind"), (_CREATE, "create"), (_CALL, "call")):
         events += [(m.start(), name, m) for m in pattern.finditer(body)]
     # A deferred delete runs when the test function returns.
     events += [(len(body) if m.group(1) else m.start(), "delete", m) for m in _DELETE.finditer(body)]
     events += [(m.start(), "struct", m) for m in re.finditer(r"(\w+)\s*:?=\s*&wfv1\.", body)]
+    # An object changed in Go (wf.Spec... = ...) no longer matches its YAML.
+    events += [(m.start(), "mutate", m) for m in re.finditer(r"(?<![\w.])(\w+)\.[A-Z][\w.\[\]]*\s*=(?!=)", body)]
     verdicts = sorted(
         [(m.start(), True) for m in _VALID.finditer(body)]
         + [(m.start(), False) for m in _INVALID.finditer(body)]
@@ -385,6 +388,10 @@ def _cases_of(
                 local[match.group(1)] = value
         elif event == "struct":
             objects[match.group(1)] = None
+        elif event == "mutate":
+            if match.group(1) in objects:
+                objects[match.group(1)] = None
+                mutated.add(match.group(1))
         elif event == "bind":
             open_at = match.end() - 1
             argument = body[open_at + 1 : _balanced(body, open_at, "(", ")") - 1]
@@ -421,6 +428,9 @@ def _cases_of(
                 bound = objects.get(arguments[argument_index])
                 text = bound[1] if bound else None
             verdict = next((valid for at, valid in verdicts if at > position), None)
+            if arguments[argument_index] in mutated:
+                skipped.append(f"{test}: {match.group(1)}({arguments[argument_index]}) on an object changed in Go")
+                continue
             if text is None:
                 skipped.append(f"{test}: {match.group(1)}({arguments[argument_index]}) is not YAML")
                 continue

@@ -82,6 +82,15 @@ class Catalog:
 
     namespaced: dict[str, Obj] = field(default_factory=dict)
     cluster: dict[str, Obj] = field(default_factory=dict)
+    own_problems: dict[int, set[tuple[str, str]]] = field(default_factory=dict)
+
+    def problems_alone(self, owner: Obj, mode: Mode) -> set[tuple[str, str]]:
+        """What linting ``owner`` by itself reports (computed once per object)."""
+        if id(owner) not in self.own_problems:
+            found: set[tuple[str, str]] = set()
+            self.own_problems[id(owner)] = found
+            _ObjectChecker(owner, self, lambda f, m: found.add((f, m)), mode).run()
+        return self.own_problems[id(owner)]
 
     def owner(self, ref: Obj) -> Obj | None:
         """The template object a ``templateRef`` or ``workflowTemplateRef`` names, when given."""
@@ -194,6 +203,7 @@ class _ObjectChecker:
         ref = _map(spec.get("workflowTemplateRef"))
         self.referenced = catalog.owner(ref) if ref else None
         self.globals = Scope()
+        self.checked_references: set[tuple[int, str]] = set()
 
     # ------------------------------------------------------------ objects
 
@@ -318,11 +328,51 @@ class _ObjectChecker:
         allow_empty = self.mode == Mode.LINT or (self.template_validation and self.mode != Mode.SUBMIT)
         self.check_argument_values(_map(spec.get("arguments")), f"{prefix}.arguments", allow_empty)
         self.build_globals(arguments)
+        self.check_pod_gc(_map(spec.get("podGC")), f"{prefix}.podGC")
+        self.check_pod_resources(_map(spec.get("podResources")), f"{prefix}.podResources")
         entrypoint = spec.get("entrypoint")
         if not entrypoint and self.referenced is not None:
             entrypoint = _map(self.referenced.get("spec")).get("entrypoint")
         if not entrypoint and not self.template_validation:
             self.emit(f"{prefix}.entrypoint", "spec.entrypoint is required")
+        if self.referenced is not None:
+            self.check_referenced_templates(arguments)
+        self.check_templates(arguments)
+
+    def check_referenced_templates(self, arguments: Obj) -> None:
+        """Argo validates a referenced WorkflowTemplate's templates with this Workflow's arguments and
+        metadata (``Workflow``, "templates of the referred WorkflowTemplate will be validated"). Only the
+        problems this context adds are reported: the template's own are reported on the template."""
+        owner = _map(self.referenced)
+        theirs = _map(owner.get("spec"))
+        ours = {key: value for key, value in self.spec.items() if key != "workflowTemplateRef"}
+        metadata: dict[str, dict[str, Any]] = {}
+        for key in ("labels", "annotations", "labelsFrom"):
+            metadata[key] = {
+                **_map(_map(theirs.get("workflowMetadata")).get(key)),
+                **_map(_map(ours.get("workflowMetadata")).get(key)),
+            }
+        spec = {**theirs, **ours, "arguments": arguments, "workflowMetadata": metadata}
+        spec["templates"] = theirs.get("templates")
+        in_context: list[tuple[str, str]] = []
+        alone: list[tuple[str, str]] = []
+        context = {"kind": "Workflow", "metadata": self.obj.get("metadata"), "spec": spec}
+        checker = _ObjectChecker(context, self.catalog, lambda f, m: in_context.append((f, m)), self.mode)
+        checker.build_globals(arguments)
+        checker.check_templates(arguments)
+        own = _ObjectChecker(owner, self.catalog, lambda f, m: alone.append((f, m)), self.mode)
+        own.build_globals(own.arguments())
+        own.check_templates(own.arguments())
+        name = _map(owner.get("metadata")).get("name")
+        for field_path, message in in_context:
+            if (field_path, message) not in alone:
+                self.emit(f"{self.prefix}.workflowTemplateRef", f"{name}: {field_path}: {message}")
+
+    def check_templates(self, arguments: Obj) -> None:
+        """Entrypoint, exit handler and every template (for a Workflow, not through a reference)."""
+        spec, prefix = self.spec, self.prefix
+        ref = _map(spec.get("workflowTemplateRef"))
+        entrypoint = spec.get("entrypoint")
         if entrypoint and not ref:
             target = self.templates.get(str(entrypoint))
             if target is None:
@@ -337,8 +387,6 @@ class _ObjectChecker:
             else:
                 self.check_supplied(target, _map(spec.get("arguments")), f"{prefix}.arguments")
         self.check_hooks(_map(spec.get("hooks")), f"{prefix}.hooks")
-        self.check_pod_gc(_map(spec.get("podGC")), f"{prefix}.podGC")
-        self.check_pod_resources(_map(spec.get("podResources")), f"{prefix}.podResources")
         for index, template in enumerate(_list(spec.get("templates"))):
             if isinstance(template, Mapping):
                 self.check_template(template, f"{prefix}.templates[{index}]")
@@ -515,12 +563,34 @@ class _ObjectChecker:
                     f"{path}.templateRef.template",
                     f"template reference {ref.get('name')}.{ref.get('template')} not found",
                 )
+            else:
+                self.check_in_context(owner, target, f"{path}.templateRef")
             return target
         inline = node["inline"]
         if isinstance(inline, Mapping):
             self.check_template(inline, f"{path}.inline")
             return inline
         return None
+
+    def check_in_context(self, owner: Obj, target: Obj, path: str) -> None:
+        """Argo validates a ``templateRef``'d template with the caller's globals (``validateTemplateHolder``):
+        report what that context adds to what the template's own object reports."""
+        key = (id(owner), str(target.get("name")))
+        if key in self.checked_references:
+            return
+        self.checked_references.add(key)
+        found: list[tuple[str, str]] = []
+        checker = _ObjectChecker(owner, self.catalog, lambda f, m: found.append((f, m)), self.mode)
+        checker.globals = self.globals
+        checker.template_validation = self.template_validation
+        checker.checked_references = self.checked_references
+        index = next(i for i, t in enumerate(_list(_map(owner.get("spec")).get("templates"))) if t is target)
+        checker.check_template(target, f"spec.templates[{index}]")
+        alone = self.catalog.problems_alone(owner, self.mode)
+        name = _map(owner.get("metadata")).get("name")
+        for field_path, message in found:
+            if (field_path, message) not in alone:
+                self.emit(path, f"{name}: {field_path}: {message}")
 
     def base_scope(self, template: Obj, kind: str) -> Scope:
         """Argo's ``validateInputs`` scope plus ``pod.name``: what a template's own fields may use."""
@@ -909,6 +979,7 @@ class _ObjectChecker:
                         f"'{name}' is invalid: name must consist of alpha-numeric characters or '-', and "
                         "must start with an alpha-numeric character",
                     )
+                name = scope.substitute_inputs(name)
                 scope.keys.add(f"steps.{name}.status")
                 self.add_items(step, where, scope)
                 arguments = _map(step.get("arguments"))

@@ -27,6 +27,7 @@ _ALWAYS_PREFIXES = (
     "steps.name",
     "node.name",
 )
+_INPUT_PARAMETER = re.compile(r"\{\{\s*inputs\.parameters\.([-a-zA-Z0-9_]+)\s*\}\}")
 _PARAMETER = re.compile(r"\{\{[-a-zA-Z0-9]+(\.[-a-zA-Z0-9_]+)*\}\}")
 
 
@@ -85,11 +86,20 @@ class Scope:
             return False
         return not (template_validation and trimmed.startswith("workflow.parameters"))
 
+    def substitute_inputs(self, text: str) -> str:
+        """The text after Argo's ``ProcessArgs``: input parameters replaced by placeholders first."""
+        if "inputs.parameters" not in text:
+            return text
+        return _INPUT_PARAMETER.sub(
+            lambda m: f"placeholder-{m.group(1)}" if f"inputs.parameters.{m.group(1)}" in self.keys else m.group(0),
+            text,
+        )
+
     def check(
         self, value: Any, path: str, globals_: "Scope", template_validation: bool
     ) -> Iterator[tuple[str, str]]:
         """``(field path, message)`` for every tag under ``value`` that does not resolve."""
         for where, text in string_leaves(value, path):
-            for tag in tags(text):
+            for tag in tags(self.substitute_inputs(text)):
                 if self.unresolved(tag, globals_, template_validation):
                     yield where, f"failed to resolve {{{{{tag}}}}}"
