@@ -62,7 +62,9 @@ _BIND = re.compile(r"(?<![\w.])(\w+)\s*:?=\s*(" + "|".join(re.escape(k) for k in
 _STRING_BIND = re.compile(r"(?<![\w.])(?:var\s+)?(\w+)\s*:?=\s*(?=[`\"])")
 _INLINE_UNMARSHAL = re.compile(r"(?:" + "|".join(re.escape(k) for k in _UNMARSHAL) + r")\((.*)\)", re.DOTALL)
 _CREATE = re.compile(r"(?<![\w.])(createWorkflowTemplateFromSpec|createWorkflowTemplate)\(")
-_DELETE = re.compile(r"(?<![\w.])(defer\s+func\(\)\s*\{\s*)?_ = deleteWorkflowTemplate\([^,]+,\s*(\w+)\.Name\s*\)")
+_DELETE = re.compile(
+    r"(?<![\w.])(defer\s+func\(\)\s*\{\s*)?_ = deleteWorkflowTemplate\([^,]+,\s*(\w+)\.Name\s*\)"
+)
 
 
 @dataclass
@@ -183,7 +185,7 @@ class _Evaluator:
             if all(isinstance(piece, str) for piece in pieces):
                 return "".join(pieces)
             return None
-        if expression[:1] in "`\"":
+        if expression[:1] in '`"':
             return _go_string(expression)
         if expression in ("true", "false"):
             return expression == "true"
@@ -374,7 +376,9 @@ def _cases_of(
     events += [(len(body) if m.group(1) else m.start(), "delete", m) for m in _DELETE.finditer(body)]
     events += [(m.start(), "struct", m) for m in re.finditer(r"(\w+)\s*:?=\s*&wfv1\.", body)]
     # An object changed in Go (wf.Spec... = ...) no longer matches its YAML.
-    events += [(m.start(), "mutate", m) for m in re.finditer(r"(?<![\w.])(\w+)\.[A-Z][\w.\[\]]*\s*=(?!=)", body)]
+    events += [
+        (m.start(), "mutate", m) for m in re.finditer(r"(?<![\w.])(\w+)\.[A-Z][\w.\[\]]*\s*=(?!=)", body)
+    ]
     verdicts = sorted(
         [(m.start(), True) for m in _VALID.finditer(body)]
         + [(m.start(), False) for m in _INVALID.finditer(body)]
@@ -418,7 +422,9 @@ def _cases_of(
             if len(arguments) <= argument_index:
                 continue
             opts = arguments[opts_index] if opts_index is not None and len(arguments) > opts_index else ""
-            mode = Mode.LINT if "Lint: true" in opts else Mode.SUBMIT if "Submit: true" in opts else Mode.CREATE
+            mode = (
+                Mode.LINT if "Lint: true" in opts else Mode.SUBMIT if "Submit: true" in opts else Mode.CREATE
+            )
             inline = _INLINE_UNMARSHAL.fullmatch(arguments[argument_index])
             if match.group(1) in ("validate", "validateWorkflowTemplate"):
                 text = evaluator.yaml_text(arguments[argument_index], local)
@@ -429,7 +435,9 @@ def _cases_of(
                 text = bound[1] if bound else None
             verdict = next((valid for at, valid in verdicts if at > position), None)
             if arguments[argument_index] in mutated:
-                skipped.append(f"{test}: {match.group(1)}({arguments[argument_index]}) on an object changed in Go")
+                skipped.append(
+                    f"{test}: {match.group(1)}({arguments[argument_index]}) on an object changed in Go"
+                )
                 continue
             if text is None:
                 skipped.append(f"{test}: {match.group(1)}({arguments[argument_index]}) is not YAML")
@@ -455,7 +463,9 @@ def _lint_case(case: Case) -> list[str]:
         SourceDocument(file=f"template-{i}.yaml", index=0, data=yaml.safe_load(text))
         for i, text in enumerate(case.catalog)
     ]
-    return [f"{p.field}: {p.message}" for p in lint_documents(documents, mode=case.mode) if p.file == "case.yaml"]
+    return [
+        f"{p.field}: {p.message}" for p in lint_documents(documents, mode=case.mode) if p.file == "case.yaml"
+    ]
 
 
 def measure_tests(argo: Path, verbose: bool) -> None:
@@ -471,8 +481,10 @@ def measure_tests(argo: Path, verbose: bool) -> None:
         if verbose and not ok:
             verdict = "valid" if case.valid else "invalid"
             print(f"  DISAGREE {case.test} ({case.kind}, Argo: {verdict}): {problems[:2]}")
-    print(f"Argo validation tests: {len(cases)} cases classified ({len(valid)} valid, "
-          f"{len(cases) - len(valid)} invalid), {len(skipped)} calls skipped")
+    print(
+        f"Argo validation tests: {len(cases)} cases classified ({len(valid)} valid, "
+        f"{len(cases) - len(valid)} invalid), {len(skipped)} calls skipped"
+    )
     if verbose:
         for reason in skipped:
             print(f"  skipped: {reason}")
@@ -486,10 +498,14 @@ def measure_examples(argo: Path) -> None:
     files = [p for p in files if str(p.relative_to(examples)) not in SKIPPED_EXAMPLES]
     problems = lint_paths(files)
     flagged = sorted({p.file for p in problems})
-    print(f"Argo examples: {len(files)} files linted, {len(flagged)} flagged, "
-          f"{len(SKIPPED_EXAMPLES)} skipped by name")
+    print(
+        f"Argo examples: {len(files)} files linted, {len(flagged)} flagged, "
+        f"{len(SKIPPED_EXAMPLES)} skipped by name"
+    )
     for problem in problems:
-        print(f"  {Path(problem.file).relative_to(examples)}: {problem.obj}: {problem.field}: {problem.message}")
+        print(
+            f"  {Path(problem.file).relative_to(examples)}: {problem.obj}: {problem.field}: {problem.message}"
+        )
     for name, reason in SKIPPED_EXAMPLES.items():
         print(f"  skipped {name}: {reason}")
 

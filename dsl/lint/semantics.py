@@ -133,10 +133,9 @@ def _has_location(artifact: Obj) -> bool:
 def _has_output(template: Obj) -> bool:
     """Argo's ``Template.HasOutput``: the node captures a result."""
     containers = _list(_map(template.get("containerSet")).get("containers"))
-    return (
-        any(template.get(kind) is not None for kind in ("container", "script", "data", "http", "plugin"))
-        or any(_map(c).get("name") == "main" for c in containers)
-    )
+    return any(
+        template.get(kind) is not None for kind in ("container", "script", "data", "http", "plugin")
+    ) or any(_map(c).get("name") == "main" for c in containers)
 
 
 def _item_keys(items: list[Any]) -> set[str]:
@@ -219,7 +218,9 @@ class _ObjectChecker:
             return
         limit = 52 if self.kind == "CronWorkflow" else 63
         if len(name) > limit:
-            self.emit("metadata.name", f"must not be more than {limit} characters long (currently {len(name)})")
+            self.emit(
+                "metadata.name", f"must not be more than {limit} characters long (currently {len(name)})"
+            )
         if not _DNS_SUBDOMAIN.match(name):
             self.emit("metadata.name", "must be lowercase letters, digits, '-' and '.' (RFC 1123)")
 
@@ -489,7 +490,9 @@ class _ObjectChecker:
                 allowed = any(value_from.get(k) is not None for k in ("configMapKeyRef", "event", "supplied"))
                 forbidden = any(value_from.get(k) for k in ("path", "jsonPath", "parameter", "expression"))
                 if not allowed or forbidden:
-                    self.emit(f"{where}.valueFrom", "valueFrom only allows: default, configMapKeyRef and supplied")
+                    self.emit(
+                        f"{where}.valueFrom", "valueFrom only allows: default, configMapKeyRef and supplied"
+                    )
             enum_values = parameter.get("enum")
             if enum_values is not None:
                 if not enum_values:
@@ -626,7 +629,9 @@ class _ObjectChecker:
         self.check_inputs(template, path, leaf)
         for index, container in enumerate(_list(template.get("initContainers"))):
             if not _map(container).get("name"):
-                self.emit(f"{path}.initContainers[{index}].name", "initContainers must all have container name")
+                self.emit(
+                    f"{path}.initContainers[{index}].name", "initContainers must all have container name"
+                )
         if _list(template.get("resourceClaims")) and kind not in POD_TYPES:
             self.emit(
                 f"{path}.resourceClaims",
@@ -642,7 +647,9 @@ class _ObjectChecker:
             self.emit(f"{path}.pendingTimeout", f"{kind} template doesn't support pendingTimeout field")
         retry = _map(template.get("retryStrategy"))
         if retry.get("retryPolicy") not in (None, "", *_RETRY_POLICIES):
-            self.emit(f"{path}.retryStrategy.retryPolicy", f"{retry['retryPolicy']} is not a valid RetryPolicy")
+            self.emit(
+                f"{path}.retryStrategy.retryPolicy", f"{retry['retryPolicy']} is not a valid RetryPolicy"
+            )
         scope = self.base_scope(template, kind)
         if kind == "steps":
             self.check_steps(template, path, scope)
@@ -659,7 +666,9 @@ class _ObjectChecker:
     def check_inputs(self, template: Obj, path: str, leaf: bool) -> None:
         """Argo's ``validateInputs``: names, artifact paths (leaf only), no ``from``, git repository."""
         inputs = _map(template.get("inputs"))
-        self.check_field_names(_list(inputs.get("parameters")), f"{path}.inputs.parameters", parameter_like=True)
+        self.check_field_names(
+            _list(inputs.get("parameters")), f"{path}.inputs.parameters", parameter_like=True
+        )
         artifacts = _list(inputs.get("artifacts"))
         self.check_field_names(artifacts, f"{path}.inputs.artifacts", parameter_like=True)
         for index, artifact in enumerate(artifacts):
@@ -685,14 +694,16 @@ class _ObjectChecker:
             if not _METRIC_NAME.match(name):
                 self.emit(
                     f"{where}.name",
-                    f"metric name '{name}' is invalid. Metric names must contain alphanumeric characters or '_'",
+                    f"metric name '{name}' is invalid. "
+                    "Metric names must contain alphanumeric characters or '_'",
                 )
             for label_index, label in enumerate(_list(metric.get("labels"))):
                 key = str(_map(label).get("key") or "")
                 if not _METRIC_NAME.match(key):
                     self.emit(
                         f"{where}.labels[{label_index}].key",
-                        f"metric label '{key}' is invalid: keys may only contain alphanumeric characters or '_'",
+                        f"metric label '{key}' is invalid: "
+                        "keys may only contain alphanumeric characters or '_'",
                     )
             if not metric.get("help"):
                 self.emit(f"{where}.help", f"metric '{name}' must contain a help string under 'help: ' field")
@@ -761,7 +772,7 @@ class _ObjectChecker:
 
     def check_image(self, container: Obj, path: str, kind: str) -> None:
         """An empty image is an error unless the object's ``templateDefaults`` give one (not for a
-        ClusterWorkflowTemplate: Argo's ``validateLeaf`` only reads Workflow and WorkflowTemplate defaults)."""
+        ClusterWorkflowTemplate: ``validateLeaf`` only reads Workflow and WorkflowTemplate defaults)."""
         if container.get("image"):
             return
         defaults = _map(_map(self.spec.get("templateDefaults")).get(kind))
@@ -867,16 +878,20 @@ class _ObjectChecker:
                 self.emit(f"{where}.path", "path only valid in container/script templates")
             global_name = str(artifact.get("globalName") or "")
             if global_name and not is_parameter(global_name) and not _PARAM_NAME.match(global_name):
-                self.emit(f"{where}.globalName", "Parameter/Artifact name must consist of alpha-numeric "
-                          "characters, '_' or '-'")
+                self.emit(
+                    f"{where}.globalName",
+                    "Parameter/Artifact name must consist of alpha-numeric characters, '_' or '-'",
+                )
         for index, parameter in enumerate(parameters):
             parameter = _map(parameter)
             where = f"{path}.outputs.parameters[{index}]"
             self.check_output_parameter(parameter, where, kind)
             global_name = str(parameter.get("globalName") or "")
             if global_name and not is_parameter(global_name) and not _PARAM_NAME.match(global_name):
-                self.emit(f"{where}.globalName", "Parameter/Artifact name must consist of alpha-numeric "
-                          "characters, '_' or '-'")
+                self.emit(
+                    f"{where}.globalName",
+                    "Parameter/Artifact name must consist of alpha-numeric characters, '_' or '-'",
+                )
 
     def check_output_parameter(self, parameter: Obj, where: str, kind: str) -> None:
         value_from = parameter.get("valueFrom")
@@ -889,21 +904,25 @@ class _ObjectChecker:
             self.emit(where, "does not have valueFrom or value specified")
             return
         value_from = _map(value_from)
-        sources = [k for k in ("path", "jqFilter", "jsonPath", "parameter", "expression") if value_from.get(k)]
+        sources = [
+            k for k in ("path", "jqFilter", "jsonPath", "parameter", "expression") if value_from.get(k)
+        ]
         if value_from.get("supplied") is not None:
             sources.append("supplied")
         if not sources:
-            self.emit(f"{where}.valueFrom", "valueFrom type unspecified. choose one of: path, jqFilter, "
-                      "jsonPath, parameter, raw, expression")
+            self.emit(
+                f"{where}.valueFrom",
+                "valueFrom type unspecified. choose one of: path, jqFilter, "
+                "jsonPath, parameter, raw, expression",
+            )
         elif len(sources) > 1:
             self.emit(f"{where}.valueFrom", f"multiple valueFrom types specified ({', '.join(sources)})")
         if kind in ("container", "containerSet", "script") and not value_from.get("path"):
             self.emit(f"{where}.valueFrom", f"path must be specified for {kind} templates")
         if kind == "resource" and not (value_from.get("jqFilter") or value_from.get("jsonPath")):
             self.emit(f"{where}.valueFrom", "jqFilter or jsonPath must be specified for resource templates")
-        if kind in ("dag", "steps"):
-            if not (value_from.get("parameter") or value_from.get("expression")):
-                self.emit(f"{where}.valueFrom", f"parameter or expression must be specified for {kind} templates")
+        if kind in ("dag", "steps") and not (value_from.get("parameter") or value_from.get("expression")):
+            self.emit(f"{where}.valueFrom", f"parameter or expression must be specified for {kind} templates")
 
     # ------------------------------------------------------------ steps and DAGs
 
@@ -958,7 +977,9 @@ class _ObjectChecker:
     def check_steps(self, template: Obj, path: str, scope: Scope) -> None:
         """Argo's ``validateSteps``: each step sees the steps before it, in its group too."""
         if template.get("activeDeadlineSeconds") is not None:
-            self.emit(f"{path}.activeDeadlineSeconds", "activeDeadlineSeconds is only valid for leaf templates")
+            self.emit(
+                f"{path}.activeDeadlineSeconds", "activeDeadlineSeconds is only valid for leaf templates"
+            )
         seen: set[str] = set()
         for group_index, group in enumerate(_list(template.get("steps"))):
             for index, step in enumerate(_list(group)):
@@ -1004,7 +1025,9 @@ class _ObjectChecker:
     def check_dag(self, template: Obj, path: str, scope: Scope) -> None:
         """Argo's ``validateDAG``."""
         if template.get("activeDeadlineSeconds") is not None:
-            self.emit(f"{path}.activeDeadlineSeconds", "activeDeadlineSeconds is only valid for leaf templates")
+            self.emit(
+                f"{path}.activeDeadlineSeconds", "activeDeadlineSeconds is only valid for leaf templates"
+            )
         dag = _map(template.get("dag"))
         tasks = [_map(task) for task in _list(dag.get("tasks"))]
         if not tasks:
@@ -1035,14 +1058,16 @@ class _ObjectChecker:
             name, where = str(task.get("name")), f"{path}.dag.tasks[{index}]"
             if (using_depends or _list(task.get("dependencies"))) and name[:1].isdigit():
                 self.emit(
-                    f"{where}.name", "name cannot begin with a digit when using either 'depends' or 'dependencies'"
+                    f"{where}.name",
+                    "name cannot begin with a digit when using either 'depends' or 'dependencies'",
                 )
             if using_depends and _list(task.get("dependencies")):
                 self.emit(where, "cannot use both 'depends' and 'dependencies' in the same DAG template")
             if using_depends and task.get("continueOn") is not None:
                 self.emit(
                     f"{where}.continueOn",
-                    "cannot use 'continueOn' when using 'depends'. Instead use 'dep-task.Failed'/'dep-task.Errored'",
+                    "cannot use 'continueOn' when using 'depends'. "
+                    "Instead use 'dep-task.Failed'/'dep-task.Errored'",
                 )
             targets[name] = self.check_reference(task, where)
             aggregate = bool(task.get("withItems")) or bool(task.get("withParam"))
@@ -1053,8 +1078,14 @@ class _ObjectChecker:
                     self.emit(f"{where}.{key}", f"dependency '{parent}' not defined")
             for parent, result in results.get(name, set()):
                 loops = by_name.get(parent, {})
-                if result in _ITEM_RESULTS and parent in by_name and not (
-                    loops.get("withItems") or loops.get("withParam") or loops.get("withSequence") is not None
+                if (
+                    result in _ITEM_RESULTS
+                    and parent in by_name
+                    and not (
+                        loops.get("withItems")
+                        or loops.get("withParam")
+                        or loops.get("withSequence") is not None
+                    )
                 ):
                     self.emit(
                         f"{where}.depends",
@@ -1080,7 +1111,9 @@ class _ObjectChecker:
             for ancestor in ancestry:
                 loops = by_name.get(ancestor, {})
                 aggregate = bool(loops.get("withItems")) or bool(loops.get("withParam"))
-                self.add_outputs(task_scope, "tasks", ancestor, targets.get(ancestor), aggregate, ancestor=True)
+                self.add_outputs(
+                    task_scope, "tasks", ancestor, targets.get(ancestor), aggregate, ancestor=True
+                )
             inline = _map(task.get("inline"))
             task_scope.keys |= {
                 f"inputs.parameters.{_map(p).get('name')}"

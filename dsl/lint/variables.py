@@ -91,7 +91,9 @@ class Scope:
         if "inputs.parameters" not in text:
             return text
         return _INPUT_PARAMETER.sub(
-            lambda m: f"placeholder-{m.group(1)}" if f"inputs.parameters.{m.group(1)}" in self.keys else m.group(0),
+            lambda m: (
+                f"placeholder-{m.group(1)}" if f"inputs.parameters.{m.group(1)}" in self.keys else m.group(0)
+            ),
             text,
         )
 

@@ -30,7 +30,7 @@ def test_problems_exit_1_with_one_line_each_starting_with_the_file(
     target = CORPUS / "invalid" / "cycle.yaml"
     assert main(["lint", str(target)]) == 1
     lines = capsys.readouterr().out.splitlines()
-    assert lines == [f"{target}: Workflow/bad: spec.templates[0].dag: dependency cycle: a -> b -> a"]
+    assert lines == [f"{target}: Workflow/bad: spec.templates[0].dag: dependency cycle detected: a->b->a"]
 
 
 @pytest.mark.parametrize("content", ["key: [unclosed", "\tbad: indentation"])
@@ -114,7 +114,7 @@ def test_compile_refuses_to_write_an_invalid_bundle(
     monkeypatch.setattr(bundle, "build_bundle", broken)
     out = tmp_path / "dist"
     assert main(["compile", "--out", str(out)]) == 1
-    assert "spec.onExit: template 'missing-handler' not found" in capsys.readouterr().out
+    assert "spec.onExit: template name 'missing-handler' undefined" in capsys.readouterr().out
     assert not out.exists()
 
 
