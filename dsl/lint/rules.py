@@ -22,6 +22,7 @@ __all__ = [
     "as_list",
     "as_map",
     "check_argument_values",
+    "check_artifact_location",
     "check_container_set",
     "check_executor_plugins",
     "check_field_names",
@@ -246,7 +247,7 @@ def check_argument_values(emit: Emit, arguments: Obj, path: str, allow_empty: bo
 
 
 def check_inputs(emit: Emit, template: Obj, path: str, leaf: bool) -> None:
-    """Argo's ``validateInputs``: names, artifact paths (leaf only), no ``from``, git repository."""
+    """Argo's ``validateInputs``: names, artifact paths (leaf only), no ``from``, locations."""
     inputs = as_map(template.get("inputs"))
     check_field_names(
         emit, as_list(inputs.get("parameters")), f"{path}.inputs.parameters", parameter_like=True
@@ -264,8 +265,7 @@ def check_inputs(emit: Emit, template: Obj, path: str, leaf: bool) -> None:
             emit(f"{where}.path", "path only valid in container/script templates")
         if artifact.get("from"):
             emit(f"{where}.from", "from not valid in inputs")
-        if artifact.get("git") is not None and not as_map(artifact.get("git")).get("repo"):
-            emit(f"{where}.git.repo", "git.repo is required")
+        check_artifact_location(emit, artifact, where)
 
 
 def check_metrics(emit: Emit, template: Obj, path: str) -> None:
@@ -439,3 +439,37 @@ def check_outputs(emit: Emit, template: Obj, path: str, kind: str) -> None:
                 f"{where}.globalName",
                 "Parameter/Artifact name must consist of alpha-numeric characters, '_' or '-'",
             )
+
+
+def check_artifact_location(emit: Emit, location: Obj, path: str) -> None:
+    """Argo's ``validateArtifactLocation``: a git repository, and HDFS as ``hdfs.ValidateArtifact``."""
+    git = location.get("git")
+    if isinstance(git, Mapping) and not git.get("repo"):
+        emit(f"{path}.git.repo", "git.repo is required")
+    hdfs = location.get("hdfs")
+    if not isinstance(hdfs, Mapping):
+        return
+    where = f"{path}.hdfs"
+    if not as_list(hdfs.get("addresses")):
+        emit(f"{where}.addresses", "addresses is required")
+    elif not hdfs.get("path"):
+        emit(f"{where}.path", "path is required")
+    elif not str(hdfs["path"]).startswith("/"):
+        emit(f"{where}.path", "path must be a absolute file path")
+    elif not (hdfs.get("hdfsUser") or hdfs.get("krbCCacheSecret") or hdfs.get("krbKeytabSecret")):
+        emit(where, "either hdfsUser, krbCCacheSecret or krbKeytabSecret is required")
+    elif hdfs.get("krbKeytabSecret") and not (
+        hdfs.get("krbServicePrincipalName")
+        and hdfs.get("krbConfigConfigMap")
+        and hdfs.get("krbUsername")
+        and hdfs.get("krbRealm")
+    ):
+        emit(
+            where,
+            "krbServicePrincipalName, krbConfigConfigMap, krbUsername and krbRealm are required "
+            "with krbKeytabSecret",
+        )
+    elif hdfs.get("krbCCacheSecret") and not (
+        hdfs.get("krbServicePrincipalName") and hdfs.get("krbConfigConfigMap")
+    ):
+        emit(where, "krbServicePrincipalName and krbConfigConfigMap are required with krbCCacheSecret")

@@ -26,6 +26,7 @@ from dsl.lint.rules import (
     as_list,
     as_map,
     check_argument_values,
+    check_artifact_location,
     check_container_set,
     check_executor_plugins,
     check_field_names,
@@ -511,8 +512,7 @@ class _ObjectChecker:
         if kind not in LEAF_TYPES:  # a leaf's outputs were resolved with the whole template
             self.check_variables(as_map(template.get("outputs")), f"{path}.outputs", scope)
         archive = as_map(template.get("archiveLocation"))
-        if archive.get("git") is not None and not as_map(archive.get("git")).get("repo"):
-            self.emit(f"{path}.archiveLocation.git.repo", "git.repo is required")
+        check_artifact_location(self.emit, archive, f"{path}.archiveLocation")
         check_metrics(self.emit, template, path)
 
     def check_variables(self, value: Any, path: str, scope: Scope) -> None:
