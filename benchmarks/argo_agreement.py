@@ -1,7 +1,7 @@
 """How often ``aphex lint`` agrees with Argo Workflows' own validation, measured on Argo's sources.
 
 Usage: ``python benchmarks/argo_agreement.py ARGO_CHECKOUT [-v]`` where ARGO_CHECKOUT is an extracted
-argo-workflows source tree of the supported release (v4.1.2). Two figures are printed:
+argo-workflows source tree of the supported release (v4.1.2). Three figures are printed:
 
 1. Agreement on the cases of ``workflow/validate/validate_test.go`` and ``validate_dag_test.go``. The Go
    files are read as text: YAML constants (package-level and function-local raw strings, ``@testdata/``
@@ -15,12 +15,17 @@ argo-workflows source tree of the supported release (v4.1.2). Two figures are pr
    objects built as Go structs are not YAML and are counted as skipped.
 2. The example files (``examples/**/*.yaml``, all valid for Argo): linted together, so that
    ``templateRef`` resolves among them; every flagged file is listed.
+3. Invalid-by-construction mutations of every example object (an unknown field, an undefined
+   entrypoint, a duplicate template, a bad retry policy, a bad ``activeDeadlineSeconds``, an undefined
+   input reference): how many are caught.
 
 Figures only: nothing here passes or fails.
 """
 
+import copy as copy_module
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +35,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dsl.lint import Mode, SourceDocument, lint_documents, lint_paths  # noqa: E402
+from dsl.lint import Mode, SourceDocument, lint_documents, lint_paths, load_paths  # noqa: E402
 
 TEST_FILES = ("workflow/validate/validate_dag_test.go", "workflow/validate/validate_test.go")
 # Examples that need a newer Argo than the supported one, or no Argo at all, by name with the reason.
@@ -510,6 +515,91 @@ def measure_examples(argo: Path) -> None:
         print(f"  skipped {name}: {reason}")
 
 
+def _mutations(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Invalid-by-construction variants of one valid object (each must be flagged)."""
+    spec_key = ("spec", "workflowSpec") if data.get("kind") == "CronWorkflow" else ("spec",)
+    variants: list[tuple[str, dict[str, Any]]] = []
+
+    def variant(name: str, change: Callable[[dict[str, Any]], bool]) -> None:
+        copy = copy_module.deepcopy(data)
+        spec = copy
+        for key in spec_key:
+            spec = spec.setdefault(key, {}) or {}
+        if change(spec):
+            variants.append((name, copy))
+
+    def unknown_field(spec: dict[str, Any]) -> bool:
+        spec["entrypointt"] = "x"
+        return True
+
+    def missing_entrypoint(spec: dict[str, Any]) -> bool:
+        if not spec.get("templates"):
+            return False
+        spec["entrypoint"] = "no-such-template"
+        return True
+
+    def duplicate_template(spec: dict[str, Any]) -> bool:
+        if not spec.get("templates"):
+            return False
+        spec["templates"].append(copy_module.deepcopy(spec["templates"][0]))
+        return True
+
+    def bad_retry_policy(spec: dict[str, Any]) -> bool:
+        if not spec.get("templates"):
+            return False
+        spec["templates"][0]["retryStrategy"] = {"retryPolicy": "Sometimes"}
+        return True
+
+    def bad_deadline(spec: dict[str, Any]) -> bool:
+        if not spec.get("templates"):
+            return False
+        spec["templates"][0]["activeDeadlineSeconds"] = "soon"
+        return True
+
+    def undefined_input(spec: dict[str, Any]) -> bool:
+        # Argo resolves every field of a leaf template (validateLeaf), only nodes and outputs of the others.
+        leaves = [t for t in spec.get("templates") or [] if t.get("container") or t.get("script")]
+        if not leaves:
+            return False
+        leaves[0].setdefault("metadata", {}).setdefault("annotations", {})["x"] = (
+            "{{inputs.parameters.never-declared}}"
+        )
+        return True
+
+    for name, change in (
+        ("unknown field", unknown_field),
+        ("missing entrypoint", missing_entrypoint),
+        ("duplicate template", duplicate_template),
+        ("bad retry policy", bad_retry_policy),
+        ("bad activeDeadlineSeconds", bad_deadline),
+        ("undefined input", undefined_input),
+    ):
+        variant(name, change)
+    return variants
+
+
+def measure_mutations(argo: Path) -> None:
+    documents = load_paths([argo / "examples"])
+    argo_documents = [d for d in documents if isinstance(d.data, dict) and d.data.get("kind") in _VALIDATORS]
+    templates = [
+        d for d in argo_documents if d.data.get("kind") in ("WorkflowTemplate", "ClusterWorkflowTemplate")
+    ]
+    total = caught = 0
+    missed: list[str] = []
+    for document in argo_documents:
+        for name, mutated in _mutations(document.data):
+            total += 1
+            case = SourceDocument(file="mutated.yaml", index=0, data=mutated)
+            others = [t for t in templates if t is not document]
+            if any(p.file == "mutated.yaml" for p in lint_documents([case, *others])):
+                caught += 1
+            else:
+                missed.append(f"{Path(document.file).relative_to(argo / 'examples')}: {name}")
+    print(f"Mutations of the examples (invalid by construction): {caught}/{total} caught")
+    for line in missed:
+        print(f"  missed: {line}")
+
+
 def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__)
@@ -518,6 +608,7 @@ def main(argv: list[str]) -> int:
     verbose = "-v" in argv[1:]
     measure_tests(argo, verbose)
     measure_examples(argo)
+    measure_mutations(argo)
     return 0
 
 
