@@ -93,16 +93,10 @@ def _strip_comments(source: str) -> str:
     i = 0
     while i < len(source):
         c = source[i]
-        if c == "`":
-            end = source.index("`", i + 1)
-            out.append(source[i : end + 1])
-            i = end + 1
-        elif c in "\"'":
-            j = i + 1
-            while source[j] != c:
-                j += 2 if source[j] == "\\" else 1
-            out.append(source[i : j + 1])
-            i = j + 1
+        if c in "`\"'":
+            end = _after_literal(source, i)
+            out.append(source[i:end])
+            i = end
         elif source.startswith("//", i):
             i = source.find("\n", i)
             i = len(source) if i < 0 else i
@@ -114,20 +108,25 @@ def _strip_comments(source: str) -> str:
     return "".join(out)
 
 
+def _after_literal(text: str, start: int) -> int:
+    """Index just past the Go string, raw string or rune literal opening at ``start``."""
+    quote = text[start]
+    if quote == "`":
+        return text.index("`", start + 1) + 1
+    i = start + 1
+    while text[i] != quote:
+        i += 2 if text[i] == "\\" else 1
+    return i + 1
+
+
 def _balanced(text: str, start: int, opening: str, closing: str) -> int:
     """Index just past the bracket that closes the one at ``start`` (strings skipped)."""
     depth = 0
     i = start
     while i < len(text):
         c = text[i]
-        if c == "`":
-            i = text.index("`", i + 1) + 1
-            continue
-        if c in "\"'":
-            j = i + 1
-            while text[j] != c:
-                j += 2 if text[j] == "\\" else 1
-            i = j + 1
+        if c in "`\"'":
+            i = _after_literal(text, i)
             continue
         if c == opening:
             depth += 1
@@ -147,14 +146,8 @@ def _split_top(text: str, separator: str = ",") -> list[str]:
     i = 0
     while i < len(text):
         c = text[i]
-        if c == "`":
-            i = text.index("`", i + 1) + 1
-            continue
-        if c in "\"'":
-            j = i + 1
-            while text[j] != c:
-                j += 2 if text[j] == "\\" else 1
-            i = j + 1
+        if c in "`\"'":
+            i = _after_literal(text, i)
             continue
         if c in "([{":
             depth += 1
@@ -234,14 +227,8 @@ def _expression_end(text: str, start: int) -> int:
     i = start
     while i < len(text):
         c = text[i]
-        if c == "`":
-            i = text.index("`", i + 1) + 1
-            continue
-        if c in "\"'":
-            j = i + 1
-            while text[j] != c:
-                j += 2 if text[j] == "\\" else 1
-            i = j + 1
+        if c in "`\"'":
+            i = _after_literal(text, i)
             continue
         if c in "([{":
             depth += 1

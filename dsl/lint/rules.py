@@ -67,6 +67,16 @@ _ARTIFACT_SOURCES = (
 )
 
 
+def _check_artifact_path(emit: Emit, artifact: Obj, where: str, leaf: bool) -> None:
+    """A leaf template's artifacts need a safe path (``Artifact.CleanPath``); other templates' have none."""
+    if leaf:
+        problem = clean_path_problem(artifact)
+        if problem:
+            emit(f"{where}.path", problem)
+    elif artifact.get("path"):
+        emit(f"{where}.path", "path only valid in container/script templates")
+
+
 def as_map(value: Any) -> Obj:
     return value if isinstance(value, Mapping) else {}
 
@@ -257,12 +267,7 @@ def check_inputs(emit: Emit, template: Obj, path: str, leaf: bool) -> None:
     for index, artifact in enumerate(artifacts):
         artifact = as_map(artifact)
         where = f"{path}.inputs.artifacts[{index}]"
-        if leaf:
-            problem = clean_path_problem(artifact)
-            if problem:
-                emit(f"{where}.path", problem)
-        elif artifact.get("path"):
-            emit(f"{where}.path", "path only valid in container/script templates")
+        _check_artifact_path(emit, artifact, where, leaf)
         if artifact.get("from"):
             emit(f"{where}.from", "from not valid in inputs")
         check_artifact_location(emit, artifact, where)
@@ -417,12 +422,7 @@ def check_outputs(emit: Emit, template: Obj, path: str, kind: str) -> None:
     for index, artifact in enumerate(artifacts):
         artifact = as_map(artifact)
         where = f"{path}.outputs.artifacts[{index}]"
-        if leaf:
-            problem = clean_path_problem(artifact)
-            if problem:
-                emit(f"{where}.path", problem)
-        elif artifact.get("path"):
-            emit(f"{where}.path", "path only valid in container/script templates")
+        _check_artifact_path(emit, artifact, where, leaf)
         global_name = str(artifact.get("globalName") or "")
         if global_name and not is_parameter(global_name) and not PARAM_NAME.match(global_name):
             emit(

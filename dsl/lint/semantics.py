@@ -781,24 +781,19 @@ class _ObjectChecker:
 
     def check_argument_dependencies(self, arguments: Obj, ancestry: set[str], path: str) -> None:
         """Argo's ``validateDAGTaskArgumentDependency``: ``{{tasks.X...`` arguments need X as an ancestor."""
-        for index, parameter in enumerate(as_list(arguments.get("parameters"))):
-            value = as_map(parameter).get("value")
-            if isinstance(value, str) and value.startswith("{{tasks."):
-                task = value.split(".")[1]
-                if task not in ancestry:
-                    self.emit(
-                        f"{path}.parameters[{index}].value",
-                        f"missing dependency '{task}' for parameter '{as_map(parameter).get('name')}'",
-                    )
-        for index, artifact in enumerate(as_list(arguments.get("artifacts"))):
-            source = as_map(artifact).get("from")
-            if isinstance(source, str) and source.startswith("{{tasks."):
-                task = source.split(".")[1]
-                if task not in ancestry:
-                    self.emit(
-                        f"{path}.artifacts[{index}].from",
-                        f"missing dependency '{task}' for artifact '{as_map(artifact).get('name')}'",
-                    )
+        for key, source_field, what in (
+            ("parameters", "value", "parameter"),
+            ("artifacts", "from", "artifact"),
+        ):
+            for index, argument in enumerate(as_list(arguments.get(key))):
+                source = as_map(argument).get(source_field)
+                if isinstance(source, str) and source.startswith("{{tasks."):
+                    task = source.split(".")[1]
+                    if task not in ancestry:
+                        self.emit(
+                            f"{path}.{key}[{index}].{source_field}",
+                            f"missing dependency '{task}' for {what} '{as_map(argument).get('name')}'",
+                        )
 
 
 def _ancestors(name: str, parents: Mapping[str, list[str]]) -> set[str]:
