@@ -12,11 +12,12 @@ from typing import Any
 
 import yaml
 
-from dsl.lint.semantics import Catalog, check_object
-from dsl.lint.structure import check_structure, schema
+from dsl.lint.semantics import Catalog, Mode, check_object
+from dsl.lint.structure import check_structure, root_schema
 
 __all__ = [
     "ARGO_KINDS",
+    "Mode",
     "Problem",
     "SourceDocument",
     "UnreadableInput",
@@ -105,8 +106,12 @@ def _collector(found: list[tuple[str, str]]) -> Callable[[str, str], None]:
     return emit
 
 
-def lint_documents(documents: Sequence[SourceDocument]) -> list[Problem]:
-    """Lint every Argo object among ``documents``; references resolve among them."""
+def lint_documents(documents: Sequence[SourceDocument], *, mode: Mode = Mode.LINT) -> list[Problem]:
+    """Lint every Argo object among ``documents``; references resolve among them.
+
+    ``mode`` mirrors Argo's validation options: :attr:`Mode.LINT` (``argo lint``, the default) lets
+    workflow arguments lack values, :attr:`Mode.CREATE` and :attr:`Mode.SUBMIT` do not.
+    """
     argo = [document for document in documents if _is_argo(document.data)]
     catalog = Catalog()
     for document in argo:
@@ -116,12 +121,11 @@ def lint_documents(documents: Sequence[SourceDocument]) -> list[Problem]:
         elif document.data["kind"] == "ClusterWorkflowTemplate":
             catalog.cluster.setdefault(name, document.data)
     problems: list[Problem] = []
-    roots = schema()["roots"]
     for document in argo:
         found: list[tuple[str, str]] = []
-        found += check_structure(document.data, {"ref": roots[document.data["kind"]]}, "")
+        found += check_structure(document.data, root_schema(document.data["kind"]), "")
         if not found:  # semantic checks assume the structure is sound
-            check_object(document.data, catalog, _collector(found))
+            check_object(document.data, catalog, _collector(found), mode)
         label = _label(document.data)
         problems += [Problem(file=document.file, obj=label, field=f, message=m) for f, m in found]
     return problems

@@ -1,9 +1,11 @@
-"""Strict structure: every field known and of the right type, checked against Argo's API schema.
+"""Strict structure: every field known and of the right type, checked against Argo's own JSON schema.
 
-The schema (``argo_schema.json``) is generated from Hera's models of the Argo v4 OpenAPI specification,
-Kubernetes types included (see :mod:`dsl.lint.schemagen`). Unknown fields and wrong types are reported
-with their path, as ``argo lint`` does with strict parsing. Scalars given where Argo expects a string are
-accepted (Argo reads parameter values and many strings from numbers and booleans too).
+The schema (``argo_schema.json``) is Argo Workflows' published ``api/jsonschema/schema.json`` for the
+supported release, Kubernetes types included, pruned to the definitions reachable from the kinds we lint
+(``tools/refresh_argo_schema.py`` writes it and records the version and source commit). Unknown fields
+and wrong types are reported with their path, as ``argo lint`` reports them with strict parsing. Scalars
+given where Argo expects a string are accepted (Argo reads parameter values, quantities and int-or-string
+fields from numbers and booleans too); ``null`` is an absent field, as in Go.
 """
 
 import difflib
@@ -13,82 +15,87 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["check_structure", "schema"]
+__all__ = ["check_structure", "root_schema", "schema"]
 
 _SCHEMA_PATH = Path(__file__).with_name("argo_schema.json")
+_REF_PREFIX = "#/definitions/"
 
 
 @cache
 def schema() -> dict[str, Any]:
-    """The committed schema."""
+    """The committed schema: ``argoVersion``, ``sourceCommit``, ``roots`` and ``definitions``."""
     data: dict[str, Any] = json.loads(_SCHEMA_PATH.read_text(encoding="utf-8"))
     return data
 
 
-def _type_name(spec: Any) -> str:
-    if isinstance(spec, str):
-        return spec
-    if "ref" in spec:
-        return "object"
-    if "list" in spec:
-        return "list"
-    if "map" in spec:
-        return "map"
-    if "enum" in spec:
-        return "string"
-    return " or ".join(_type_name(option) for option in spec["union"])
+def root_schema(kind: str) -> dict[str, Any]:
+    """The schema node of one linted kind."""
+    return {"$ref": _REF_PREFIX + schema()["roots"][kind]}
 
 
-def _matches(value: Any, spec: Any) -> bool:
-    """Whether ``value`` has the shape of ``spec`` at the top level (used to pick a union member)."""
-    if spec == "any":
-        return True
-    if spec == "string":
+def _resolve(node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        node = schema()["definitions"][node["$ref"].removeprefix(_REF_PREFIX)]
+    return node
+
+
+def _matches(value: Any, expected: str) -> bool:
+    if expected == "string":
         return isinstance(value, str | int | float | bool)
-    if spec == "integer":
+    if expected == "integer":
         return isinstance(value, int) and not isinstance(value, bool)
-    if spec == "number":
+    if expected == "number":
         return isinstance(value, int | float) and not isinstance(value, bool)
-    if spec == "boolean":
+    if expected == "boolean":
         return isinstance(value, bool)
-    if "ref" in spec or "map" in spec:
+    if expected == "object":
         return isinstance(value, dict)
-    if "list" in spec:
+    if expected == "array":
         return isinstance(value, list)
-    if "enum" in spec:
-        return isinstance(value, str)
-    return any(_matches(value, option) for option in spec["union"])
+    return True
 
 
-def check_structure(value: Any, spec: Any, path: str) -> Iterator[tuple[str, str]]:
+_NAMES = {
+    "object": "object",
+    "array": "list",
+    "string": "string",
+    "integer": "integer",
+    "number": "number",
+    "boolean": "boolean",
+}
+
+
+def check_structure(value: Any, node: dict[str, Any], path: str) -> Iterator[tuple[str, str]]:
     """Yield ``(field path, message)`` for every structural problem under ``value``."""
     if value is None:
         return
-    if isinstance(spec, dict) and "union" in spec:
-        for option in spec["union"]:
-            if _matches(value, option):
-                yield from check_structure(value, option, path)
-                return
-        yield path, f"expected {_type_name(spec)}, got {type(value).__name__}"
+    node = _resolve(node)
+    expected = node.get("type")
+    if isinstance(expected, str) and not _matches(value, expected):
+        yield path, f"expected {_NAMES.get(expected, expected)}, got {type(value).__name__}"
         return
-    if not _matches(value, spec):
-        yield path, f"expected {_type_name(spec)}, got {type(value).__name__}"
+    if "const" in node and value != node["const"]:
+        yield path, f"must be {node['const']!r}"
         return
-    if isinstance(spec, str):
-        return
-    if "list" in spec:
-        for index, item in enumerate(value):
-            yield from check_structure(item, spec["list"], f"{path}[{index}]")
-    elif "map" in spec:
-        for key, item in value.items():
-            yield from check_structure(item, spec["map"], f"{path}.{key}")
-    elif "ref" in spec:
-        fields = schema()["types"][spec["ref"]]
-        for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
-            if key not in fields:
-                close = difflib.get_close_matches(str(key), list(fields), n=1)
-                hint = f" (did you mean {close[0]}?)" if close else ""
-                yield where, f"unknown field{hint}"
-                continue
-            yield from check_structure(item, fields[key], where)
+    if isinstance(value, list):
+        items = node.get("items")
+        if items is not None:
+            for index, item in enumerate(value):
+                yield from check_structure(item, items, f"{path}[{index}]")
+    elif isinstance(value, dict):
+        fields = node.get("properties")
+        extra = node.get("additionalProperties")
+        if fields is not None:
+            for key, item in value.items():
+                where = f"{path}.{key}" if path else str(key)
+                if key in fields:
+                    yield from check_structure(item, fields[key], where)
+                elif isinstance(extra, dict):
+                    yield from check_structure(item, extra, where)
+                else:
+                    close = difflib.get_close_matches(str(key), list(fields), n=1)
+                    hint = f" (did you mean {close[0]}?)" if close else ""
+                    yield where, f"unknown field{hint}"
+        elif isinstance(extra, dict):
+            for key, item in value.items():
+                yield from check_structure(item, extra, f"{path}.{key}" if path else str(key))

@@ -1,5 +1,6 @@
 """``aphex lint`` behaviour: inputs, exit codes, output lines, speed-critical import hygiene, properties."""
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from dsl.cli import main
 from dsl.lint import SourceDocument, lint_documents
-from dsl.lint.schemagen import SCHEMA_PATH, render
+from dsl.lint.structure import schema
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = Path(__file__).parent / "corpus"
@@ -29,7 +30,7 @@ def test_problems_exit_1_with_one_line_each_starting_with_the_file(
     target = CORPUS / "invalid" / "cycle.yaml"
     assert main(["lint", str(target)]) == 1
     lines = capsys.readouterr().out.splitlines()
-    assert lines == [f"{target}: Workflow/bad: spec.templates[0].dag: dependency cycle: a -> b -> a"]
+    assert lines == [f"{target}: Workflow/bad: spec.templates[0].dag: dependency cycle detected: a->b->a"]
 
 
 @pytest.mark.parametrize("content", ["key: [unclosed", "\tbad: indentation"])
@@ -68,8 +69,34 @@ def test_linting_does_not_import_hera() -> None:
     )
 
 
-def test_the_committed_schema_matches_hera_models() -> None:
-    assert SCHEMA_PATH.read_text(encoding="utf-8") == render(), "run: python -m dsl.lint.schemagen"
+def _refresh_tool() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "refresh_argo_schema", ROOT / "tools" / "refresh_argo_schema.py"
+    )
+    assert spec
+    assert spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_vendored_schema_is_argos_for_the_supported_version_and_closed() -> None:
+    vendored = schema()
+    assert vendored["argoVersion"] == "v4.1.2"
+    assert vendored["sourceCommit"] == "16a52d67daf2f4a8a76fa8bec02a76a46aa46257"
+    assert vendored["roots"]["CronWorkflow"] == "io.argoproj.workflow.v1alpha1.CronWorkflow"
+    tool = _refresh_tool()
+    for definition in vendored["definitions"].values():
+        assert tool._references(definition) <= set(vendored["definitions"])
+
+
+def test_the_vendored_schema_is_what_the_refresh_script_writes() -> None:
+    """Pruning the vendored file again changes nothing: it holds exactly the reachable definitions."""
+    tool = _refresh_tool()
+    vendored = schema()
+    again = tool.prune(vendored, vendored["argoVersion"], vendored["sourceCommit"])
+    text = (ROOT / "dsl" / "lint" / "argo_schema.json").read_text(encoding="utf-8")
+    assert tool.render(again) == text
 
 
 def test_compile_refuses_to_write_an_invalid_bundle(
@@ -87,7 +114,7 @@ def test_compile_refuses_to_write_an_invalid_bundle(
     monkeypatch.setattr(bundle, "build_bundle", broken)
     out = tmp_path / "dist"
     assert main(["compile", "--out", str(out)]) == 1
-    assert "spec.onExit: template 'missing-handler' not found" in capsys.readouterr().out
+    assert "spec.onExit: template name 'missing-handler' undefined" in capsys.readouterr().out
     assert not out.exists()
 
 
