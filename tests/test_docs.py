@@ -1,5 +1,6 @@
 """The docs stay true to the code: generated diagrams are current and every parameter is documented."""
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,3 +22,13 @@ def test_every_parameter_of_the_implementation_dag_is_documented(
     text = (DOCS / "implementation-dag.md").read_text(encoding="utf-8")
     for parameter in templates["implementation-dag"]["spec"]["arguments"]["parameters"]:
         assert f"`{parameter['name']}`" in text, parameter["name"]
+
+
+def test_every_test_named_in_argo_behaviours_exists() -> None:
+    """docs/argo-behaviours.md names, per Argo behaviour, the tests that state it: they must exist."""
+    text = (DOCS / "argo-behaviours.md").read_text(encoding="utf-8")
+    references = re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", text)
+    assert len(references) >= 15
+    for path, name in references:
+        source = (DOCS.parent / path).read_text(encoding="utf-8")
+        assert re.search(rf"^def {name}\(", source, re.MULTILINE), f"{path}::{name}"

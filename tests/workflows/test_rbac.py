@@ -83,7 +83,11 @@ ALLOWED = [
     ("aphex-agents", "create", "agents.platform", "coderuns", NS),
     ("aphex-agents", "get", "agents.platform", "coderuns", NS),
     ("aphex-agents", "watch", "agents.platform", "coderuns", NS),
+    # `action: apply` runs kubectl apply (argo-workflows workflow/executor/resource.go, getKubectlArguments):
+    # get, then create or patch (a retried stage adopts its run).
+    ("aphex-agents", "patch", "agents.platform", "coderuns", NS),
     ("aphex-agents", "create", "agents.platform", "docsruns", NS),
+    ("aphex-agents", "patch", "agents.platform", "docsruns", NS),
     # deploy: namespace, its RoleBinding, then Helm inside the namespace.
     ("aphex-preview-deployer", "create", "", "namespaces", None),
     ("aphex-preview-deployer", "patch", "", "namespaces", None),
