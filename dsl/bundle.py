@@ -12,11 +12,22 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import yaml
 
-__all__ = ["BundleError", "BundlePart", "Condition", "dump_yaml", "object_path", "write_bundle", "write_tree"]
+__all__ = [
+    "OUTPUT_MARKER",
+    "BundleError",
+    "BundlePart",
+    "Condition",
+    "OutputDirectoryError",
+    "check_output_directory",
+    "dump_yaml",
+    "object_path",
+    "write_bundle",
+    "write_tree",
+]
 
 Condition = tuple[tuple[str, bool], ...]
 """Component toggles (camelCase, as in values) and the value each must have for a part to be installed."""
@@ -82,13 +93,41 @@ def write_bundle(objects: Iterable[Mapping[str, Any]], out: Path) -> list[Path]:
     return write_tree(rendered, out)
 
 
+OUTPUT_MARKER: Final = ".aphex-output"
+"""The file that marks a directory aphex wrote: only such a directory, or an empty one, is replaced."""
+_MARKER_TEXT: Final = (
+    "Written by aphex (aphex compile / aphex chart). The next run replaces this directory whole;\n"
+    "aphex refuses to replace a directory without this file, unless it is empty.\n"
+)
+
+
+class OutputDirectoryError(BundleError):
+    """The output directory holds files aphex did not write; nothing was touched."""
+
+
+def check_output_directory(out: Path) -> None:
+    """Raise :class:`OutputDirectoryError` unless ``out`` is missing, empty, or marked as aphex's."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise OutputDirectoryError(f"{out}: exists and is not a directory; nothing written")
+    if (out / OUTPUT_MARKER).is_file() or not any(out.iterdir()):
+        return
+    raise OutputDirectoryError(
+        f"{out}: not empty and not written by aphex (no {OUTPUT_MARKER}); choose a new or empty directory; "
+        "nothing written"
+    )
+
+
 def write_tree(rendered: Mapping[Path, str], out: Path) -> list[Path]:
-    """Replace directory ``out`` with exactly the files ``rendered`` (relative path -> text), atomically."""
+    """Replace directory ``out`` with exactly the files ``rendered`` (relative path -> text) and the
+    :data:`OUTPUT_MARKER`, atomically; :class:`OutputDirectoryError` when ``out`` is not aphex's."""
     out = out.resolve()
+    check_output_directory(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        for path, text in sorted(rendered.items()):
+        for path, text in sorted({**rendered, Path(OUTPUT_MARKER): _MARKER_TEXT}.items()):
             target = staging / path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")

@@ -505,7 +505,7 @@ def chart_files(parts_builder: PartsBuilder) -> dict[str, str]:
         "Chart.yaml": header + dump_yaml(chart_yaml),
         "values.yaml": values_text,
         "values.schema.json": json.dumps(chart_values_schema(), indent=2) + "\n",
-        ".helmignore": "*.orig\n*.tmp\n.DS_Store\n",
+        ".helmignore": "*.orig\n*.tmp\n.DS_Store\n.aphex-output\n",
         "README.md": chart_readme(CHART_NAME, DESCRIPTION, defaults),
         "templates/_helpers.tpl": _HELPERS,
         "templates/NOTES.txt": _NOTES,

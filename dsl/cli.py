@@ -1,4 +1,4 @@
-"""The ``aphex`` command line: a contract other tools rely on (see ../shared/design.md).
+"""The ``aphex`` command line: a contract other tools rely on (README.md, "The aphex command").
 
 Subcommands import what they need lazily: ``aphex lint`` must stay fast and never import Hera, while
 ``aphex compile`` loads the pipelines. Exit status: 0 success, 1 problems found, 2 unusable input.
@@ -29,11 +29,34 @@ def _load_values(path: Path | None) -> dict[str, Any]:
     return data
 
 
+def _output_refused(out: Path) -> bool:
+    """Print why ``out`` may not be replaced (it holds files aphex did not write); True when refused."""
+    from dsl.bundle import OutputDirectoryError, check_output_directory
+
+    try:
+        check_output_directory(out.resolve())
+    except OutputDirectoryError as error:
+        print(f"aphex: {error}", file=sys.stderr)
+        return True
+    return False
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("aphex")
+    except PackageNotFoundError:  # run from a checkout without installing
+        return "unknown"
+
+
 def _compile(args: argparse.Namespace) -> int:
     from dsl.bundle import write_bundle
     from dsl.settings import SettingsError, load_settings
     from workflows.bundle import build_bundle
 
+    if _output_refused(args.out):
+        return 2
     values = _load_values(args.values)
     if args.release is not None:
         values["instance"] = args.release
@@ -126,6 +149,8 @@ def _chart(args: argparse.Namespace) -> int:
     from dsl.chart import ChartError, write_chart
     from workflows.bundle import bundle_parts
 
+    if _output_refused(args.out):
+        return 2
     try:
         files = write_chart(bundle_parts, args.out)
     except ChartError as error:
@@ -155,6 +180,7 @@ def _config(args: argparse.Namespace) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aphex", description="Argo-native delivery workflows, compiled.")
+    parser.add_argument("--version", action="version", version=f"aphex {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     compile_cmd = commands.add_parser("compile", help="write every object of the bundle as plain YAML")

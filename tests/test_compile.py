@@ -27,8 +27,9 @@ def test_compile_writes_one_file_per_object(tmp_path: Path) -> None:
     assert "serviceaccount/aphex-preview-deployer.yaml" in files
 
 
-def test_compile_replaces_stale_output(tmp_path: Path) -> None:
+def test_compile_replaces_stale_output_it_wrote(tmp_path: Path) -> None:
     out = tmp_path / "dist"
+    assert main(["compile", "--out", str(out)]) == 0
     (out / "stale").mkdir(parents=True)
     (out / "stale" / "old.yaml").write_text("kind: Old\n")
     assert main(["compile", "--out", str(out)]) == 0
@@ -80,3 +81,10 @@ def test_compiled_bundle_matches_golden_files(tmp_path: Path) -> None:
         "compiled output differs from tests/golden; if intended, run `make golden` and review the diff "
         f"({comparison.diff_files or comparison.left_only or comparison.right_only})"
     )
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == "aphex 0.1.0"

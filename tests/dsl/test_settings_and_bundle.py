@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from dsl.bundle import BundleError, dump_yaml, write_bundle
+from dsl.bundle import OUTPUT_MARKER, BundleError, OutputDirectoryError, dump_yaml, write_bundle
+from dsl.cli import main as cli_main
 from dsl.params import ParameterDefinitionError, workflow_parameter
 from dsl.settings import SettingsError, load_settings
 
@@ -99,3 +100,27 @@ def test_writer_refuses_duplicates_and_leaves_existing_output_untouched(tmp_path
 def test_dump_keeps_key_order_and_quotes_placeholders() -> None:
     text = dump_yaml({"kind": "X", "apiVersion": "v1", "value": "{{workflow.name}}"})
     assert text == "kind: X\napiVersion: v1\nvalue: '{{workflow.name}}'\n"
+
+
+def test_an_output_directory_with_files_aphex_did_not_write_is_refused_untouched(tmp_path: Path) -> None:
+    out = tmp_path / "project"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    code = cli_main(["compile", "--out", str(out)])
+    assert code == 2
+    assert [path.name for path in out.iterdir()] == ["notes.txt"]
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_an_empty_or_aphex_written_directory_is_replaced(tmp_path: Path) -> None:
+    out = tmp_path / "dist"
+    out.mkdir()
+    write_bundle([{"kind": "ConfigMap", "metadata": {"name": "a"}}], out)
+    assert (out / OUTPUT_MARKER).is_file()
+    write_bundle([{"kind": "ConfigMap", "metadata": {"name": "b"}}], out)
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == [
+        OUTPUT_MARKER,
+        "configmap/b.yaml",
+    ]
+    with pytest.raises(OutputDirectoryError):
+        write_bundle([], tmp_path)  # holds "dist": not aphex's
