@@ -197,8 +197,9 @@ def helm_release_name(repo: str, pr: int) -> str:
 
 PREVIEW_NAMESPACE_PREFIX: Final = "impl-pr-"
 _PREVIEW_HASH_LENGTH: Final = 10
+_PREVIEW_REPO_PART: Final = "[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
 PREVIEW_NAMESPACE_PATTERN: Final = (
-    rf"^{PREVIEW_NAMESPACE_PREFIX}[1-9][0-9]{{0,9}}-[a-z0-9](?:[-a-z0-9]*[a-z0-9])?-[0-9a-f]{{{_PREVIEW_HASH_LENGTH}}}$"
+    f"^{PREVIEW_NAMESPACE_PREFIX}[1-9][0-9]{{0,9}}-{_PREVIEW_REPO_PART}-[0-9a-f]{{{_PREVIEW_HASH_LENGTH}}}$"
 )
 """Every name :func:`preview_namespace` returns (RE2 syntax too: the admission policy matches it)."""
 

@@ -127,7 +127,11 @@ def test_one_repository_name_under_many_owners_gets_one_namespace_each(owners: l
 
 def test_preview_namespace_reads_as_a_preview_of_the_pull_request() -> None:
     digest = hashlib.sha256(b"octo-org/hello").hexdigest()[:10]
-    assert preview_namespace("octo-org", "hello", 7) == f"impl-pr-7-hello-{digest}" == "impl-pr-7-hello-f26fb144f1"
+    assert (
+        preview_namespace("octo-org", "hello", 7)
+        == f"impl-pr-7-hello-{digest}"
+        == "impl-pr-7-hello-f26fb144f1"
+    )
     assert preview_namespace("Octo-Org", "Hello", 7) == preview_namespace("octo-org", "hello", 7)
     assert preview_namespace("octo-org", "hello", 7) != preview_namespace("octo-org", "hello", 8)
     assert preview_namespace("octo-org", "hello", 7) != preview_namespace("other", "hello", 7)
