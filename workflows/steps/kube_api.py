@@ -141,7 +141,9 @@ def connect(*, field_manager: str) -> Cluster:
         if os.environ.get("KUBERNETES_SERVICE_HOST"):
             config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         else:
-            config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=os.environ.get("KUBECONFIG") or None, client_configuration=configuration
+            )
     except (config.ConfigException, OSError) as error:
         raise StepError(f"no Kubernetes credentials: {error}") from None
     # Retries are ours (Cluster.call); urllib3's own would hide how many attempts were made.
