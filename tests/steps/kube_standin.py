@@ -81,6 +81,8 @@ class KubeStandIn:
     failures: list[tuple[str, str, int, str]] = field(default_factory=list)
     on_change: Callable[[str, dict[str, Any] | None], None] | None = None
     """Called with the path and the new object (None: deleted) after every write."""
+    listed: Callable[[str], list[dict[str, Any]]] | None = None
+    """Objects kept elsewhere that a collection GET of the path also lists (the demo's Ingresses)."""
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def fail_next(
@@ -152,6 +154,7 @@ class KubeStandIn:
         name = path.rsplit("/", 1)[-1]
         if method == "GET" and _COLLECTION.match(path) and not _NAMESPACE.match(path):
             items = [obj for key, obj in sorted(self.objects.items()) if key.rsplit("/", 1)[0] == path]
+            items += self.listed(path) if self.listed is not None else []
             return 200, {"kind": "List", "apiVersion": "v1", "metadata": {}, "items": items}
         existing = self.objects.get(path)
         if method == "GET":

@@ -146,17 +146,16 @@ EVIDENCE_LISTS = [
     ("GET", f"/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}/ingresses"),
     ("GET", f"{NS}/configmaps"),
 ]
+RBAC_NS = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{NAMESPACE}"
+NETWORKING_NS = f"/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}"
 APPLIES = [
     ("PATCH", f"{NS}?{APPLY}"),
-    ("PATCH", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{NAMESPACE}/rolebindings/aphex-preview-deployer?{APPLY}"),
+    ("PATCH", f"{RBAC_NS}/rolebindings/aphex-preview-deployer?{APPLY}"),
     ("PATCH", f"{NS}/resourcequotas/preview?{APPLY}"),
     ("PATCH", f"{NS}/limitranges/preview?{APPLY}"),
-    ("PATCH", f"/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}/networkpolicies/default-deny-ingress?{APPLY}"),
-    (
-        "PATCH",
-        f"/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}/networkpolicies/allow-ingress-controller-and-namespace?{APPLY}",
-    ),
-]  # fmt: skip
+    ("PATCH", f"{NETWORKING_NS}/networkpolicies/default-deny-ingress?{APPLY}"),
+    ("PATCH", f"{NETWORKING_NS}/networkpolicies/allow-ingress-controller-and-namespace?{APPLY}"),
+]
 
 
 def test_deploy_makes_exactly_these_calls(
@@ -381,7 +380,8 @@ def test_a_token_is_sent_as_a_header_and_never_written(
 
 
 UNINSTALL = [
-    "helm", "uninstall", "hello-pr-7", "--namespace", NAMESPACE, "--ignore-not-found", "--wait", "--timeout", "5m",
+    "helm", "uninstall", "hello-pr-7", "--namespace", NAMESPACE,
+    "--ignore-not-found", "--wait", "--timeout", "5m",
 ]  # fmt: skip
 
 
