@@ -95,7 +95,9 @@ def _policy_denials(policy: Mapping[str, Any], request: AdmissionRequest) -> lis
         variables = celpy.celtypes.MapType({})
         activation["variables"] = variables
         for variable in spec.get("variables", []):
-            variables[celpy.celtypes.StringType(variable["name"])] = _evaluate(variable["expression"], activation)
+            variables[celpy.celtypes.StringType(variable["name"])] = _evaluate(
+                variable["expression"], activation
+            )
         return [
             str(validation["message"])
             for validation in spec["validations"]
