@@ -119,7 +119,7 @@ def denials(objects: Iterable[Mapping[str, Any]], request: AdmissionRequest) -> 
     }
     messages: list[str] = []
     for policy in objects:
-        if policy["kind"] == "ValidatingAdmissionPolicy" and policy["metadata"]["name"] in bound:
-            if _matches(policy, request):
-                messages += _policy_denials(policy, request)
+        name = policy["metadata"]["name"]
+        if policy["kind"] == "ValidatingAdmissionPolicy" and name in bound and _matches(policy, request):
+            messages += _policy_denials(policy, request)
     return messages

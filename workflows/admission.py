@@ -201,7 +201,8 @@ def deployer_policy(settings: BundleSettings) -> list[Manifest]:
                 },
                 {
                     "name": "owned",
-                    "expression": f"variables.namespace != null && {_owned('variables.namespace', level)}",
+                    # Never null for the resources matched: an error would deny (failurePolicy Fail).
+                    "expression": _owned("variables.namespace", level),
                 },
             ],
             "validations": _validations(settings),
