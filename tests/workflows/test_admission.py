@@ -12,11 +12,14 @@ workloads outside its own namespace and the previews it manages.
 
 import copy
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dsl.names import preview_namespace
 from dsl.settings import BundleSettings, load_settings
@@ -338,3 +341,45 @@ def test_with_the_policy_no_account_reaches_beyond_its_namespace_and_its_preview
             assert reach == {"secrets": {PREVIEW}, "deployments": {PREVIEW}}
         else:
             assert reach == {"secrets": set(), "deployments": set()}, account
+
+
+def test_the_deployer_is_the_only_account_with_cluster_wide_write(bundle: list[Manifest]) -> None:
+    roles = {o["metadata"]["name"]: o for o in bundle if o["kind"] == "ClusterRole"}
+    writes = {"create", "update", "patch", "delete", "deletecollection", "bind", "escalate", "impersonate"}
+    writers = {
+        subject["name"]
+        for binding in bundle
+        if binding["kind"] == "ClusterRoleBinding"
+        for rule in roles[binding["roleRef"]["name"]]["rules"]
+        if writes & set(rule["verbs"])
+        for subject in binding["subjects"]
+    }
+    assert writers == {DEPLOYER}
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    owner=st.from_regex(r"\A[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?\Z"),
+    repo=st.from_regex(r"\A[A-Za-z0-9._-]{1,100}\Z").filter(
+        lambda repo: repo not in {".", ".."} and not repo.lower().endswith(".git")
+    ),
+    pr=st.integers(1, 9_999_999_999),
+)
+def test_any_pull_requests_preview_is_admitted(owner: str, repo: str, pr: int) -> None:
+    bundle = build_bundle(BundleSettings())
+    manifests = namespace_manifests(
+        owner=owner,
+        repo=repo,
+        pr=pr,
+        workflow="implementation-dag-x",
+        service_account=DEPLOYER,
+        service_account_namespace=NS,
+        workloads_role="aphex-argo-preview-workloads",
+        ingress_namespace="ingress-nginx",
+    )
+    namespace = manifests[0]
+    for manifest in manifests:
+        request = write("CREATE", manifest)
+        if manifest["kind"] != "Namespace":
+            request = replace(request, namespace_object=namespace)
+        assert denials(bundle, request) == [], (manifest["kind"], namespace["metadata"]["name"])
