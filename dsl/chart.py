@@ -79,6 +79,9 @@ def _token_for(schema: Mapping[str, Any], number: int) -> str | int:
         if token < schema["minimum"]:
             raise ChartError(f"no integer sentinel fits the range of {schema.get('description')!r}")
         return token
+    if "enum" in schema:
+        # The last choice: a word the bundle holds only where this value goes (never the default).
+        return str(schema["enum"][-1])
     pattern = re.compile(schema["pattern"])
     # A dot first: code that quotes a value for a regular expression then shows up as "\." in the output.
     for candidate in (

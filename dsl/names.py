@@ -19,6 +19,8 @@ __all__ = [
     "EVENTS_NAME_MAX",
     "HELM_RELEASE_MAX",
     "IAM_ROLE_ARN_PATTERN",
+    "PREVIEW_NAMESPACE_PATTERN",
+    "PREVIEW_NAMESPACE_PREFIX",
     "InvalidValue",
     "dns_label",
     "github_app_bot_login",
@@ -193,6 +195,24 @@ def helm_release_name(repo: str, pr: int) -> str:
     return dns_label(repo, max_length=HELM_RELEASE_MAX - len(suffix)) + suffix
 
 
-def preview_namespace(pr: int) -> str:
-    """The preview namespace of a pull request: ``impl-pr-<pr>``."""
-    return f"impl-pr-{pr}"
+PREVIEW_NAMESPACE_PREFIX: Final = "impl-pr-"
+_PREVIEW_HASH_LENGTH: Final = 10
+_PREVIEW_REPO_PART: Final = "[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
+PREVIEW_NAMESPACE_PATTERN: Final = (
+    f"^{PREVIEW_NAMESPACE_PREFIX}[1-9][0-9]{{0,9}}-{_PREVIEW_REPO_PART}-[0-9a-f]{{{_PREVIEW_HASH_LENGTH}}}$"
+)
+"""Every name :func:`preview_namespace` returns (RE2 syntax too: the admission policy matches it)."""
+
+
+def preview_namespace(owner: str, repo: str, pr: int) -> str:
+    """The preview namespace of one pull request of one repository: ``impl-pr-<pr>-<repo>-<hash>``.
+
+    ``<hash>`` is 10 hex digits of the SHA-256 of ``owner/repo`` (lower-cased: GitHub names are
+    case-insensitive), so two repositories never share a namespace even when their names shorten to
+    the same ``<repo>`` part; ``<repo>`` is the repository as a DNS label, cut to fit 63 characters.
+    """
+    digest = hashlib.sha256(f"{owner}/{repo}".lower().encode("utf-8")).hexdigest()[:_PREVIEW_HASH_LENGTH]
+    head = f"{PREVIEW_NAMESPACE_PREFIX}{pr}-"
+    budget = 63 - len(head) - len(digest) - 1
+    slug = dns_label(repo)[:budget].rstrip("-") or "app"
+    return f"{head}{slug}-{digest}"

@@ -135,6 +135,7 @@ class BundleSettings:
     github: GitHubSettings = field(default_factory=GitHubSettings)
     preview_domain: str = "preview.example.com"
     ingress_namespace: str = "ingress-nginx"
+    preview_pod_security: str = "restricted"
     argo_ui_url: str = "https://argo.example.com"
     workflow_deadline_seconds: int = 10 * 3600
     """Must cover one run's stages (:func:`dsl.deadlines.check_run_deadline`), checked at compile."""

@@ -151,6 +151,14 @@ VALUES_SCHEMA: Final[dict[str, Any]] = {
         "ingressNamespace": _string(
             "Namespace of the ingress controller the previews admit traffic from", DNS_LABEL_PATTERN
         ),
+        "previewPodSecurity": {
+            "type": "string",
+            "description": (
+                "Pod Security Standard the preview namespaces enforce: restricted, or baseline for "
+                "charts that cannot run restricted (never privileged)"
+            ),
+            "enum": ["restricted", "baseline"],
+        },
         "argoUiUrl": _string("Argo UI base URL, for links in comments and notifications", _URL),
         "workflowDeadlineSeconds": _seconds(
             "activeDeadlineSeconds of one implementation-DAG run; at least its stages' deadlines in a row "

@@ -4,10 +4,12 @@ Implements the authorizer's rule matching (https://kubernetes.io/docs/reference/
 a request is allowed when some rule of a role bound to the subject matches its API group, resource,
 verb and, when the rule names them, the resource name. RoleBindings apply in their own namespace;
 ClusterRoleBindings everywhere. Wildcards are honoured so that a test can also prove their absence.
+:func:`self_binding_closure` adds what an account can grant itself with ``create rolebindings`` and
+``bind``/``escalate`` (or roles whose rules it already holds), optionally under an admission policy.
 """
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 
@@ -63,3 +65,78 @@ def allowed(objects: Iterable[Mapping[str, Any]], request: Request) -> bool:
         if role and any(_rule_allows(rule, request) for rule in role.get("rules", [])):
             return True
     return False
+
+
+Admit = Callable[[Mapping[str, Any]], bool]
+"""Whether admission lets the account create this RoleBinding (``lambda _: True``: no policy)."""
+_RBAC_API = "rbac.authorization.k8s.io"
+
+
+def _may_bind(
+    objects: list[Mapping[str, Any]], account: Request, role: Mapping[str, Any], namespace: str
+) -> bool:
+    """RBAC's escalation check for a binding (the RBAC docs, "Restrictions on role binding creation or
+    update"): ``bind`` on the role, or ``escalate``, or the account already holds every rule of it."""
+    kind = "clusterroles" if role["kind"] == "ClusterRole" else "roles"
+    name = role["metadata"]["name"]
+    for verb in ("bind", "escalate"):
+        for scope in (None, namespace):  # a ClusterRole granting it, or a Role in the namespace
+            if allowed(
+                objects,
+                replace(account, verb=verb, group=_RBAC_API, resource=kind, namespace=scope, name=name),
+            ):
+                return True
+    for rule in role.get("rules", []):
+        for group in rule.get("apiGroups", []):
+            for resource in rule.get("resources", []):
+                for verb in rule.get("verbs", []):
+                    held = replace(account, verb=verb, group=group, resource=resource, namespace=namespace)
+                    if "*" in (group, resource, verb) or not allowed(objects, held):
+                        return False
+    return True
+
+
+def self_binding_closure(
+    objects: Iterable[Mapping[str, Any]],
+    *,
+    account: str,
+    account_namespace: str,
+    namespaces: Iterable[str],
+    admit: Admit,
+) -> list[Mapping[str, Any]]:
+    """The RBAC objects once ``account`` has granted itself everything it can: while it may create a
+    RoleBinding in one of ``namespaces`` (RBAC allows ``create rolebindings`` there and ``admit``
+    admits it) to a role it may bind, that binding is added. Each round can only add rights, so the
+    loop ends."""
+    current = list(objects)
+    subject = {"kind": "ServiceAccount", "name": account, "namespace": account_namespace}
+    who = Request(account=account, account_namespace=account_namespace, verb="", group="", resource="")
+    changed = True
+    while changed:
+        changed = False
+        roles = [o for o in current if o["kind"] in ("ClusterRole", "Role")]
+        for namespace in namespaces:
+            create = replace(
+                who, verb="create", group=_RBAC_API, resource="rolebindings", namespace=namespace
+            )
+            if not allowed(current, create):
+                continue
+            for role in roles:
+                if role["kind"] == "Role" and role["metadata"].get("namespace") != namespace:
+                    continue
+                binding = {
+                    "apiVersion": f"{_RBAC_API}/v1",
+                    "kind": "RoleBinding",
+                    "metadata": {"name": account, "namespace": namespace},
+                    "roleRef": {
+                        "apiGroup": _RBAC_API,
+                        "kind": role["kind"],
+                        "name": role["metadata"]["name"],
+                    },
+                    "subjects": [subject],
+                }
+                if binding in current or not _may_bind(current, who, role, namespace) or not admit(binding):
+                    continue
+                current.append(binding)
+                changed = True
+    return current

@@ -11,6 +11,7 @@ from hera.workflows import WorkflowTemplate
 
 from dsl.bundle import BundlePart
 from dsl.settings import BundleSettings
+from workflows.admission import admission_objects
 from workflows.agents import coderun_template, docsrun_template
 from workflows.aphex_pipeline import pipeline_rbac
 from workflows.events import (
@@ -42,7 +43,11 @@ def bundle_parts(settings: BundleSettings) -> list[BundlePart]:
         BundlePart(condition=(implementation, docs), objects=[dag]),
         BundlePart(
             condition=(implementation,),
-            objects=[template_to_dict(coderun_template(settings)), *rbac_objects(settings)],
+            objects=[
+                template_to_dict(coderun_template(settings)),
+                *rbac_objects(settings),
+                *admission_objects(settings),
+            ],
         ),
     ]
     parts.append(

@@ -393,6 +393,7 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
                     "values_file": _out("values-file"),
                     "workflow_name": "{{workflow.name}}",
                     "ingress_namespace": settings.ingress_namespace,
+                    "pod_security": settings.preview_pod_security,
                 },
             )
             accepted = acceptance_step(

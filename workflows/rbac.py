@@ -10,9 +10,11 @@ two Helm releases of one name in different namespaces, never share an object.
 - ``<instance>-steps``: pods that only compute or call GitHub; needs only what Argo's executor needs to
   report outputs (``workflowtaskresults``).
 - ``<instance>-agents``: applies the agent platform's ``coderuns``/``docsruns`` and watches them.
-- ``<instance>-preview-deployer``: manages ``impl-pr-*`` namespaces and, inside each one, binds itself
-  to ``<instance>-<namespace>-preview-workloads`` with a RoleBinding; that is the only way it reaches
-  workloads and Secrets (Helm's release storage), so it cannot read Secrets of namespaces it did not create.
+- ``<instance>-preview-deployer``: manages preview namespaces (:func:`dsl.names.preview_namespace`) and,
+  inside each one, binds itself to ``<instance>-<namespace>-preview-workloads`` with a RoleBinding; that
+  is the only way it reaches workloads and Secrets (Helm's release storage). RBAC alone would let it
+  bind that role anywhere (``rolebindings`` create is cluster-wide because previews are created at run
+  time); the admission policy of :mod:`workflows.admission` confines it to its own previews.
 """
 
 from typing import Any, Final
@@ -51,7 +53,8 @@ _PREVIEW_WORKLOAD_RULES: Final = [
         "resources": ["pods", "pods/log", "events", "endpoints"],
         "verbs": ["get", "list", "watch"],
     },
-    {"apiGroups": [""], "resources": ["resourcequotas"], "verbs": _WORKLOAD_VERBS},
+    # Written by the deployer only as workflows.admission admits them: aphex's quota and LimitRange.
+    {"apiGroups": [""], "resources": ["resourcequotas", "limitranges"], "verbs": _WORKLOAD_VERBS},
     {
         "apiGroups": ["apps"],
         "resources": ["deployments", "statefulsets", "replicasets", "daemonsets"],
@@ -139,7 +142,7 @@ def rbac_objects(settings: BundleSettings) -> list[Manifest]:
                 {
                     "apiGroups": [""],
                     "resources": ["namespaces"],
-                    "verbs": ["get", "list", "create", "patch", "delete"],
+                    "verbs": ["get", "create", "patch", "delete"],
                 },
                 {
                     "apiGroups": [_RBAC_API],

@@ -274,7 +274,9 @@ def _outcome(process: _Process) -> LeafOutcome:
 
 
 def _base_env(python_path: Sequence[str]) -> dict[str, str]:
-    env = {key: os.environ[key] for key in ("PATH", "LANG", "LC_ALL", "TMPDIR") if key in os.environ}
+    # KUBECONFIG stands in for the ServiceAccount credentials Kubernetes gives every pod.
+    passed = ("PATH", "LANG", "LC_ALL", "TMPDIR", "KUBECONFIG")
+    env = {key: os.environ[key] for key in passed if key in os.environ}
     existing = [os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []
     env["PYTHONPATH"] = os.pathsep.join([*python_path, *existing])
     return env

@@ -1,20 +1,17 @@
-"""A recording stand-in for ``helm`` and ``kubectl``: a one-machine "cluster" kept in a state directory.
+"""A recording stand-in for ``helm``: a one-machine "cluster" kept in a state directory.
 
-Run as ``python cluster_standin.py STATE_DIR TOOL ARGS...`` through the small wrappers that
-:func:`examples.demo.harness.install_cluster_standins` writes (``bin/helm``, ``bin/kubectl``); the
-wrappers are put first on PATH. Every call is appended to ``STATE_DIR/calls.jsonl`` (argv and stdin)
-before it is answered. State (namespaces with labels and annotations, releases) lives in
-``STATE_DIR/state.json`` under a file lock.
+Run as ``python cluster_standin.py STATE_DIR helm ARGS...`` through the small wrapper that
+:func:`examples.demo.harness.install_cluster_standins` writes (``bin/helm``), put first on PATH. Every
+call is appended to ``STATE_DIR/calls.jsonl`` (argv and stdin) before it is answered. State (namespaces
+with labels and annotations, releases) lives in ``STATE_DIR/state.json`` under a file lock; the
+Kubernetes API stand-in of the demo (``tests/steps/kube_standin.py``) keeps its namespaces there through
+:func:`record_namespace` and lists the releases' Ingresses with :func:`ingresses`: one Ingress per
+release, whose rule host is the address the "ingress controller" serves it on:
+``127.0.0.1:<port of the release's app>`` (there is no DNS and no ingress controller on a laptop; the
+chart's host is kept in the ``aphex.dev/chart-host`` annotation).
 
 What it models, and only that (anything else exits 1 with "unsupported"):
 
-- ``kubectl apply ... -f -``: records the Namespace (and its labels) among the applied manifests;
-- ``kubectl get namespace NS --ignore-not-found -o json``, ``kubectl annotate namespace NS k=v...``,
-  ``kubectl delete namespace NS``;
-- ``kubectl get ingress -n NS -o json``: one Ingress per release, whose rule host is the address the
-  "ingress controller" serves it on: ``127.0.0.1:<port of the release's app>`` (there is no DNS and no
-  ingress controller on a laptop; the chart's host is kept in the ``aphex.dev/chart-host`` annotation);
-- ``kubectl get all,ingress,configmap -n NS -o yaml``;
 - ``helm upgrade --install RELEASE CHART -n NS --values F --set-string k=v ... --wait``: checks that the
   chart has ``Chart.yaml`` and an Ingress template, then starts the repository's ``app.py`` (the
   "image") on 127.0.0.1 with a free port and, with ``--wait``, waits until ``/healthz`` answers;
@@ -38,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+__all__ = ["helm", "ingresses", "main", "record_namespace"]
 
 
 class Unsupported(Exception):
@@ -251,50 +250,24 @@ def _ingresses(state: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
     return items
 
 
-def kubectl(directory: Path, args: list[str], stdin: str) -> str:
-    namespace = _option(args, "--namespace", "-n") or "default"
+def ingresses(directory: Path, namespace: str) -> list[dict[str, Any]]:
+    """The Ingresses of the releases in ``namespace``."""
     with _state(directory) as state:
-        namespaces = state["namespaces"]
-        if args[:1] == ["apply"] and "-" in args:
-            applied = [doc for doc in yaml.safe_load_all(stdin) if doc]
-            for doc in applied:
-                if doc["kind"] == "Namespace":
-                    name = doc["metadata"]["name"]
-                    entry = namespaces.setdefault(name, {"labels": {}, "annotations": {}})
-                    entry["labels"].update(doc["metadata"].get("labels", {}))
-            return "".join(
-                f"{d['kind'].lower()}/{d['metadata']['name']} serverside-applied\n" for d in applied
-            )
-        if args[:2] == ["get", "namespace"]:
-            entry = namespaces.get(args[2])
-            if entry is None:
-                if "--ignore-not-found" in args:
-                    return ""
-                raise Unsupported(f'Error from server (NotFound): namespaces "{args[2]}" not found')
-            return json.dumps(
-                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": args[2], **entry}}, indent=2
-            )
-        if args[:2] == ["annotate", "namespace"]:
-            entry = namespaces.get(args[2])
-            if entry is None:
-                raise Unsupported(f'Error from server (NotFound): namespaces "{args[2]}" not found')
-            for pair in args[3:]:
-                if "=" in pair and not pair.startswith("-"):
-                    key, _, value = pair.partition("=")
-                    entry["annotations"][key] = value
-            return f"namespace/{args[2]} annotated\n"
-        if args[:2] == ["delete", "namespace"]:
-            if namespaces.pop(args[2], None) is None and "--ignore-not-found" not in args:
-                raise Unsupported(f'Error from server (NotFound): namespaces "{args[2]}" not found')
-            for key in [k for k, r in state["releases"].items() if r["namespace"] == args[2]]:
-                _stop(state["releases"].pop(key))
-            return f'namespace "{args[2]}" deleted\n'
-        if args[:2] == ["get", "ingress"]:
-            return json.dumps({"apiVersion": "v1", "kind": "List", "items": _ingresses(state, namespace)})
-        if args[:2] == ["get", "all,ingress,configmap"]:
-            items = _ingresses(state, namespace)
-            return str(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items}, sort_keys=True))
-    raise Unsupported(f"unsupported: kubectl {' '.join(args)}")
+        return _ingresses(state, namespace)
+
+
+def record_namespace(directory: Path, name: str, metadata: dict[str, Any] | None) -> None:
+    """Keep a namespace's labels and annotations; ``None``: it was deleted, and its releases with it."""
+    with _state(directory) as state:
+        if metadata is not None:
+            state["namespaces"][name] = {
+                "labels": dict(metadata.get("labels") or {}),
+                "annotations": dict(metadata.get("annotations") or {}),
+            }
+            return
+        state["namespaces"].pop(name, None)
+        for key in [k for k, r in state["releases"].items() if r["namespace"] == name]:
+            _stop(state["releases"].pop(key))
 
 
 def main(argv: list[str]) -> int:
@@ -303,7 +276,9 @@ def main(argv: list[str]) -> int:
     with open(directory / "calls.jsonl", "a") as log:
         log.write(json.dumps({"argv": [tool, *args], "stdin": stdin}) + "\n")
     try:
-        sys.stdout.write(helm(directory, args) if tool == "helm" else kubectl(directory, args, stdin))
+        if tool != "helm":
+            raise Unsupported(f"unsupported tool: {tool}")
+        sys.stdout.write(helm(directory, args))
     except Unsupported as error:
         sys.stderr.write(f"{error}\n")
         return 1

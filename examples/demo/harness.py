@@ -5,13 +5,15 @@ Hera runner step (set-params, the CodeRun input validation, deploy, acceptance, 
 publish-success/-failure) in subprocesses, git (a real repository fetched over git's smart HTTP protocol
 from ``git http-backend``), the sample app's HTTP server that acceptance probes.
 
-Stand-ins (doubles that record every call): ``helm`` and ``kubectl`` (:mod:`examples.demo.cluster_standin`),
-the GitHub REST API (``tests/steps/github_standin.py``, real HTTP on 127.0.0.1) and the agent platform (a
-resource rule completes each CodeRun with ``status.phase: Succeeded``).
+Stand-ins (doubles that record every call): ``helm`` (:mod:`examples.demo.cluster_standin`), the
+Kubernetes API (``tests/steps/kube_standin.py``, real HTTP on 127.0.0.1, reached by the steps through
+``KUBECONFIG``), the GitHub REST API (``tests/steps/github_standin.py``, real HTTP on 127.0.0.1) and the
+agent platform (a resource rule completes each CodeRun with ``status.phase: Succeeded``).
 """
 
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -31,6 +33,7 @@ import yaml
 from dsl.cli import main as aphex
 from dsl.run import Fault, RunOptions, RunResult, run_workflow
 from dsl.run.store import parse_rule
+from examples.demo.cluster_standin import ingresses, record_namespace
 from examples.demo.git_server import (
     publish_pull_request,
     pull_request_branch,
@@ -38,6 +41,7 @@ from examples.demo.git_server import (
     serve_git,
 )
 from tests.steps.github_standin import GitHubStandIn, github_standin
+from tests.steps.kube_standin import KubeStandIn, kube_standin
 
 __all__ = ["OWNER", "PR", "REPO", "Cluster", "DemoEnvironment", "demo_environment"]
 
@@ -47,11 +51,24 @@ STANDIN = Path(__file__).resolve().parent / "cluster_standin.py"
 OWNER, REPO, PR = "octo-org", "sample-app", 42
 
 
+_NAMESPACE_PATH = re.compile(r"^/api/v1/namespaces/(?P<name>[a-z0-9-]+)$")
+_INGRESSES_PATH = re.compile(r"^/apis/networking\.k8s\.io/v1/namespaces/(?P<namespace>[a-z0-9-]+)/ingresses$")
+
+
 @dataclass
 class Cluster:
-    """The helm/kubectl stand-ins' directory: ``bin/`` for PATH, the call log and the state."""
+    """The helm stand-in's directory (``bin/`` for PATH, the call log, the state) and the Kubernetes API
+    stand-in, which keeps its namespaces in the same state."""
 
     directory: Path
+    api: KubeStandIn
+
+    def api_calls(self) -> list[tuple[str, str]]:
+        """``(method, path?query)`` of every Kubernetes API request."""
+        return self.api.calls()
+
+    def kubeconfig(self) -> Path:
+        return self.directory / "kubeconfig"
 
     @property
     def bin(self) -> Path:
@@ -78,6 +95,9 @@ class Cluster:
         self.stop_apps()
         for name in ("calls.jsonl", "state.json", "faults.json"):
             (self.directory / name).unlink(missing_ok=True)
+        with self.api.lock:
+            self.api.objects.clear()
+            self.api.requests.clear()
 
     def stop_apps(self) -> None:
         """Stop the app processes the helm stand-in started and that are still recorded as releases."""
@@ -86,11 +106,26 @@ class Cluster:
                 os.kill(int(release["pid"]), signal.SIGTERM)
 
 
-def install_cluster_standins(directory: Path, git_ca: Path) -> Cluster:
-    """Write ``bin/helm`` and ``bin/kubectl`` (wrappers that run the stand-in with this state directory)
-    and ``bin/git``: the real git, trusting the demo git server's certificate (``aphex run`` passes a
-    step no host environment besides PATH, so ``GIT_SSL_CAINFO`` is set here)."""
-    cluster = Cluster(directory)
+def install_cluster_standins(directory: Path, git_ca: Path, api: KubeStandIn) -> Cluster:
+    """Write ``bin/helm`` (a wrapper that runs the stand-in with this state directory), ``bin/git``: the
+    real git, trusting the demo git server's certificate (``aphex run`` passes a step no host environment
+    besides PATH and KUBECONFIG, so ``GIT_SSL_CAINFO`` is set here), and the kubeconfig of ``api``, whose
+    namespaces and Ingresses are kept in the helm stand-in's state."""
+    cluster = Cluster(directory, api)
+    directory.mkdir(parents=True, exist_ok=True)
+    api.kubeconfig(cluster.kubeconfig())
+
+    def changed(path: str, obj: dict[str, Any] | None) -> None:
+        match = _NAMESPACE_PATH.match(path)
+        if match:
+            record_namespace(directory, match["name"], None if obj is None else obj.get("metadata", {}))
+
+    def listed(path: str) -> list[dict[str, Any]]:
+        match = _INGRESSES_PATH.match(path)
+        return ingresses(directory, match["namespace"]) if match else []
+
+    api.on_change = changed
+    api.listed = listed
     cluster.bin.mkdir(parents=True, exist_ok=True)
     real_git = shutil.which("git")
     if real_git is None:
@@ -100,11 +135,10 @@ def install_cluster_standins(directory: Path, git_ca: Path) -> Cluster:
         f'#!/bin/sh\nGIT_SSL_CAINFO={shlex.quote(str(git_ca))} exec {shlex.quote(real_git)} "$@"\n'
     )
     git.chmod(git.stat().st_mode | stat.S_IEXEC)
-    for tool in ("helm", "kubectl"):
-        wrapper = cluster.bin / tool
-        command = shlex.join([sys.executable, str(STANDIN), str(directory), tool])
-        wrapper.write_text(f'#!/bin/sh\nexec {command} "$@"\n')
-        wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    wrapper = cluster.bin / "helm"
+    command = shlex.join([sys.executable, str(STANDIN), str(directory), "helm"])
+    wrapper.write_text(f'#!/bin/sh\nexec {command} "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
     return cluster
 
 
@@ -167,11 +201,17 @@ class DemoEnvironment:
             progress=progress,
         )
         saved = os.environ["PATH"]
+        saved_kubeconfig = os.environ.get("KUBECONFIG")
         os.environ["PATH"] = f"{self.cluster.bin}{os.pathsep}{saved}"
+        os.environ["KUBECONFIG"] = str(self.cluster.kubeconfig())
         try:
             return run_workflow([self.bundle / "workflowtemplate"], options)
         finally:
             os.environ["PATH"] = saved
+            if saved_kubeconfig is None:
+                del os.environ["KUBECONFIG"]
+            else:
+                os.environ["KUBECONFIG"] = saved_kubeconfig
 
 
 def compile_bundle(out: Path, *, api_url: str, web_url: str) -> float:
@@ -198,7 +238,8 @@ def demo_environment(base: Path | None = None) -> Iterator[DemoEnvironment]:
         certificate, key = self_signed_certificate(base / "tls")
         git_url = stack.enter_context(serve_git(git_root, certificate, key))
         seconds = compile_bundle(base / "bundle", api_url=github.url, web_url=git_url)
-        cluster = install_cluster_standins(base / "cluster", certificate)
+        api = stack.enter_context(kube_standin())
+        cluster = install_cluster_standins(base / "cluster", certificate, api)
         stack.callback(cluster.stop_apps)
         yield DemoEnvironment(
             base=base,

@@ -6,7 +6,7 @@
    stand-ins as values);
 2. makes a git repository of ``examples/sample-app`` and publishes it as pull request 42
    (``refs/pull/42/head``) on a local git server (the real ``git http-backend``, HTTPS on 127.0.0.1);
-3. starts the GitHub API stand-in and puts the ``helm``/``kubectl`` stand-ins first on PATH;
+3. starts the GitHub and Kubernetes API stand-ins and puts the ``helm`` stand-in first on PATH;
 4. runs ``implementation-dag`` with ``aphex run``'s Python API: set-params, the CodeRun input
    validation, deploy, acceptance and the exit handler run as real Hera runner steps; CodeRuns are
    completed by a resource rule; acceptance probes the sample app for real on 127.0.0.1;
@@ -81,9 +81,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print("(no acceptance report: acceptance did not run)")
 
-        _section("helm and kubectl (stand-ins)")
+        _section("helm and the Kubernetes API (stand-ins)")
         for call in env.cluster.calls():
             print("  " + " ".join(call if len(" ".join(call)) < 160 else [*call[:4], "..."]))
+        for method, path in env.cluster.api_calls():
+            print(f"  {method} {path}")
         state = env.cluster.state()
         print(f"  namespaces now: {json.dumps(state['namespaces'], sort_keys=True)}")
         print(f"  releases now: {sorted(state['releases'])}")

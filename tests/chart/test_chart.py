@@ -213,6 +213,8 @@ def _strategy(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
             unique=unique_by is None,
             unique_by=unique_by,
         )
+    if "enum" in schema:
+        return st.sampled_from(schema["enum"])
     strings = st.from_regex(re.compile(schema["pattern"]), fullmatch=True)
     shortest, longest = schema.get("minLength", 0), schema.get("maxLength")
     return strings.filter(lambda text: shortest <= len(text) and (longest is None or len(text) <= longest))

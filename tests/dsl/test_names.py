@@ -1,5 +1,6 @@
 """Names that reach manifests: validators and derivations (dsl.names)."""
 
+import hashlib
 import re
 
 import pytest
@@ -8,6 +9,7 @@ from hypothesis import strategies as st
 
 from dsl.names import (
     HELM_RELEASE_MAX,
+    PREVIEW_NAMESPACE_PATTERN,
     InvalidValue,
     dns_label,
     helm_release_name,
@@ -22,6 +24,8 @@ from dsl.names import (
 
 DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 REPO_NAMES = st.from_regex(r"\A[A-Za-z0-9._-]{1,100}\Z")
+OWNER_NAMES = st.from_regex(r"\A[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?\Z")
+PR_NUMBERS = st.integers(min_value=1, max_value=9_999_999_999)
 
 
 @pytest.mark.parametrize("value", ["1", "42", "9999999999"])
@@ -84,14 +88,53 @@ def test_release_name_of_a_symbol_only_repo_falls_back() -> None:
     assert helm_release_name("___", 3) == "app-pr-3"
 
 
-@given(repo=REPO_NAMES, pr=st.integers(min_value=1, max_value=9_999_999_999))
-def test_release_and_namespace_are_dns_safe_within_limits(repo: str, pr: int) -> None:
+@given(owner=OWNER_NAMES, repo=REPO_NAMES, pr=PR_NUMBERS)
+def test_release_and_namespace_are_dns_safe_within_limits(owner: str, repo: str, pr: int) -> None:
     release = helm_release_name(repo, pr)
     assert len(release) <= HELM_RELEASE_MAX
     assert DNS_1123_LABEL.match(release)
-    namespace = preview_namespace(pr)
+    namespace = preview_namespace(owner, repo, pr)
     assert len(namespace) <= 63
     assert DNS_1123_LABEL.match(namespace)
+    assert re.match(PREVIEW_NAMESPACE_PATTERN, namespace)
+    assert namespace.startswith(f"impl-pr-{pr}-")
+
+
+def _identity(owner: str, repo: str, pr: int) -> tuple[str, str, int]:
+    # GitHub owner and repository names are case-insensitive: one repository, whatever the spelling.
+    return owner.lower(), repo.lower(), pr
+
+
+@given(
+    first=st.tuples(OWNER_NAMES, REPO_NAMES, PR_NUMBERS),
+    second=st.tuples(OWNER_NAMES, REPO_NAMES, PR_NUMBERS),
+)
+def test_distinct_pull_requests_never_share_a_preview_namespace(
+    first: tuple[str, str, int], second: tuple[str, str, int]
+) -> None:
+    if _identity(*first) != _identity(*second):
+        assert preview_namespace(*first) != preview_namespace(*second)
+    else:
+        assert preview_namespace(*first) == preview_namespace(*second)
+
+
+@given(owners=st.lists(OWNER_NAMES, min_size=2, max_size=5, unique_by=str.lower), pr=PR_NUMBERS)
+def test_one_repository_name_under_many_owners_gets_one_namespace_each(owners: list[str], pr: int) -> None:
+    long_repo = "a-very-long-repository-name-that-is-cut-to-fit-the-namespace-name"
+    names = {preview_namespace(owner, long_repo, pr) for owner in owners}
+    assert len(names) == len(owners)
+
+
+def test_preview_namespace_reads_as_a_preview_of_the_pull_request() -> None:
+    digest = hashlib.sha256(b"octo-org/hello").hexdigest()[:10]
+    assert (
+        preview_namespace("octo-org", "hello", 7)
+        == f"impl-pr-7-hello-{digest}"
+        == "impl-pr-7-hello-f26fb144f1"
+    )
+    assert preview_namespace("Octo-Org", "Hello", 7) == preview_namespace("octo-org", "hello", 7)
+    assert preview_namespace("octo-org", "hello", 7) != preview_namespace("octo-org", "hello", 8)
+    assert preview_namespace("octo-org", "hello", 7) != preview_namespace("other", "hello", 7)
 
 
 @given(text=st.text(max_size=200))

@@ -2,7 +2,8 @@
 plus a real helm ``--wait`` timeout and invalid parameters.
 
 For each case: the exit handler ran; cleanup removed what deploy created (helm uninstall and namespace
-delete recorded by the stand-ins, the app stopped) and touched nothing when no preview could exist yet;
+delete recorded by the helm and Kubernetes API stand-ins, the app stopped) and touched nothing when no
+preview could exist yet;
 no approving review; a failure comment naming the failed node (not when the parameters are invalid:
 there is no valid pull request to comment on); no CodeRun left in the local object store.
 """
@@ -13,10 +14,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from dsl.names import preview_namespace
 from dsl.run import Fault, RunResult
-from examples.demo.harness import PR, DemoEnvironment, demo_environment
+from examples.demo.harness import OWNER, PR, REPO, DemoEnvironment, demo_environment
 
-NAMESPACE = f"impl-pr-{PR}"
+NAMESPACE = preview_namespace(OWNER, REPO, PR)
+NAMESPACE_PATH = f"/api/v1/namespaces/{NAMESPACE}"
 RELEASE = f"sample-app-pr-{PR}"
 
 
@@ -89,17 +92,16 @@ def test_fault(env: DemoEnvironment, name: str) -> None:
     if case.preview_created:
         assert cluster.calls_starting("helm", "upgrade", "--install")
         assert cluster.calls_starting("helm", "uninstall", RELEASE, "--namespace", NAMESPACE)
-        assert cluster.calls_starting("kubectl", "delete", "namespace", NAMESPACE)
+        assert ("DELETE", f"{NAMESPACE_PATH}?propagationPolicy=Background") in cluster.api_calls()
         port = int((cluster.directory / f"{NAMESPACE}-{RELEASE}.port").read_text())
         assert not _listening(port)  # helm uninstall stopped the app it started
     else:
         assert not cluster.calls_starting("helm", "upgrade")
-        assert not cluster.calls_starting("kubectl", "apply")
-        assert not cluster.calls_starting("kubectl", "delete")
+        assert not [call for call in cluster.api_calls() if call[0] in ("PATCH", "DELETE")]
     state = cluster.state()
     assert state["releases"] == {}  # nothing deployed is left
     assert state["namespaces"] == {}
-    assert not cluster.calls_starting("kubectl", "annotate")
+    assert ("PATCH", f"{NAMESPACE_PATH}?fieldManager=aphex-keep-preview") not in cluster.api_calls()
 
     github = env.github
     assert github.reviews == []

@@ -1,7 +1,8 @@
 """The compiled implementation DAG end to end with ``aphex run``: the demo (examples/demo) as a test.
 
 Real: the bundle, the local interpreter, every Hera runner step in a subprocess, git over smart HTTPS,
-the sample app that acceptance probes. Stand-ins that record calls: helm/kubectl, the GitHub API, the
+the sample app that acceptance probes. Stand-ins that record calls: helm, the
+Kubernetes API, the GitHub API, the
 agent platform (a resource rule completes each CodeRun).
 """
 
@@ -13,10 +14,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from dsl.names import preview_namespace
 from dsl.run import RunResult
-from examples.demo.harness import PR, DemoEnvironment, demo_environment
+from examples.demo.harness import OWNER, PR, REPO, DemoEnvironment, demo_environment
 
-NAMESPACE = f"impl-pr-{PR}"
+NAMESPACE = preview_namespace(OWNER, REPO, PR)
+NAMESPACE_PATH = f"/api/v1/namespaces/{NAMESPACE}"
 RELEASE = f"sample-app-pr-{PR}"
 
 
@@ -56,6 +59,21 @@ def test_deploy_checked_out_the_pull_request_and_installed_the_chart(
     assert f"image.tag={env.head_sha}" in install  # the commit names the image, never pr-<N>
     namespace = env.cluster.state()["namespaces"][NAMESPACE]
     assert namespace["labels"]["app.kubernetes.io/managed-by"] == "aphex"
+    assert namespace["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert (
+        namespace["annotations"]["aphex.dev/deployer"] == "system:serviceaccount:argo:aphex-preview-deployer"
+    )
+    kinds = [
+        r.body["kind"] for r in env.cluster.api.requests if r.content_type == "application/apply-patch+yaml"
+    ]
+    assert kinds == [
+        "Namespace",
+        "RoleBinding",
+        "ResourceQuota",
+        "LimitRange",
+        "NetworkPolicy",
+        "NetworkPolicy",
+    ]
 
 
 def test_acceptance_probed_the_running_app(result: RunResult) -> None:
@@ -72,13 +90,17 @@ def test_acceptance_probed_the_running_app(result: RunResult) -> None:
 
 
 def test_keep_preview_annotated_the_namespace(env: DemoEnvironment, result: RunResult) -> None:
-    annotate = env.cluster.calls_starting("kubectl", "annotate", "namespace", NAMESPACE)
+    annotate = [
+        call
+        for call in env.cluster.api_calls()
+        if call == ("PATCH", f"{NAMESPACE_PATH}?fieldManager=aphex-keep-preview")
+    ]
     assert len(annotate) == 1
     annotations = env.cluster.state()["namespaces"][NAMESPACE]["annotations"]
-    assert set(annotations) == {"aphex.dev/expires-at", "janitor/expires"}
+    assert set(annotations) == {"aphex.dev/deployer", "aphex.dev/expires-at", "janitor/expires"}
     assert annotations["aphex.dev/expires-at"] == annotations["janitor/expires"]
     assert not env.cluster.calls_starting("helm", "uninstall")
-    assert not env.cluster.calls_starting("kubectl", "delete")
+    assert not [call for call in env.cluster.api_calls() if call[0] == "DELETE"]
     assert list(env.cluster.state()["releases"]) == [f"{NAMESPACE}/{RELEASE}"]  # the preview is kept
 
 

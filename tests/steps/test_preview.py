@@ -1,7 +1,10 @@
-"""Deploy, cleanup and keep-preview with a real git remote and recording helm/kubectl stand-ins."""
+"""Deploy, cleanup and keep-preview with a real git remote, a recording helm stand-in and the
+Kubernetes API stand-in (real HTTP on 127.0.0.1) that the steps reach through the official client."""
 
 import json
 import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,10 +13,22 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dsl.names import helm_release_name
+from dsl.names import helm_release_name, preview_namespace
 from tests.runner import run_step
+from tests.steps.kube_standin import KubeStandIn, kube_standin
 from tests.steps.standins import StandIns, install
-from workflows.steps import preview
+from workflows.steps import kube_api, preview
+
+NAMESPACE = preview_namespace("octo-org", "hello", 7)
+NS = f"/api/v1/namespaces/{NAMESPACE}"
+APPLY = "fieldManager=aphex&force=true"
+DEPLOYER = "system:serviceaccount:argo:aphex-preview-deployer"
+OURS = {
+    "app.kubernetes.io/managed-by": "aphex",
+    "aphex.dev/owner": "octo-org",
+    "aphex.dev/repo": "hello",
+    "aphex.dev/pr": "7",
+}
 
 INGRESS = {
     "items": [
@@ -57,11 +72,28 @@ def remote(tmp_path: Path) -> tuple[Path, str, str]:
     return bare, pr_head, old
 
 
+@dataclass
+class Cluster:
+    """The helm stand-in (a recording executable on PATH) and the Kubernetes API stand-in."""
+
+    helm: StandIns
+    api: KubeStandIn
+
+    def calls(self) -> list[list[str]]:
+        return self.helm.calls()
+
+    def on(self, *argv: str, stdout: str = "", stderr: str = "", exit: int = 0) -> None:
+        self.helm.on(*argv, stdout=stdout, stderr=stderr, exit=exit)
+
+
 @pytest.fixture
-def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StandIns:
-    standins = install(tmp_path / "standins", ["helm", "kubectl"])
+def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster]:
+    standins = install(tmp_path / "standins", ["helm"])
     for key, value in standins.environment().items():
         monkeypatch.setenv(key, value)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    waits: list[float] = []
+    monkeypatch.setattr(kube_api, "_sleep", waits.append)
     monkeypatch.setenv("GITHUB_URL", f"file://{tmp_path / 'remotes'}")
     monkeypatch.setenv("APHEX_SERVICE_ACCOUNT", "aphex-preview-deployer")
     monkeypatch.setenv("APHEX_WORKFLOW_NAMESPACE", "argo")
@@ -69,7 +101,18 @@ def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StandIns:
     monkeypatch.setenv("APHEX_SCRATCH", str(tmp_path / "scratch"))
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     monkeypatch.delenv("GITHUB_APP_ID", raising=False)
-    return standins
+    with kube_standin() as api:
+        monkeypatch.setenv("KUBECONFIG", str(api.kubeconfig(tmp_path / "kubeconfig")))
+        yield Cluster(helm=standins, api=api)
+
+
+def ingresses(api: KubeStandIn, namespace: str = NAMESPACE) -> None:
+    for index, item in enumerate(INGRESS["items"]):
+        api.put(f"/apis/networking.k8s.io/v1/namespaces/{namespace}/ingresses/app-{index}", item)
+
+
+def our_namespace(api: KubeStandIn, labels: dict[str, str] = OURS) -> None:
+    api.put(NS, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE, "labels": labels}})
 
 
 def deploy_args(tmp_path: Path, **overrides: str) -> dict[str, str]:
@@ -79,7 +122,7 @@ def deploy_args(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "pr": "7",
         "commit": "",
         "repository_url": f"file://{tmp_path / 'remotes'}/octo-org/hello",
-        "namespace": "impl-pr-7",
+        "namespace": NAMESPACE,
         "release": "hello-pr-7",
         "host": "hello-pr-7.preview.example.com",
         "image_tag": "pr-7",
@@ -94,11 +137,32 @@ def run_deploy(tmp_path: Path, **overrides: str) -> tuple[str, str]:
     return preview.deploy(**deploy_args(tmp_path, **overrides), evidence=tmp_path / "evidence")
 
 
+EVIDENCE_LISTS = [
+    ("GET", f"{NS}/pods"),
+    ("GET", f"{NS}/services"),
+    ("GET", f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments"),
+    ("GET", f"/apis/apps/v1/namespaces/{NAMESPACE}/statefulsets"),
+    ("GET", f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs"),
+    ("GET", f"/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}/ingresses"),
+    ("GET", f"{NS}/configmaps"),
+]
+RBAC_NS = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{NAMESPACE}"
+NETWORKING_NS = f"/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}"
+APPLIES = [
+    ("PATCH", f"{NS}?{APPLY}"),
+    ("PATCH", f"{RBAC_NS}/rolebindings/aphex-preview-deployer?{APPLY}"),
+    ("PATCH", f"{NS}/resourcequotas/preview?{APPLY}"),
+    ("PATCH", f"{NS}/limitranges/preview?{APPLY}"),
+    ("PATCH", f"{NETWORKING_NS}/networkpolicies/default-deny-ingress?{APPLY}"),
+    ("PATCH", f"{NETWORKING_NS}/networkpolicies/allow-ingress-controller-and-namespace?{APPLY}"),
+]
+
+
 def test_deploy_makes_exactly_these_calls(
-    tmp_path: Path, cluster: StandIns, remote: tuple[Path, str, str]
+    tmp_path: Path, cluster: Cluster, remote: tuple[Path, str, str]
 ) -> None:
     _, pr_head, _ = remote
-    cluster.on("kubectl", "get", "ingress", stdout=json.dumps(INGRESS))
+    ingresses(cluster.api)
     cluster.on("helm", "status", stdout="STATUS: deployed\n")
     urls, sha = run_deploy(tmp_path)
     assert sha == pr_head
@@ -109,61 +173,136 @@ def test_deploy_makes_exactly_these_calls(
     calls = cluster.calls()
     checkout = next(Path(c[4]).parent.parent for c in calls if c[:3] == ["helm", "upgrade", "--install"])
     assert calls == [
-        ["kubectl", "apply", "--server-side", "--field-manager=aphex", "--force-conflicts", "-f", "-"],
         [
             "helm", "upgrade", "--install", "hello-pr-7", str(checkout / "charts" / "app"),
-            "--namespace", "impl-pr-7", "--values", str(checkout / "values-preview.yaml"),
+            "--namespace", NAMESPACE, "--values", str(checkout / "values-preview.yaml"),
             "--set-string", "image.tag=pr-7", "--set-string", "ingress.host=hello-pr-7.preview.example.com",
             "--wait", "--timeout", "10m", "--history-max", "5",
         ],
-        ["kubectl", "get", "all,ingress,configmap", "--namespace", "impl-pr-7", "--output", "yaml"],
-        ["helm", "status", "hello-pr-7", "--namespace", "impl-pr-7"],
-        ["helm", "get", "values", "hello-pr-7", "--namespace", "impl-pr-7", "--output", "yaml"],
-        ["kubectl", "get", "ingress", "--namespace", "impl-pr-7", "--output", "json"],
+        ["helm", "status", "hello-pr-7", "--namespace", NAMESPACE],
+        ["helm", "get", "values", "hello-pr-7", "--namespace", NAMESPACE, "--output", "yaml"],
     ]  # fmt: skip
-    manifests = list(yaml.safe_load_all(cluster.stdin_of("kubectl", "apply")))
+    assert cluster.api.calls() == [
+        *APPLIES,
+        *EVIDENCE_LISTS,
+        ("GET", f"/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}/ingresses"),
+    ]
+    applied = [r for r in cluster.api.requests if r.method == "PATCH"]
+    assert {r.content_type for r in applied} == {"application/apply-patch+yaml"}
+    manifests = [r.body for r in applied]
     assert [m["kind"] for m in manifests] == [
         "Namespace",
         "RoleBinding",
         "ResourceQuota",
+        "LimitRange",
         "NetworkPolicy",
         "NetworkPolicy",
     ]
-    labels = manifests[0]["metadata"]["labels"]
-    assert labels["aphex.dev/pr"] == "7"
-    assert labels["aphex.dev/workflow"] == "implementation-dag-abc12"
+    namespace = manifests[0]["metadata"]
+    assert namespace["labels"] == {
+        **OURS,
+        "aphex.dev/preview": "true",
+        "aphex.dev/workflow": "implementation-dag-abc12",
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/warn": "restricted",
+        "pod-security.kubernetes.io/audit": "restricted",
+    }
+    assert namespace["annotations"] == {"aphex.dev/deployer": DEPLOYER}
     assert manifests[1]["subjects"] == [
         {"kind": "ServiceAccount", "name": "aphex-preview-deployer", "namespace": "argo"}
     ]
     assert manifests[1]["metadata"]["name"] == "aphex-preview-deployer"
     assert manifests[1]["roleRef"]["name"] == "aphex-argo-preview-workloads"
-    admitted = manifests[4]["spec"]["ingress"][0]["from"][1]["namespaceSelector"]["matchLabels"]
+    assert manifests[3]["spec"] == {
+        "limits": [
+            {
+                "type": "Container",
+                "default": {"cpu": "500m", "memory": "512Mi"},
+                "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
+            }
+        ]
+    }
+    admitted = manifests[5]["spec"]["ingress"][0]["from"][1]["namespaceSelector"]["matchLabels"]
     assert admitted == {"kubernetes.io/metadata.name": "ingress-nginx"}
     evidence = tmp_path / "evidence"
     assert json.loads((evidence / "urls.json").read_text())["commit"] == pr_head
+    assert json.loads((evidence / "urls.json").read_text())["namespace"] == NAMESPACE
     assert (evidence / "helm-status.txt").read_text() == "STATUS: deployed\n"
+    listed = yaml.safe_load((evidence / "resources.yaml").read_text())
+    assert listed["items"] == INGRESS["items"]
+
+
+def test_deploy_relaxes_pod_security_to_baseline_and_never_to_privileged(
+    tmp_path: Path, cluster: Cluster, remote: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    ingresses(cluster.api)
+    preview.deploy(**deploy_args(tmp_path), evidence=tmp_path / "evidence", pod_security="baseline")
+    labels = cluster.api.requests[0].body["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
+    assert labels["pod-security.kubernetes.io/warn"] == "restricted"
+    cluster.api.requests.clear()
+    with pytest.raises(SystemExit):
+        preview.deploy(**deploy_args(tmp_path), evidence=tmp_path / "evidence", pod_security="privileged")
+    assert capsys.readouterr().err.startswith("invalid parameter pod-security:")
+    assert cluster.api.requests == []
+
+
+def test_conflicts_and_server_errors_are_retried(
+    tmp_path: Path, cluster: Cluster, remote: tuple[Path, str, str]
+) -> None:
+    ingresses(cluster.api)
+    cluster.api.fail_next("PATCH", r"/resourcequotas/preview$", 409, "the object has been modified")
+    cluster.api.fail_next("PATCH", r"/resourcequotas/preview$", 503)
+    run_deploy(tmp_path)
+    quota = [c for c in cluster.api.calls() if c[1].startswith(f"{NS}/resourcequotas/")]
+    assert quota == [("PATCH", f"{NS}/resourcequotas/preview?{APPLY}")] * 3
+    assert cluster.api.objects[f"{NS}/resourcequotas/preview"]["spec"]["hard"]["pods"] == "20"
+
+
+def test_a_refused_call_fails_at_once_naming_it(
+    tmp_path: Path, cluster: Cluster, remote: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cluster.api.fail_next("PATCH", r"/rolebindings/", 403, "denied by ValidatingAdmissionPolicy")
+    with pytest.raises(SystemExit):
+        run_deploy(tmp_path)
+    err = capsys.readouterr().err
+    assert f"apply RoleBinding {NAMESPACE}/aphex-preview-deployer: HTTP 403: denied by" in err
+    assert cluster.api.calls() == APPLIES[:2]
+    assert cluster.calls() == []
+
+
+def test_an_api_server_that_keeps_failing_gives_up_after_five_attempts(
+    tmp_path: Path, cluster: Cluster, remote: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    for _ in range(kube_api.ATTEMPTS):
+        cluster.api.fail_next("PATCH", r"/namespaces/[^/]+$", 500, "etcdserver: request timed out")
+    with pytest.raises(SystemExit):
+        run_deploy(tmp_path)
+    assert "apply Namespace " in capsys.readouterr().err
+    assert cluster.api.calls() == [APPLIES[0]] * kube_api.ATTEMPTS
 
 
 def test_a_pinned_commit_that_is_not_the_head_is_deployed(
-    tmp_path: Path, cluster: StandIns, remote: tuple[Path, str, str]
+    tmp_path: Path, cluster: Cluster, remote: tuple[Path, str, str]
 ) -> None:
     _, _, old = remote
-    cluster.on("kubectl", "get", "ingress", stdout=json.dumps(INGRESS))
+    ingresses(cluster.api)
     _, sha = run_deploy(tmp_path, commit=old)
     assert sha == old
 
 
 def test_an_unknown_commit_fails(
-    tmp_path: Path, cluster: StandIns, remote: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, cluster: Cluster, remote: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit):
         run_deploy(tmp_path, commit="f" * 40)
     assert "git" in capsys.readouterr().err
     assert cluster.calls() == []
+    assert cluster.api.requests == []
 
 
 def test_a_missing_chart_is_named(
-    tmp_path: Path, cluster: StandIns, remote: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, cluster: Cluster, remote: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit):
         run_deploy(tmp_path, chart_path="charts/nope")
@@ -172,7 +311,7 @@ def test_a_missing_chart_is_named(
 
 
 def test_a_symlink_out_of_the_checkout_is_refused(
-    tmp_path: Path, cluster: StandIns, remote: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, cluster: Cluster, remote: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     bare, _, _ = remote
     work = tmp_path / "evil"
@@ -200,119 +339,122 @@ def test_a_symlink_out_of_the_checkout_is_refused(
     ],
 )
 def test_bad_parameters_are_named_before_anything_runs(
-    tmp_path: Path, cluster: StandIns, capsys: pytest.CaptureFixture[str], field: str, value: str, named: str
+    tmp_path: Path, cluster: Cluster, capsys: pytest.CaptureFixture[str], field: str, value: str, named: str
 ) -> None:
     with pytest.raises(SystemExit):
         run_deploy(tmp_path, **{field: value})
     assert capsys.readouterr().err.startswith(f"invalid parameter {named}:")
     assert cluster.calls() == []
+    assert cluster.api.requests == []
 
 
 def test_a_failing_helm_install_fails_with_its_stderr_and_keeps_evidence(
-    tmp_path: Path, cluster: StandIns, remote: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, cluster: Cluster, remote: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     cluster.on("helm", "upgrade", stderr="Error: timed out waiting for the condition\n", exit=1)
     with pytest.raises(SystemExit):
         run_deploy(tmp_path)
     assert "timed out waiting for the condition" in capsys.readouterr().err
     assert (tmp_path / "evidence" / "resources.yaml").exists()
-    assert not any(call[:3] == ["kubectl", "get", "ingress"] for call in cluster.calls())
+    assert cluster.api.calls() == [*APPLIES, *EVIDENCE_LISTS]
 
 
 def test_no_ingress_hosts_fail(
-    tmp_path: Path, cluster: StandIns, remote: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, cluster: Cluster, remote: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cluster.on("kubectl", "get", "ingress", stdout='{"items": []}')
     with pytest.raises(SystemExit):
         run_deploy(tmp_path)
-    assert "no ingress hosts found in namespace impl-pr-7" in capsys.readouterr().err
+    assert f"no ingress hosts found in namespace {NAMESPACE}" in capsys.readouterr().err
 
 
 def test_a_token_is_sent_as_a_header_and_never_written(
-    tmp_path: Path, cluster: StandIns, remote: tuple[Path, str, str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, cluster: Cluster, remote: tuple[Path, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", "sekrit-token-value")
-    cluster.on("kubectl", "get", "ingress", stdout=json.dumps(INGRESS))
+    ingresses(cluster.api)
     run_deploy(tmp_path)
     for path in (tmp_path / "evidence").rglob("*"):
         assert "sekrit-token-value" not in path.read_text()
     assert all("sekrit" not in " ".join(call) for call in cluster.calls())
+    assert all("sekrit" not in json.dumps(r.body) for r in cluster.api.requests)
 
 
-def test_cleanup_uninstalls_and_deletes_our_empty_namespace(cluster: StandIns) -> None:
-    cluster.on(
-        "kubectl",
-        "get",
-        "namespace",
-        stdout=json.dumps({"metadata": {"labels": {"app.kubernetes.io/managed-by": "aphex"}}}),
-    )
+UNINSTALL = [
+    "helm", "uninstall", "hello-pr-7", "--namespace", NAMESPACE,
+    "--ignore-not-found", "--wait", "--timeout", "5m",
+]  # fmt: skip
+
+
+def test_cleanup_uninstalls_and_deletes_our_empty_namespace(cluster: Cluster) -> None:
+    our_namespace(cluster.api)
+    cluster.api.put(f"{NS}/resourcequotas/preview", {"kind": "ResourceQuota"})
     preview.cleanup(owner="octo-org", repo="hello", pr="7", domain="preview.example.com")
-    assert cluster.calls() == [
-        [
-            "helm",
-            "uninstall",
-            "hello-pr-7",
-            "--namespace",
-            "impl-pr-7",
-            "--ignore-not-found",
-            "--wait",
-            "--timeout",
-            "5m",
-        ],
-        ["kubectl", "get", "namespace", "impl-pr-7", "--ignore-not-found", "--output", "json"],
-        ["helm", "list", "--namespace", "impl-pr-7", "--short", "--all"],
-        ["kubectl", "delete", "namespace", "impl-pr-7", "--ignore-not-found", "--wait=false"],
-    ]
+    assert cluster.calls() == [UNINSTALL, ["helm", "list", "--namespace", NAMESPACE, "--short", "--all"]]
+    assert cluster.api.calls() == [("GET", NS), ("DELETE", f"{NS}?propagationPolicy=Background")]
+    assert cluster.api.objects == {}
 
 
-def test_cleanup_keeps_a_namespace_another_release_still_uses(cluster: StandIns) -> None:
-    cluster.on(
-        "kubectl",
-        "get",
-        "namespace",
-        stdout=json.dumps({"metadata": {"labels": {"app.kubernetes.io/managed-by": "aphex"}}}),
-    )
-    cluster.on("helm", "list", stdout="other-repo-pr-7\n")
+def test_cleanup_keeps_a_namespace_another_release_still_uses(cluster: Cluster) -> None:
+    our_namespace(cluster.api)
+    cluster.on("helm", "list", stdout="other-release\n")
     preview.cleanup(owner="octo-org", repo="hello", pr="7", domain="preview.example.com")
-    assert not any(call[:2] == ["kubectl", "delete"] for call in cluster.calls())
+    assert cluster.api.calls() == [("GET", NS)]
 
 
-def test_cleanup_leaves_a_namespace_it_does_not_manage(cluster: StandIns) -> None:
-    cluster.on("kubectl", "get", "namespace", stdout=json.dumps({"metadata": {"labels": {}}}))
+@pytest.mark.parametrize(
+    "labels",
+    [
+        {},
+        {**OURS, "app.kubernetes.io/managed-by": "someone-else"},
+        {**OURS, "aphex.dev/owner": "other-org"},
+        {**OURS, "aphex.dev/pr": "8"},
+    ],
+)
+def test_cleanup_leaves_a_namespace_that_is_not_this_pull_requests(
+    cluster: Cluster, labels: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    our_namespace(cluster.api, labels)
     preview.cleanup(owner="octo-org", repo="hello", pr="7", domain="preview.example.com")
-    assert not any(call[:2] == ["kubectl", "delete"] for call in cluster.calls())
+    assert cluster.api.calls() == [("GET", NS)]
+    assert "is not this pull request's aphex preview; left in place" in capsys.readouterr().out
 
 
-def test_cleanup_is_a_no_op_when_nothing_exists_and_when_parameters_were_invalid(cluster: StandIns) -> None:
+def test_cleanup_is_a_no_op_when_nothing_exists_and_when_parameters_were_invalid(cluster: Cluster) -> None:
     preview.cleanup(owner="octo-org", repo="hello", pr="7", domain="preview.example.com")
-    assert [c[:2] for c in cluster.calls()] == [["helm", "uninstall"], ["kubectl", "get"]]
+    assert cluster.calls() == [UNINSTALL]
+    assert cluster.api.calls() == [("GET", NS)]
     preview.cleanup(owner="octo;rm", repo="hello", pr="7", domain="preview.example.com")
-    assert len(cluster.calls()) == 2
+    assert len(cluster.calls()) == 1
+    assert len(cluster.api.requests) == 1
 
 
-def test_keep_preview_annotates_the_expiry(cluster: StandIns, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_keep_preview_annotates_the_expiry(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    our_namespace(cluster.api)
     monkeypatch.setattr(preview, "_now", lambda: datetime(2026, 11, 22, 10, 30, 15, 123, tzinfo=UTC))
     expires = preview.keep_preview(
         owner="octo-org", repo="hello", pr="7", domain="preview.example.com", ttl_hours=24
     )
     assert expires == "2026-11-23T10:30:15Z"
-    assert cluster.calls() == [
-        [
-            "kubectl", "annotate", "namespace", "impl-pr-7", "--overwrite",
-            "aphex.dev/expires-at=2026-11-23T10:30:15Z", "janitor/expires=2026-11-23T10:30:15Z",
-        ]
-    ]  # fmt: skip
+    assert cluster.api.calls() == [("PATCH", f"{NS}?fieldManager=aphex-keep-preview")]
+    (request,) = cluster.api.requests
+    assert request.content_type == "application/merge-patch+json"
+    annotations = {"aphex.dev/expires-at": "2026-11-23T10:30:15Z", "janitor/expires": "2026-11-23T10:30:15Z"}
+    assert request.body == {"metadata": {"annotations": annotations}}
+    assert cluster.api.objects[NS]["metadata"] == {
+        "name": NAMESPACE,
+        "labels": OURS,
+        "annotations": annotations,
+    }
+    assert cluster.calls() == []
 
 
 def test_keep_preview_fails_when_the_namespace_is_gone(
-    cluster: StandIns, capsys: pytest.CaptureFixture[str]
+    cluster: Cluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cluster.on(
-        "kubectl", "annotate", stderr='Error from server (NotFound): namespaces "impl-pr-7" not found', exit=1
-    )
     with pytest.raises(SystemExit):
         preview.keep_preview(owner="octo-org", repo="hello", pr="7", domain="preview.example.com")
-    assert "NotFound" in capsys.readouterr().err
+    assert f"annotate namespace {NAMESPACE}: HTTP 404" in capsys.readouterr().err
+    assert NS not in cluster.api.objects
 
 
 @given(
@@ -333,7 +475,7 @@ def test_namespace_manifests_are_valid_for_any_valid_run(repo: str, owner: str, 
     assert helm_release_name(repo, pr) != ""
 
 
-def test_keep_preview_through_the_runner_boundary(tmp_path: Path, cluster: StandIns) -> None:
+def test_keep_preview_through_the_runner_boundary(tmp_path: Path, cluster: Cluster) -> None:
     inputs = {
         "owner": "octo-org",
         "repo": "hello",
@@ -342,13 +484,15 @@ def test_keep_preview_through_the_runner_boundary(tmp_path: Path, cluster: Stand
         "ttl_hours": "24",
     }
     out = tmp_path / "out"
+    our_namespace(cluster.api)
     result = run_step("workflows.steps.preview:keep_preview", inputs, tmp_path)
     assert result.returncode == 0, result.stderr
     expires = (out / "parameters" / "expires-at").read_text()
-    assert cluster.calls()[0][-1] == f"janitor/expires={expires}"
+    assert cluster.api.objects[NS]["metadata"]["annotations"]["janitor/expires"] == expires
 
 
-def test_an_issue_run_has_no_preview_to_keep_or_clean(cluster: StandIns) -> None:
+def test_an_issue_run_has_no_preview_to_keep_or_clean(cluster: Cluster) -> None:
     assert preview.keep_preview(owner="octo-org", repo="hello", pr="", domain="preview.example.com") == ""
     preview.cleanup(owner="octo-org", repo="hello", pr="", domain="preview.example.com")
     assert cluster.calls() == []
+    assert cluster.api.requests == []

@@ -7,6 +7,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from dsl.names import preview_namespace
 from tests.runner import run_step
 from tests.steps.github_standin import GitHubStandIn, github_standin
 from workflows.steps import report
@@ -24,7 +25,7 @@ SUCCESS = {
     "preview_urls": json.dumps(["https://hello-pr-42.preview.example.com/"]),
     "acceptance_summary": json.dumps({"successRatio": 1.0, "p95Ms": 12.5, "requests": 20}),
     "deployed_sha": SHA,
-    "namespace": "impl-pr-42",
+    "namespace": preview_namespace("octo-org", "hello", 42),
     "release": "hello-pr-42",
     "expires_at": "2026-11-23T12:00:00Z",
 }

@@ -24,6 +24,25 @@ from workflows.verify import (
 )
 
 GET_CRD = ["kubectl", "get", "crd", "--output", "json", "--request-timeout=30s"]
+GET_ADMISSION = ["kubectl", "get", "--raw", "/apis/admissionregistration.k8s.io/v1", "--request-timeout=30s"]
+# The discovery document an API server of Kubernetes 1.30 or later serves for the group version.
+ADMISSION = json.dumps(
+    {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": "admissionregistration.k8s.io/v1",
+        "resources": [
+            {"name": name, "namespaced": False, "kind": kind, "verbs": ["create", "delete", "get", "list"]}
+            for name, kind in (
+                ("mutatingwebhookconfigurations", "MutatingWebhookConfiguration"),
+                ("validatingadmissionpolicies", "ValidatingAdmissionPolicy"),
+                ("validatingadmissionpolicies/status", "ValidatingAdmissionPolicy"),
+                ("validatingadmissionpolicybindings", "ValidatingAdmissionPolicyBinding"),
+                ("validatingwebhookconfigurations", "ValidatingWebhookConfiguration"),
+            )
+        ],
+    }
+)
 
 
 def get_eventbus(name: str = "default", namespace: str = "argo-events") -> list[str]:
@@ -77,6 +96,7 @@ def kubectl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StandIns:
     standins = install(tmp_path / "standins", ["kubectl"])
     for key, value in standins.environment().items():
         monkeypatch.setenv(key, value)
+    standins.on(*GET_ADMISSION, stdout=ADMISSION)
     return standins
 
 
@@ -86,7 +106,7 @@ def test_a_ready_cluster_passes_with_exactly_two_calls(
     kubectl.on(*GET_CRD, stdout=crd_list([*ARGO, *AGENTS, *UNRELATED]))
     kubectl.on(*get_eventbus(), stdout=json.dumps(EVENTBUS))
     verify.verify_cluster()
-    assert kubectl.calls() == [GET_CRD, get_eventbus()]
+    assert kubectl.calls() == [GET_CRD, get_eventbus(), GET_ADMISSION]
     out = capsys.readouterr().out
     assert out.startswith("cluster ready for aphex: Argo Workflows (5 CRDs), Argo Events (3 CRDs;")
     assert "EventBus default in namespace argo-events" in out
@@ -103,7 +123,7 @@ def test_every_missing_item_is_reported_in_one_error(
     with pytest.raises(SystemExit) as raised:
         verify.verify_cluster()
     assert raised.value.code == 1
-    assert kubectl.calls() == [GET_CRD, get_eventbus()]
+    assert kubectl.calls() == [GET_CRD, get_eventbus(), GET_ADMISSION]
     err = capsys.readouterr().err
     assert err == (
         "the cluster is not ready for aphex, 4 item(s) missing:\n"
@@ -120,7 +140,7 @@ def test_without_the_eventbus_crd_the_eventbus_is_not_looked_up(kubectl: StandIn
     kubectl.on(*GET_CRD, stdout=crd_list(without("eventbus.argoproj.io")))
     with pytest.raises(verify.ClusterNotReady) as raised:
         verify.check_cluster(verify.Expectations())
-    assert kubectl.calls() == [GET_CRD]
+    assert kubectl.calls() == [GET_CRD, GET_ADMISSION]
     assert raised.value.missing == (
         "CustomResourceDefinition eventbus.argoproj.io (Argo Events) is not installed",
         "EventBus default in namespace argo-events cannot be checked without a served CRD "
@@ -159,7 +179,7 @@ def test_the_agent_group_version_eventbus_and_namespace_are_configurable(kubectl
         agent_api_version="v2beta1",
     )
     assert "agents.example.com/v2beta1" in verify.check_cluster(expected)
-    assert kubectl.calls() == [GET_CRD, get_eventbus("bus", "events")]
+    assert kubectl.calls() == [GET_CRD, get_eventbus("bus", "events"), GET_ADMISSION]
     with pytest.raises(verify.ClusterNotReady) as raised:
         verify.check_cluster(verify.Expectations(events_namespace="events", eventbus_name="bus"))
     assert raised.value.missing == (
@@ -229,15 +249,20 @@ def test_through_the_runner_boundary(tmp_path: Path, kubectl: StandIns) -> None:
     assert result.returncode == 1, result.stderr
     assert "CustomResourceDefinition sensors.argoproj.io (Argo Events) is not installed" in result.stderr
     assert "1 item(s) missing" in result.stderr
-    assert kubectl.calls() == [GET_CRD, get_eventbus("bus", "events")]
+    assert kubectl.calls() == [GET_CRD, get_eventbus("bus", "events"), GET_ADMISSION]
 
 
 def test_verify_main_uses_the_given_context(kubectl: StandIns, capsys: pytest.CaptureFixture[str]) -> None:
     prefix = ["kubectl", "--context", "staging"]
     kubectl.on(*prefix, *GET_CRD[1:], stdout=crd_list([*ARGO, *AGENTS]))
     kubectl.on(*prefix, *get_eventbus()[1:], stdout=json.dumps(EVENTBUS))
+    kubectl.on(*prefix, *GET_ADMISSION[1:], stdout=ADMISSION)
     assert verify.verify_main(["--context", "staging"]) == 0
-    assert kubectl.calls() == [[*prefix, *GET_CRD[1:]], [*prefix, *get_eventbus()[1:]]]
+    assert kubectl.calls() == [
+        [*prefix, *GET_CRD[1:]],
+        [*prefix, *get_eventbus()[1:]],
+        [*prefix, *GET_ADMISSION[1:]],
+    ]
     assert capsys.readouterr().out.startswith("cluster ready for aphex")
 
 
@@ -248,7 +273,45 @@ def test_verify_main_exit_codes(kubectl: StandIns, capsys: pytest.CaptureFixture
     assert "aphex verify: the cluster is not ready" in capsys.readouterr().err
     assert verify.verify_main(["--agent-api-version", "latest"]) == 2
     assert "agent-api-version: must be a version" in capsys.readouterr().err
-    assert len(kubectl.calls()) == 2
+    assert len(kubectl.calls()) == 3
+
+
+def test_a_cluster_without_the_admission_api_is_reported(kubectl: StandIns) -> None:
+    kubectl.rules.clear()
+    kubectl.on(*GET_CRD, stdout=crd_list([*ARGO, *AGENTS]))
+    kubectl.on(*get_eventbus(), stdout=json.dumps(EVENTBUS))
+    # What kubectl prints when the API server does not serve the group version (Kubernetes 1.29 or older
+    # without the beta API enabled).
+    kubectl.on(
+        *GET_ADMISSION,
+        stderr="Error from server (NotFound): the server could not find the requested resource\n",
+        exit=1,
+    )
+    with pytest.raises(verify.ClusterNotReady) as raised:
+        verify.check_cluster(verify.Expectations())
+    assert raised.value.missing == (
+        "ValidatingAdmissionPolicy (admissionregistration.k8s.io/v1, Kubernetes 1.30 or later) is not "
+        "served: the preview deployer cannot be confined",
+    )
+    assert kubectl.calls() == [GET_CRD, get_eventbus(), GET_ADMISSION]
+
+
+def test_an_admission_api_without_policies_is_reported() -> None:
+    webhooks_only = {"resources": [{"name": "validatingwebhookconfigurations"}]}
+    assert [line.split(": resource ")[1] for line in verify.admission_problems(webhooks_only)] == [
+        "validatingadmissionpolicies is not served: the preview deployer cannot be confined",
+        "validatingadmissionpolicybindings is not served: the preview deployer cannot be confined",
+    ]
+    assert verify.admission_problems(json.loads(ADMISSION)) == []
+
+
+def test_another_discovery_failure_is_an_error(kubectl: StandIns) -> None:
+    kubectl.rules.clear()
+    kubectl.on(*GET_CRD, stdout=crd_list([*ARGO, *AGENTS]))
+    kubectl.on(*get_eventbus(), stdout=json.dumps(EVENTBUS))
+    kubectl.on(*GET_ADMISSION, stderr="Unable to connect to the server: dial tcp: i/o timeout\n", exit=1)
+    with pytest.raises(StepError, match="i/o timeout"):
+        verify.check_cluster(verify.Expectations())
 
 
 def test_the_step_defaults_are_the_settings_defaults() -> None:

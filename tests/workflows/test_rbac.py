@@ -11,6 +11,7 @@ import helm_python as helm
 import pytest
 import yaml
 
+from dsl.names import preview_namespace
 from dsl.settings import BundleSettings
 from tests.rbac_eval import Request, allowed
 from workflows.steps.preview import namespace_manifests
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NS = "argo"
 EVENTS = "argo-events"
 SENSOR = "aphex-argo-sensor"
-PREVIEW = "impl-pr-7"
+PREVIEW = preview_namespace("octo-org", "hello", 7)
 PIPELINE = "aphex-shop-delivery"
 
 
@@ -93,6 +94,7 @@ ALLOWED = [
     ("aphex-preview-deployer", "patch", "", "namespaces", None),
     ("aphex-preview-deployer", "create", "rbac.authorization.k8s.io", "rolebindings", PREVIEW),
     ("aphex-preview-deployer", "create", "", "resourcequotas", PREVIEW),
+    ("aphex-preview-deployer", "patch", "", "limitranges", PREVIEW),
     ("aphex-preview-deployer", "create", "networking.k8s.io", "networkpolicies", PREVIEW),
     ("aphex-preview-deployer", "create", "apps", "deployments", PREVIEW),
     ("aphex-preview-deployer", "create", "", "services", PREVIEW),

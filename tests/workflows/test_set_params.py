@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dsl.exit_codes import INVALID_INPUT
-from dsl.names import InvalidValue
+from dsl.names import InvalidValue, preview_namespace
 from tests.runner import run_step
 from workflows.steps.params import derive_preview, set_params, validate_run_parameters
 
@@ -34,7 +34,8 @@ VALID: dict[str, str] = {
 
 def test_valid_parameters_derive_the_preview() -> None:
     run = validate_run_parameters(**VALID)
-    assert run.preview.namespace == "impl-pr-42"
+    assert run.preview.namespace == preview_namespace("octo-org", "hello.world", 42)
+    assert run.preview.namespace == "impl-pr-42-hello-world-c8e13f218d"
     assert run.preview.release == "hello-world-pr-42"
     assert run.preview.host == "hello-world-pr-42.preview.example.com"
     assert run.preview.image_tag == ""  # resolve-head tags with the deployed commit
@@ -86,7 +87,7 @@ def test_any_input_is_rejected_clearly_or_yields_valid_names(
         assert error.field in {"owner", "repo", "pr", "domain"}
         return
     assert len(plan.release) <= 53
-    assert plan.namespace == f"impl-pr-{int(pr)}"
+    assert plan.namespace == preview_namespace(owner, repo, int(pr))
     assert len(plan.host) <= 253
     assert all(ch.isalnum() or ch in ".-" for ch in plan.host)
 
@@ -101,7 +102,7 @@ def test_runner_boundary_writes_validated_outputs(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     outputs = tmp_path / "out" / "parameters"
-    assert (outputs / "namespace").read_text() == "impl-pr-42"
+    assert (outputs / "namespace").read_text() == "impl-pr-42-hello-world-c8e13f218d"
     assert (outputs / "release").read_text() == "hello-world-pr-42"
     assert (outputs / "image-tag").read_text() == ""
     assert (outputs / "docs-stage").read_text() == "false"

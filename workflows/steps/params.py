@@ -83,7 +83,9 @@ def derive_preview(*, owner: str, repo: str, pr: str, domain: str, image_tag: st
         raise InvalidValue("domain", domain, f"is too long for the preview host {host!r} (253 characters)")
     # Empty: resolve-head tags the image with the commit it deploys, which only exists after the agents.
     tag = validate_image_tag(image_tag) if image_tag else ""
-    return PreviewPlan(namespace=preview_namespace(number), release=release, host=host, image_tag=tag)
+    return PreviewPlan(
+        namespace=preview_namespace(owner, repo, number), release=release, host=host, image_tag=tag
+    )
 
 
 def _parse_bool(value: str, field: str) -> bool:

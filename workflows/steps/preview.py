@@ -1,10 +1,13 @@
 """Preview environments of the implementation DAG: deploy with Helm, keep with an expiry, clean up.
 
-``deploy`` checks the pull request out with git, prepares the namespace ``impl-pr-<N>`` (labels, a
-RoleBinding for the deployer, a ResourceQuota, a default-deny ingress NetworkPolicy that still admits
-the ingress controller), installs the chart with ``helm upgrade --install --wait``, discovers the ingress
-hosts and writes the evidence. ``cleanup`` (exit handler, failure) uninstalls the release and deletes the
-namespace when nothing else lives in it; ``keep_preview`` (exit handler, success) sets the expiry.
+``deploy`` checks the pull request out with git, prepares the pull request's own namespace
+(:func:`dsl.names.preview_namespace`: labels with Pod Security admission, a RoleBinding for the deployer,
+a ResourceQuota, a LimitRange, a default-deny ingress NetworkPolicy that still admits the ingress
+controller) through the Kubernetes API, installs the chart with ``helm upgrade --install --wait``,
+discovers the ingress hosts and writes the evidence. ``cleanup`` (exit handler, failure) uninstalls the
+release and deletes the namespace when it is this pull request's and nothing else lives in it;
+``keep_preview`` (exit handler, success) sets the expiry. What the deployer may do to these objects, and
+what the chart it installs may not, is enforced by the admission policy of :mod:`workflows.admission`.
 
 Egress is left open on purpose: a preview usually needs its dependencies (databases, APIs, registries)
 and those differ per application; clusters that want egress control add their own policy.
@@ -13,6 +16,7 @@ uninstalls it anyway.
 """
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -41,18 +45,48 @@ from dsl.names import (
     validate_relative_path,
 )
 from workflows.steps.kube import StepError, run
+from workflows.steps.kube_api import RAW, Cluster, NotFound, connect
 from workflows.steps.params import derive_preview
 
 __all__ = [
+    "DEPLOYER_ANNOTATION",
+    "FIELD_MANAGER",
+    "LIMIT_RANGE",
+    "OWNERSHIP_LABELS",
+    "POD_SECURITY_LEVELS",
+    "PREVIEW_LABEL",
+    "QUOTA",
     "cleanup",
     "deploy",
+    "guarded_specs",
     "ingress_urls",
     "keep_preview",
     "namespace_manifests",
+    "pod_security_labels",
+    "service_account_user",
 ]
 
+FIELD_MANAGER: Final = "aphex"
+"""Field manager of the namespace's objects (server-side apply)."""
+KEEP_FIELD_MANAGER: Final = "aphex-keep-preview"
 EXPIRES_AT: Final = f"{LABEL_PREFIX}expires-at"
 JANITOR_EXPIRES: Final = "janitor/expires"
+PREVIEW_LABEL: Final = f"{LABEL_PREFIX}preview"
+OWNERSHIP_LABELS: Final = (f"{LABEL_PREFIX}owner", f"{LABEL_PREFIX}repo", f"{LABEL_PREFIX}pr")
+"""Labels that say whose pull request a preview namespace belongs to; they never change."""
+DEPLOYER_ANNOTATION: Final = f"{LABEL_PREFIX}deployer"
+"""The Kubernetes user (``system:serviceaccount:<namespace>:<name>``) that created the namespace."""
+POD_SECURITY_LEVELS: Final = ("restricted", "baseline")
+"""Pod Security Standards a preview may enforce (https://kubernetes.io/docs/concepts/security/pod-security-admission/);
+never ``privileged``."""
+_POD_SECURITY: Final = "pod-security.kubernetes.io/"
+QUOTA_NAME: Final = "preview"
+LIMIT_RANGE_NAME: Final = "preview"
+LIMIT_RANGE: Final = {
+    "default": {"cpu": "500m", "memory": "512Mi"},
+    "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
+}
+"""Limits and requests of a container that sets none (the quota requires both)."""
 QUOTA: Final = {
     "pods": "20",
     "requests.cpu": "2",
@@ -66,14 +100,57 @@ _HELM_TIMEOUT = re.compile(r"^[1-9][0-9]{0,4}[smh]$")
 _K8S_NAME = re.compile(r"^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$")
 
 
+def service_account_user(namespace: str, name: str) -> str:
+    """The user name Kubernetes authenticates a ServiceAccount's token as."""
+    return f"system:serviceaccount:{namespace}:{name}"
+
+
+def pod_security_labels(level: str) -> dict[str, str]:
+    """Pod Security admission labels: ``enforce`` at ``level``, ``warn`` and ``audit`` at restricted."""
+    if level not in POD_SECURITY_LEVELS:
+        raise InvalidValue("pod-security", level, f"must be one of {', '.join(POD_SECURITY_LEVELS)}")
+    return {
+        f"{_POD_SECURITY}enforce": level,
+        f"{_POD_SECURITY}warn": "restricted",
+        f"{_POD_SECURITY}audit": "restricted",
+    }
+
+
 def _labels(*, owner: str, repo: str, pr: int, workflow: str) -> dict[str, str]:
+    owner_label, repo_label, pr_label = OWNERSHIP_LABELS
     return {
         "app.kubernetes.io/managed-by": MANAGED_BY,
-        f"{LABEL_PREFIX}preview": "true",
-        f"{LABEL_PREFIX}pr": str(pr),
-        f"{LABEL_PREFIX}repo": dns_label(repo),
-        f"{LABEL_PREFIX}owner": dns_label(owner),
+        PREVIEW_LABEL: "true",
+        pr_label: str(pr),
+        repo_label: dns_label(repo),
+        owner_label: dns_label(owner),
         f"{LABEL_PREFIX}workflow": dns_label(workflow),
+    }
+
+
+def guarded_specs(ingress_namespace: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """The ``spec`` of every ResourceQuota, LimitRange and NetworkPolicy aphex puts in a preview, by
+    (kind, name): the admission policy admits exactly these and nothing else of those kinds."""
+    return {
+        ("ResourceQuota", QUOTA_NAME): {"hard": dict(QUOTA)},
+        ("LimitRange", LIMIT_RANGE_NAME): {"limits": [{"type": "Container", **LIMIT_RANGE}]},
+        ("NetworkPolicy", "default-deny-ingress"): {"podSelector": {}, "policyTypes": ["Ingress"]},
+        ("NetworkPolicy", "allow-ingress-controller-and-namespace"): {
+            "podSelector": {},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [
+                        {"podSelector": {}},
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": ingress_namespace}
+                            }
+                        },
+                    ]
+                }
+            ],
+        },
     }
 
 
@@ -87,20 +164,37 @@ def namespace_manifests(
     service_account_namespace: str,
     workloads_role: str,
     ingress_namespace: str,
+    pod_security: str = "restricted",
 ) -> list[dict[str, Any]]:
-    """Namespace, deployer RoleBinding, ResourceQuota and NetworkPolicies of one preview, in apply order.
-
-    The RoleBinding is named after the deployer's ServiceAccount, so each aphex instance deploying into
-    a shared preview namespace binds only itself.
-    """
-    namespace = preview_namespace(pr)
+    """Namespace, deployer RoleBinding, ResourceQuota, LimitRange and NetworkPolicies of one preview, in
+    apply order. The RoleBinding is named after the deployer's ServiceAccount and binds only it."""
+    namespace = preview_namespace(owner, repo, pr)
     labels = _labels(owner=owner, repo=repo, pr=pr, workflow=workflow)
 
     def meta(name: str) -> dict[str, Any]:
         return {"name": name, "namespace": namespace, "labels": labels}
 
+    guarded = [
+        {
+            "apiVersion": "networking.k8s.io/v1" if kind == "NetworkPolicy" else "v1",
+            "kind": kind,
+            "metadata": meta(name),
+            "spec": spec,
+        }
+        for (kind, name), spec in guarded_specs(ingress_namespace).items()
+    ]
     return [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels}},
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": namespace,
+                "labels": {**labels, **pod_security_labels(pod_security)},
+                "annotations": {
+                    DEPLOYER_ANNOTATION: service_account_user(service_account_namespace, service_account)
+                },
+            },
+        },
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "RoleBinding",
@@ -114,44 +208,12 @@ def namespace_manifests(
                 {"kind": "ServiceAccount", "name": service_account, "namespace": service_account_namespace}
             ],
         },
-        {
-            "apiVersion": "v1",
-            "kind": "ResourceQuota",
-            "metadata": meta("preview"),
-            "spec": {"hard": dict(QUOTA)},
-        },
-        {
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "NetworkPolicy",
-            "metadata": meta("default-deny-ingress"),
-            "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
-        },
-        {
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "NetworkPolicy",
-            "metadata": meta("allow-ingress-controller-and-namespace"),
-            "spec": {
-                "podSelector": {},
-                "policyTypes": ["Ingress"],
-                "ingress": [
-                    {
-                        "from": [
-                            {"podSelector": {}},
-                            {
-                                "namespaceSelector": {
-                                    "matchLabels": {"kubernetes.io/metadata.name": ingress_namespace}
-                                }
-                            },
-                        ]
-                    }
-                ],
-            },
-        },
+        *guarded,
     ]
 
 
 def ingress_urls(ingresses: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """Hosts and URLs of a ``kubectl get ingress -o json`` list: https when the host is under TLS."""
+    """Hosts and URLs of an IngressList as the API server sends it: https when the host is under TLS."""
     hosts: set[str] = set()
     tls_hosts: set[str] = set()
     for item in ingresses.get("items", []):
@@ -240,6 +302,7 @@ def deploy(
     evidence: Annotated[Path, Artifact(name="deploy-evidence", output=True, global_name="deploy-evidence")],
     helm_timeout: str = "10m",
     ingress_namespace: str = "ingress-nginx",
+    pod_security: str = "restricted",
 ) -> tuple[
     Annotated[str, Parameter(name="urls", global_name="preview-urls")],
     Annotated[str, Parameter(name="deployed-sha", global_name="deployed-sha")],
@@ -262,6 +325,7 @@ def deploy(
             evidence=evidence,
             helm_timeout=helm_timeout,
             ingress_namespace=ingress_namespace,
+            pod_security=pod_security,
         )
     except (InvalidValue, StepError) as error:
         raise _fail(error) from None
@@ -284,6 +348,7 @@ def _deploy(
     evidence: Path,
     helm_timeout: str,
     ingress_namespace: str,
+    pod_security: str,
 ) -> tuple[str, str]:
     validate_github_owner(owner)
     validate_github_repo(repo)
@@ -294,8 +359,9 @@ def _deploy(
         raise InvalidValue(
             "repository-url", repository_url, f"must be {expected_url} (GITHUB_URL/owner/repo)"
         )
-    if namespace != preview_namespace(number):
-        raise InvalidValue("namespace", namespace, f"must be {preview_namespace(number)}")
+    expected_namespace = preview_namespace(owner, repo, number)
+    if namespace != expected_namespace:
+        raise InvalidValue("namespace", namespace, f"must be {expected_namespace}")
     if release != helm_release_name(repo, number):
         raise InvalidValue("release", release, f"must be {helm_release_name(repo, number)}")
     if not host.startswith(f"{release}.") or not validate_dns_name(host.removeprefix(f"{release}."), "host"):
@@ -309,6 +375,7 @@ def _deploy(
         raise InvalidValue("ingress-namespace", ingress_namespace, "must be a namespace name")
     if not _K8S_NAME.match(dns_label(workflow_name)):
         raise InvalidValue("workflow-name", workflow_name, "must be a workflow name")
+    pod_security_labels(pod_security)
     account = _env_name("APHEX_SERVICE_ACCOUNT")
     account_namespace = _env_name("APHEX_WORKFLOW_NAMESPACE")
     workloads_role = _env_name("APHEX_PREVIEW_WORKLOADS_ROLE")
@@ -326,11 +393,11 @@ def _deploy(
         service_account_namespace=account_namespace,
         workloads_role=workloads_role,
         ingress_namespace=ingress_namespace,
+        pod_security=pod_security,
     )
-    run(
-        ["kubectl", "apply", "--server-side", "--field-manager=aphex", "--force-conflicts", "-f", "-"],
-        stdin=yaml.safe_dump_all(manifests, sort_keys=True),
-    )
+    cluster = connect(field_manager=FIELD_MANAGER)
+    for manifest in manifests:
+        cluster.apply(manifest)
     try:
         run(
             [
@@ -355,9 +422,10 @@ def _deploy(
             ]
         )
     finally:
-        _write_evidence(evidence, _cluster_evidence(namespace, release))
-    ingresses = json.loads(
-        run(["kubectl", "get", "ingress", "--namespace", namespace, "--output", "json"]).stdout
+        _write_evidence(evidence, _cluster_evidence(cluster, namespace, release))
+    ingresses = cluster.call(
+        f"list ingresses in {namespace}",
+        lambda: cluster.networking.list_namespaced_ingress(namespace, **RAW),
     )
     hosts, urls = ingress_urls(ingresses)
     report = {
@@ -375,23 +443,31 @@ def _deploy(
     return json.dumps(urls), sha
 
 
-def _cluster_evidence(namespace: str, release: str) -> dict[str, str]:
+def _cluster_evidence(cluster: Cluster, namespace: str, release: str) -> dict[str, str]:
     """What is deployed, as far as the cluster will tell; a failing query is recorded, not raised."""
-    queries = {
-        "resources.yaml": [
-            "kubectl",
-            "get",
-            "all,ingress,configmap",
-            "--namespace",
-            namespace,
-            "--output",
-            "yaml",
-        ],
+    listings = {
+        "pods": lambda: cluster.core.list_namespaced_pod(namespace, **RAW),
+        "services": lambda: cluster.core.list_namespaced_service(namespace, **RAW),
+        "deployments": lambda: cluster.apps.list_namespaced_deployment(namespace, **RAW),
+        "statefulsets": lambda: cluster.apps.list_namespaced_stateful_set(namespace, **RAW),
+        "jobs": lambda: cluster.batch.list_namespaced_job(namespace, **RAW),
+        "ingresses": lambda: cluster.networking.list_namespaced_ingress(namespace, **RAW),
+        "configmaps": lambda: cluster.core.list_namespaced_config_map(namespace, **RAW),
+    }
+    items: list[Any] = []
+    unavailable: list[str] = []
+    for plural, request in listings.items():
+        try:
+            items += cluster.call(f"list {plural} in {namespace}", request).get("items") or []
+        except StepError as error:
+            unavailable.append(f"# unavailable: {error}\n")
+    resources = "".join(unavailable) + yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items})
+    files = {"resources.yaml": resources}
+    helm_queries = {
         "helm-status.txt": ["helm", "status", release, "--namespace", namespace],
         "helm-values.yaml": ["helm", "get", "values", release, "--namespace", namespace, "--output", "yaml"],
     }
-    files = {}
-    for name, argv in queries.items():
+    for name, argv in helm_queries.items():
         try:
             files[name] = run(argv).stdout
         except StepError as error:
@@ -412,9 +488,9 @@ def _preview_or_none(owner: str, repo: str, pr: str, domain: str) -> tuple[str, 
 
 
 def cleanup(owner: str, repo: str, pr: str, domain: str) -> None:
-    """Runner entrypoint (exit handler, failure): uninstall the release, then delete the namespace
-    when it is ours and no other release remains in it (``impl-pr-<N>`` is shared by every repository's
-    pull request N on a cluster)."""
+    """Runner entrypoint (exit handler, failure): uninstall the release, then delete the namespace when
+    it is this pull request's (managed by aphex, ownership labels of this owner, repository and pull
+    request) and no other release remains in it."""
     names = _preview_or_none(owner, repo, pr, domain)
     if names is None:
         return
@@ -433,21 +509,30 @@ def cleanup(owner: str, repo: str, pr: str, domain: str) -> None:
                 "5m",
             ]
         )
-        found = run(
-            ["kubectl", "get", "namespace", namespace, "--ignore-not-found", "--output", "json"]
-        ).stdout
-        if not found.strip():
+        cluster = connect(field_manager=FIELD_MANAGER)
+        try:
+            found = cluster.call(
+                f"get namespace {namespace}", lambda: cluster.core.read_namespace(namespace, **RAW)
+            )
+        except NotFound:
             print(f"namespace {namespace} does not exist; nothing more to do")
             return
-        labels = json.loads(found).get("metadata", {}).get("labels", {})
-        if labels.get("app.kubernetes.io/managed-by") != MANAGED_BY:
-            print(f"namespace {namespace} is not managed by aphex; left in place")
+        labels = (found.get("metadata") or {}).get("labels") or {}
+        expected = _labels(owner=owner, repo=repo, pr=int(pr), workflow="")
+        if any(
+            labels.get(key) != expected[key] for key in ("app.kubernetes.io/managed-by", *OWNERSHIP_LABELS)
+        ):
+            print(f"namespace {namespace} is not this pull request's aphex preview; left in place")
             return
         remaining = run(["helm", "list", "--namespace", namespace, "--short", "--all"]).stdout.split()
         if remaining:
             print(f"namespace {namespace} still holds releases {', '.join(remaining)}; left in place")
             return
-        run(["kubectl", "delete", "namespace", namespace, "--ignore-not-found", "--wait=false"])
+        with contextlib.suppress(NotFound):
+            cluster.call(
+                f"delete namespace {namespace}",
+                lambda: cluster.core.delete_namespace(namespace, propagation_policy="Background", **RAW),
+            )
         print(f"uninstalled {release} and deleted namespace {namespace}")
     except StepError as error:
         raise _fail(error) from None
@@ -478,16 +563,18 @@ def keep_preview(
         if not 1 <= ttl_hours <= 24 * 30:
             raise InvalidValue("ttl-hours", ttl_hours, "must be between 1 and 720")
         expires = (_now() + timedelta(hours=ttl_hours)).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-        run(
-            [
-                "kubectl",
-                "annotate",
-                "namespace",
+        cluster = connect(field_manager=KEEP_FIELD_MANAGER)
+        patch = {"metadata": {"annotations": {EXPIRES_AT: expires, JANITOR_EXPIRES: expires}}}
+        # A merge patch, not an apply: it fails with NotFound rather than create a bare namespace.
+        cluster.call(
+            f"annotate namespace {plan.namespace}",
+            lambda: cluster.core.patch_namespace(
                 plan.namespace,
-                "--overwrite",
-                f"{EXPIRES_AT}={expires}",
-                f"{JANITOR_EXPIRES}={expires}",
-            ]
+                patch,
+                field_manager=KEEP_FIELD_MANAGER,
+                _content_type="application/merge-patch+json",
+                **RAW,
+            ),
         )
     except (InvalidValue, StepError) as error:
         raise _fail(error) from None

@@ -1,8 +1,11 @@
 """Cluster verification: is everything aphex relies on installed on this cluster?
 
-Checks, with two ``kubectl`` calls, that the CustomResourceDefinitions of Argo Workflows, Argo Events and
-the agent platform exist and serve the versions aphex writes, and that the EventBus its Sensors publish
-through exists in the events namespace. Every missing item is collected; the check then fails once,
+Checks, with three ``kubectl`` calls, that the CustomResourceDefinitions of Argo Workflows, Argo Events
+and the agent platform exist and serve the versions aphex writes, that the EventBus its Sensors publish
+through exists in the events namespace, and that the API server serves ValidatingAdmissionPolicies
+(``admissionregistration.k8s.io/v1``, Kubernetes 1.30 or later), which confine the preview deployer
+(:mod:`workflows.admission`); discovery is readable by every authenticated user, so the verifier
+needs no right for it. Every missing item is collected; the check then fails once,
 with the whole list, or prints a summary. It runs as the ``cluster-verify`` WorkflowTemplate (in-cluster,
 under the verifier's ServiceAccount) and from a laptop with the user's kubectl context
 (:func:`verify_main`). CRDs: https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/;
@@ -18,9 +21,10 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from dsl.names import InvalidValue
-from workflows.steps.kube import StepError, run
+from workflows.steps.kube import CommandError, StepError, run
 
 __all__ = [
+    "ADMISSION_API_PATH",
     "AGENT_PLURALS",
     "ARGO_API_VERSION",
     "ARGO_EVENTS_PLURALS",
@@ -34,6 +38,7 @@ __all__ = [
     "Expectations",
     "RequiredCrd",
     "add_arguments",
+    "admission_problems",
     "check_cluster",
     "eventbus_problems",
     "missing_crds",
@@ -57,6 +62,8 @@ DEFAULT_EVENTS_NAMESPACE: Final = "argo-events"
 DEFAULT_EVENTBUS: Final = "default"
 DEFAULT_AGENT_API_GROUP: Final = "agents.platform"
 DEFAULT_AGENT_API_VERSION: Final = "v1"
+ADMISSION_API_PATH: Final = "/apis/admissionregistration.k8s.io/v1"
+ADMISSION_RESOURCES: Final = ("validatingadmissionpolicies", "validatingadmissionpolicybindings")
 REQUEST_TIMEOUT: Final = "30s"
 """kubectl's ``--request-timeout``: a cluster that does not answer fails the check quickly."""
 
@@ -185,6 +192,19 @@ def eventbus_problems(eventbus: Mapping[str, Any] | None, *, name: str, namespac
     ]
 
 
+def admission_problems(resources: Mapping[str, Any] | None) -> list[str]:
+    """What the discovery document of ``admissionregistration.k8s.io/v1`` (None: not served) lacks."""
+    where = "ValidatingAdmissionPolicy (admissionregistration.k8s.io/v1, Kubernetes 1.30 or later)"
+    if resources is None:
+        return [f"{where} is not served: the preview deployer cannot be confined"]
+    served = {str(item.get("name")) for item in resources.get("resources") or [] if isinstance(item, Mapping)}
+    return [
+        f"{where}: resource {resource} is not served: the preview deployer cannot be confined"
+        for resource in ADMISSION_RESOURCES
+        if resource not in served
+    ]
+
+
 def _json(stdout: str, what: str) -> Any:
     try:
         return json.loads(stdout)
@@ -229,13 +249,23 @@ def check_cluster(expected: Expectations, *, kubectl: Sequence[str] = ("kubectl"
         missing += eventbus_problems(
             eventbus, name=expected.eventbus_name, namespace=expected.events_namespace
         )
+    try:
+        discovery = run(
+            [*kubectl, "get", "--raw", ADMISSION_API_PATH, f"--request-timeout={REQUEST_TIMEOUT}"]
+        )
+        admission = _json(discovery.stdout, "kubectl get --raw")
+    except CommandError as error:
+        if "(NotFound)" not in error.stderr:
+            raise
+        admission = None
+    missing += admission_problems(admission)
     if missing:
         raise ClusterNotReady(missing)
     return (
         f"cluster ready for aphex: Argo Workflows ({len(ARGO_WORKFLOWS_PLURALS)} CRDs), "
         f"Argo Events ({len(ARGO_EVENTS_PLURALS)} CRDs; {where}), "
         f"agent platform ({', '.join(AGENT_PLURALS)} serving "
-        f"{expected.agent_api_group}/{expected.agent_api_version})"
+        f"{expected.agent_api_group}/{expected.agent_api_version}), ValidatingAdmissionPolicy served"
     )
 
 
@@ -318,7 +348,7 @@ def verify_main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="aphex verify",
         description="Check that the cluster has what aphex needs: Argo Workflows, Argo Events "
-        "(with its EventBus) and the agent platform's CRDs.",
+        "(with its EventBus), the agent platform's CRDs and ValidatingAdmissionPolicy.",
     )
     add_arguments(parser)
     return run_from_args(parser.parse_args(argv))
