@@ -22,8 +22,9 @@ from dsl.params import workflow_parameter
 from dsl.security import pod_security_context
 from dsl.settings import BundleSettings, SettingsError
 from dsl.steps import LIGHT, STANDARD, network_retry, runner_step
-from workflows.agents import SERVICE_ACCOUNT_STEPS, coderun_ref, docsrun_ref
+from workflows.agents import SERVICE_ACCOUNT_AGENTS, SERVICE_ACCOUNT_STEPS, coderun_ref, docsrun_ref
 from workflows.steps.acceptance import acceptance
+from workflows.steps.agent_runs import stop_agents
 from workflows.steps.head import resolve_head
 from workflows.steps.params import set_params
 from workflows.steps.preview import cleanup, deploy, keep_preview
@@ -298,6 +299,15 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
             timeout="5m",
             service_account=settings.names.object(SERVICE_ACCOUNT_DEPLOYER),
         )
+        stop_agents_step = runner_step(
+            stop_agents,
+            name="stop-agents",
+            image=image,
+            resources=LIGHT,
+            retry=network_retry(),
+            timeout="5m",
+            service_account=settings.names.object(SERVICE_ACCOUNT_AGENTS),
+        )
         success_step = runner_step(
             publish_success,
             name="publish-success",
@@ -429,6 +439,17 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
             # The steps find out themselves whether there is a preview (an issue run has none): a `when`
             # on a global output would not resolve when set-params failed before publishing it.
             cleanup_step(name="cleanup", when="{{workflow.status}} != Succeeded", arguments=identity)
+            # A stage's wait may end before its agent (its deadline, `argo stop`): stop what still runs.
+            stop_agents_step(
+                name="stop-agents",
+                when="{{workflow.status}} != Succeeded",
+                arguments={
+                    "workflow_name": "{{workflow.name}}",
+                    "namespace": "{{workflow.namespace}}",
+                    "api_group": settings.agent_api_group,
+                    "api_version": settings.agent_api_version,
+                },
+            )
             keep_step(
                 name="keep-preview",
                 when="{{workflow.status}} == Succeeded",

@@ -128,8 +128,9 @@ def rbac_objects(settings: BundleSettings) -> list[Manifest]:
     agent_rule = {
         "apiGroups": [settings.agent_api_group],
         "resources": ["coderuns", "docsruns"],
-        # `apply` (kubectl: get, then create or patch) so that a retried stage adopts its own run.
-        "verbs": ["create", "get", "list", "patch", "watch"],
+        # `apply` (kubectl: get, then create or patch) so that a retried stage adopts its own run;
+        # `delete` for stop-agents, which ends the unfinished runs of a run that did not succeed.
+        "verbs": ["create", "delete", "get", "list", "patch", "watch"],
     }
     return [
         *account_objects(SERVICE_ACCOUNT_STEPS, [EXECUTOR_RULE], settings),

@@ -38,6 +38,7 @@ PULL_REQUEST = {
     "docs": "Skipped",
     "onExit": "Succeeded",
     "onExit.cleanup": "Skipped",
+    "onExit.stop-agents": "Skipped",
     "onExit.keep-preview": "Succeeded",
     "onExit.keep-preview(0)": "Succeeded",
     "onExit.publish-failure": "Skipped",
@@ -56,6 +57,7 @@ ISSUE = {
     "docs": "Omitted",
     "onExit": "Succeeded",
     "onExit.cleanup": "Skipped",
+    "onExit.stop-agents": "Skipped",
     # keep-preview finds out itself that an issue run has no preview; nothing is approved.
     "onExit.keep-preview": "Succeeded",
     "onExit.keep-preview(0)": "Succeeded",
@@ -121,6 +123,7 @@ def test_an_input_a_retry_cannot_fix_costs_one_attempt(env: DemoEnvironment) -> 
     assert attempts == ["resolve-head(0)"]
     assert phases["resolve-head"] == "Failed"
     assert phases["deploy"] == phases["acceptance"] == "Omitted"
+    assert phases["onExit.stop-agents(0)"] == "Succeeded"  # asked the API for unfinished agent runs
     retry = next(node for node in result.nodes if node.name.endswith(".resolve-head"))
     assert retry.message == "retryStrategy.expression evaluated to false"
     assert not env.cluster.calls_starting("helm", "upgrade")  # nothing was deployed; cleanup may uninstall

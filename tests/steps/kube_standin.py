@@ -8,7 +8,7 @@ type, decoded body) and answers as the API server does for the calls the steps m
   the manager's configuration into it; ``fieldManager`` is required, as the API server requires it;
 - ``PATCH`` with ``application/merge-patch+json``: RFC 7386 merge into an existing object (404 if none);
 - ``GET`` of one object (404 with a ``Status`` if absent) and of a collection (a ``List`` of the
-  objects under the path);
+  objects under the path, narrowed by an equality ``labelSelector``);
 - ``DELETE`` of an object (a namespace takes the objects under it along).
 
 Requests without ``Authorization: Bearer <token>`` get 401. ``fail_next`` scripts errors (409, 5xx...).
@@ -68,6 +68,17 @@ def _status(code: int, reason: str, message: str) -> bytes:
             "code": code,
         }
     ).encode()
+
+
+def _equality_selector(selector: str) -> dict[str, str]:
+    """``k=v,k2=v2`` as a mapping; other selector forms are not modelled (refused loudly)."""
+    wanted: dict[str, str] = {}
+    for term in filter(None, selector.split(",")):
+        key, equals, value = term.partition("=")
+        if not equals or value.startswith("=") or key.endswith("!"):
+            raise ValueError(f"label selector {selector!r}: only k=v terms are modelled")
+        wanted[key] = value
+    return wanted
 
 
 @dataclass
@@ -155,6 +166,12 @@ class KubeStandIn:
         if method == "GET" and _COLLECTION.match(path) and not _NAMESPACE.match(path):
             items = [obj for key, obj in sorted(self.objects.items()) if key.rsplit("/", 1)[0] == path]
             items += self.listed(path) if self.listed is not None else []
+            wanted = _equality_selector(query.get("labelSelector", ""))
+            items = [
+                obj
+                for obj in items
+                if all((obj.get("metadata", {}).get("labels") or {}).get(k) == v for k, v in wanted.items())
+            ]
             return 200, {"kind": "List", "apiVersion": "v1", "metadata": {}, "items": items}
         existing = self.objects.get(path)
         if method == "GET":

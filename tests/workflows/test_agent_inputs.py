@@ -81,7 +81,11 @@ _LABEL_VALUE = re.compile(r"^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)
 """A Kubernetes label value (k8s.io/apimachinery validation.IsValidLabelValue)."""
 
 
-@given(repo=st.from_regex(r"[A-Za-z0-9._-]{1,100}", fullmatch=True))
+@given(
+    repo=st.from_regex(r"[A-Za-z0-9._-]{1,100}", fullmatch=True).filter(
+        lambda name: name not in {".", ".."} and not name.lower().endswith(".git")  # GitHub refuses these
+    )
+)
 def test_the_repository_label_is_a_valid_label_value_for_every_github_name(repo: str) -> None:
     coderun = validate_coderun_inputs(
         **{**CODERUN, "repo": repo, "repository_url": f"https://github.com/octo-org/{repo}"}

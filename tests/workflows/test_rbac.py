@@ -89,6 +89,10 @@ ALLOWED = [
     ("aphex-agents", "patch", "agents.platform", "coderuns", NS),
     ("aphex-agents", "create", "agents.platform", "docsruns", NS),
     ("aphex-agents", "patch", "agents.platform", "docsruns", NS),
+    # stop-agents (exit handler) lists and deletes the run's unfinished runs.
+    ("aphex-agents", "list", "agents.platform", "coderuns", NS),
+    ("aphex-agents", "delete", "agents.platform", "coderuns", NS),
+    ("aphex-agents", "delete", "agents.platform", "docsruns", NS),
     # deploy: namespace, its RoleBinding, then Helm inside the namespace.
     ("aphex-preview-deployer", "create", "", "namespaces", None),
     ("aphex-preview-deployer", "patch", "", "namespaces", None),
@@ -131,7 +135,7 @@ DENIED = [
     ("aphex-steps", "get", "", "secrets", NS),
     ("aphex-steps", "patch", "argoproj.io", "workflowtemplates", NS),
     ("aphex-agents", "update", "argoproj.io", "workflowtemplates", NS),
-    ("aphex-agents", "delete", "agents.platform", "coderuns", NS),
+    ("aphex-agents", "delete", "agents.platform", "coderuns", "kube-system"),
     ("aphex-steps", "create", "agents.platform", "coderuns", NS),
     ("aphex-preview-deployer", "create", "apps", "deployments", "default"),
     ("aphex-preview-deployer", "create", "rbac.authorization.k8s.io", "clusterrolebindings", None),
