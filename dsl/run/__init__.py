@@ -29,11 +29,12 @@ from dsl.run.handlers import (
     RunnerHandler,
     SecretSource,
     StandinHandler,
+    SuspendAnswers,
     SuspendHandler,
 )
 from dsl.run.loader import Library, LoadError, Selection, load, select
 from dsl.run.store import ObjectStore, ResourceRule
-from dsl.run.support import unsupported
+from dsl.run.support import check
 
 __all__ = [
     "Fault",
@@ -73,6 +74,8 @@ class RunOptions:
     resource_rules: Sequence[ResourceRule] = ()
     faults: Sequence[Fault] = ()
     resume_suspended: bool = False
+    resume: Mapping[str, float] = field(default_factory=dict)
+    set_outputs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     secrets: Mapping[str, str] = field(default_factory=dict)
     secrets_dir: Path | None = None
     lock_dir: Path | None = None
@@ -90,7 +93,12 @@ def _registry(options: RunOptions, store: ObjectStore) -> HandlerRegistry:
     if options.functions:
         handlers.append(FunctionHandler(options.functions))
     handlers += [
-        SuspendHandler(resume=options.resume_suspended, sleep=options.sleep),
+        SuspendHandler(
+            answers=SuspendAnswers(
+                resume_all=options.resume_suspended, resume=options.resume, outputs=options.set_outputs
+            ),
+            sleep=options.sleep,
+        ),
         ResourceHandler(store=store, rules=options.resource_rules, sleep=options.sleep),
         StandinHandler(options.standins, python_path),
         RunnerHandler(python_path),
@@ -137,6 +145,19 @@ def _parameters(
     return values, {name: value for name, value in arguments.items() if value is not None}
 
 
+def _unknown_nodes(options: RunOptions, names: frozenset[str], selection: Selection) -> list[str]:
+    """``--fail``, ``--resume`` and ``--set-output`` must name a task or step the run has."""
+    known = names | {selection.entrypoint, "onExit"}
+    wanted = [("--fail", fault.node) for fault in options.faults]
+    wanted += [("--resume", node) for node in options.resume]
+    wanted += [("--set-output", node) for node in options.set_outputs]
+    return [
+        f"{option} {node}: no task or step of the run is named {node!r}"
+        for option, node in wanted
+        if node not in known
+    ]
+
+
 def _name(selection: Selection, wanted: str | None) -> str:
     if wanted:
         return wanted
@@ -157,7 +178,8 @@ def run_workflow(paths: Sequence[Path], options: RunOptions) -> RunResult:
     store = ObjectStore(workdir / "store")
     registry = _registry(options, store)
     parameters, entry_arguments = _parameters(selection, library, options.parameters)
-    problems = unsupported(library, selection, registry)
+    checked = check(library, selection, registry)
+    problems = checked.problems + _unknown_nodes(options, checked.node_names, selection)
     if problems:
         raise RunRefused(problems)
     meta = selection.obj.get("metadata", {}) or {}

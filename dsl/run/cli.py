@@ -14,7 +14,14 @@ from dsl.run import Fault, LoadError, RunOptions, RunRefused, run_workflow
 from dsl.run.report import report, tree
 from dsl.run.store import RuleError, parse_rule
 
-__all__ = ["add_arguments", "main", "options_from_args", "parse_fault"]
+__all__ = [
+    "add_arguments",
+    "main",
+    "options_from_args",
+    "parse_fault",
+    "parse_resume",
+    "parse_set_outputs",
+]
 
 
 class OptionError(ValueError):
@@ -42,6 +49,38 @@ def parse_fault(text: str) -> Fault:
     if not node:
         raise OptionError(f"--fail {text!r}: a node name is required")
     return Fault(node=node, attempts=attempts, phase=phase, exit_code=exit_code)
+
+
+def parse_resume(values: Sequence[str]) -> dict[str, float]:
+    """``--resume NODE[:after=SECONDS]``: node display name -> seconds after it is reached."""
+    resume: dict[str, float] = {}
+    for text in values:
+        node, _, setting = text.partition(":")
+        key, _, value = setting.partition("=")
+        after = 0.0
+        if setting:
+            try:
+                after = float(value) if key == "after" else -1.0
+            except ValueError:
+                after = -1.0
+            if after < 0:
+                raise OptionError(f"--resume {text!r}: {setting!r} (use after=SECONDS)")
+        if not node:
+            raise OptionError(f"--resume {text!r}: a node name is required")
+        resume[node] = after
+    return resume
+
+
+def parse_set_outputs(values: Sequence[str]) -> dict[str, dict[str, str]]:
+    """``--set-output NODE:PARAM=VALUE``, as ``argo node set --output-parameter PARAM=VALUE``."""
+    outputs: dict[str, dict[str, str]] = {}
+    for text in values:
+        node, sep, assignment = text.partition(":")
+        name, equals, value = assignment.partition("=")
+        if not (node and sep and name and equals):
+            raise OptionError(f"--set-output {text!r}: expected NODE:PARAM=VALUE")
+        outputs.setdefault(node, {})[name] = value
+    return outputs
 
 
 def _pairs(values: Sequence[str], option: str) -> dict[str, str]:
@@ -95,7 +134,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--secrets-dir", type=Path, help="secret values as files DIR/<secret>/<key>")
     parser.add_argument("--lock-dir", type=Path, help="directory of mutex lock files shared by local runs")
     parser.add_argument("--report", type=Path, help="write a JSON report of every node")
-    parser.add_argument("--resume-suspended", action="store_true", help="resume suspend nodes at once")
+    parser.add_argument(
+        "--resume-suspended",
+        action="store_true",
+        help="argo resume: every suspend node resumes at once, supplied outputs take their defaults",
+    )
+    parser.add_argument(
+        "--resume",
+        action="append",
+        default=[],
+        metavar="NODE[:after=SECONDS]",
+        help="argo resume --node-field-selector displayName=NODE when NODE is reached (or SECONDS later); "
+        "a suspend without duration and without answer leaves the run Running (exit 1)",
+    )
+    parser.add_argument(
+        "--set-output",
+        action="append",
+        default=[],
+        metavar="NODE:PARAM=VALUE",
+        help="argo node set --output-parameter PARAM=VALUE --node-field-selector displayName=NODE "
+        "(a supplied output of a suspend node; it does not resume the node)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no live progress lines")
 
 
@@ -113,6 +172,8 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         resource_rules=[parse_rule(rule) for rule in args.resource_rule],
         faults=[parse_fault(fault) for fault in args.fail],
         resume_suspended=args.resume_suspended,
+        resume=parse_resume(args.resume),
+        set_outputs=parse_set_outputs(args.set_output),
         secrets=_pairs(args.secret, "--secret"),
         secrets_dir=args.secrets_dir,
         lock_dir=args.lock_dir,

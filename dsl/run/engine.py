@@ -60,6 +60,7 @@ _WORKFLOW_STATUS = {
     "Omitted": "Succeeded",
     "Failed": "Failed",
     "Error": "Error",
+    "Running": "Running",
 }
 
 
@@ -415,9 +416,9 @@ class Engine:
             node.message = message
         if node.started_at is None:
             node.started_at = time.time()
-        node.finished_at = time.time()
+        node.finished_at = None if node.phase == "Running" else time.time()
         if node.type not in ("StepGroup", "TaskGroup"):
-            duration = node.finished_at - node.started_at
+            duration = (node.finished_at or time.time()) - node.started_at
             detail = f": {node.message}" if node.message and node.phase != "Succeeded" else ""
             if node.log_tail and node.phase != "Succeeded":
                 detail += f" (stderr: {node.log_tail})"
@@ -572,6 +573,9 @@ class Engine:
             if child.phase == "Succeeded":
                 node.phase, node.message = "Succeeded", ""
                 return
+            if child.phase == "Running":
+                node.phase, node.message = "Running", child.message
+                return
             verdict = plan.verdict(attempts, self._clock_of, self.clock())
             if verdict is not None:
                 node.phase, node.message = verdict
@@ -693,6 +697,7 @@ class Engine:
         body = {key: value for key, value in template.items() if key not in ("inputs", "outputs")}
         substituted = dict(substitute_tree(body, variables, resolved.path))
         substituted["outputs"] = outputs
+        substituted["inputs"] = template.get("inputs") or {}
         self._place_artifacts(template, inputs, paths)
         deadline = self._deadline(substituted, resolved.path)
         fields = {
@@ -771,6 +776,11 @@ class Engine:
             name = str(parameter.get("name"))
             value_from = parameter.get("valueFrom") or {}
             value: str | None = None
+            if value_from.get("supplied") is not None:
+                # A suspend node's supplied output: what the operator (or the default) gave, else unset.
+                if name in outcome.parameters:
+                    node.parameters[name] = outcome.parameters[name]
+                continue
             if name in outcome.parameters:
                 value = outcome.parameters[name]
             elif "value" in parameter:
@@ -865,15 +875,27 @@ class Engine:
                 for future in done:
                     name = running.pop(future)
                     self._record(name, tasks[name], future.result(), outcomes, phases, task_vars, "tasks")
-        node.phase = _assess_dag(dag, tasks, references, phases)
-        if node.phase != "Succeeded":
+        node.phase = (
+            "Running" if "Running" in phases.values() else _assess_dag(dag, tasks, references, phases)
+        )
+        if node.phase == "Running":
+            node.message = ""
+        elif node.phase != "Succeeded":
             failed = [name for name, phase in phases.items() if phase in FAILED]
             node.message = f"child task(s) {', '.join(failed)} failed" if failed else ""
-        self._template_outputs(node, template, base | self.workflow_variables() | task_vars)
+        if node.phase != "Running":
+            self._template_outputs(node, template, base | self.workflow_variables() | task_vars)
 
     @staticmethod
-    def _ready(pending: list[str], references: Mapping[str, list[str]], done: Mapping[str, Any]) -> list[str]:
-        return [name for name in pending if all(reference in done for reference in references[name])]
+    def _ready(
+        pending: list[str], references: Mapping[str, list[str]], done: Mapping[str, TaskOutcome]
+    ) -> list[str]:
+        """Tasks whose every dependency has completed (a Running one, e.g. a suspend, holds them)."""
+        return [
+            name
+            for name in pending
+            if all(ref in done and done[ref].phase != "Running" for ref in references[name])
+        ]
 
     def _record(
         self,
@@ -924,7 +946,7 @@ class Engine:
         else:
             result = self._run_group(parent, target, task, full, name, variables, items)
         on_exit = task.get("onExit")
-        if on_exit:
+        if on_exit and result.phase != "Running":
             handler = self.library.local(owner.owner, str(on_exit))
             if handler is not None:
                 self.invoke(
@@ -1015,6 +1037,8 @@ class Engine:
             group.parameters[output] = json.dumps([child.parameters.get(output) for child in children])
         if any(child.result is not None for child in children):
             group.result = json.dumps([child.result for child in children])
+        if any(child.phase == "Running" for child in children):
+            return self._finish(group, "Running")
         if failed:
             return self._finish(group, failed[0].phase, f"child '{failed[0].name}' {failed[0].phase.lower()}")
         if all(child.phase in ("Skipped", "Omitted") for child in children):
@@ -1109,6 +1133,11 @@ class Engine:
                 )
                 if child.phase in FAILED and not tolerated and failed is None:
                     failed = child
+            if any(child.phase == "Running" for child in children):
+                # A step group completes when all its steps have (Argo's executeStepGroup).
+                self._finish(group_node, "Running")
+                node.phase = "Running"
+                return
             if failed is not None:
                 self._finish(group_node, failed.phase, f"child '{failed.name}' {failed.phase.lower()}")
                 node.phase, node.message = failed.phase, f"child '{failed.name}' {failed.phase.lower()}"
@@ -1145,7 +1174,10 @@ class Engine:
             phase = _WORKFLOW_STATUS.get(root.phase, "Error")
             message = root.message
             on_exit = spec.get("onExit")
-            if on_exit:
+            if phase == "Running":
+                # Argo's operate returns while the root node is not fulfilled: no exit handler yet.
+                message = self._waiting_message()
+            elif on_exit:
                 handler = self.library.local(owner, str(on_exit))
                 if handler is not None:
                     self.exit_variables = {
@@ -1180,6 +1212,14 @@ class Engine:
             parameters=dict(self.global_parameters),
             artifacts=dict(self.global_artifacts),
             workdir=self.workdir,
+        )
+
+    def _waiting_message(self) -> str:
+        """Why the run ended Running: the messages of the suspend nodes still waiting."""
+        with self.lock:
+            nodes = list(self.nodes.values())
+        return "; ".join(
+            f"{n.display_name}: {n.message}" for n in nodes if n.type == "Suspend" and n.phase == "Running"
         )
 
     def failures_value(self) -> str:

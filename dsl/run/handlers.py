@@ -4,8 +4,8 @@ The engine substitutes a leaf template, places its input artifacts and hands a :
 first handler that accepts the template; the handler returns a :class:`LeafOutcome`. Built in, in order:
 
 - :class:`FunctionHandler`: Python callables by template name, in process (tests, benchmarks);
-- :class:`SuspendHandler`: ``suspend`` templates resume after ``duration`` or at once with
-  ``--resume-suspended``;
+- :class:`SuspendHandler`: ``suspend`` templates resume after ``duration`` or when the operator's
+  answer (``--resume``, ``--set-output``, ``--resume-suspended``) says so, else stay Running;
 - :class:`ResourceHandler`: ``resource`` templates create objects in the local :class:`ObjectStore`;
 - :class:`StandinHandler`: a command the user maps to a template name or image (``--standin``);
 - :class:`RunnerHandler`: Hera runner scripts (``python -m hera.workflows.runner -e module:fn``) run in a
@@ -46,6 +46,7 @@ __all__ = [
     "RunnerHandler",
     "SecretSource",
     "StandinHandler",
+    "SuspendAnswers",
     "SuspendHandler",
     "is_runner_script",
     "parse_duration",
@@ -326,26 +327,102 @@ class FunctionHandler:
         return self.functions[call.template_name](call)
 
 
+@dataclass(frozen=True, kw_only=True)
+class SuspendAnswers:
+    """What the operator does to suspend nodes during a local run (by display name).
+
+    ``resume_all`` is ``argo resume WORKFLOW``: every suspend node resumes at once and its supplied outputs
+    without a value take their defaults. ``resume`` maps a node to the seconds after which ``argo resume
+    WORKFLOW --node-field-selector displayName=NODE`` answers it (no defaults are applied: a supplied output
+    nobody set stays unset). ``outputs`` are ``argo node set WORKFLOW --output-parameter NAME=VALUE
+    --node-field-selector displayName=NODE``: they fill supplied outputs but resume nothing.
+    """
+
+    resume_all: bool = False
+    resume: Mapping[str, float] = field(default_factory=dict)
+    outputs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
+WAITING_MESSAGE = "waiting for argo resume (a local run cannot): pass --resume {node} or --resume-suspended"
+
+
+def _supplied(template: Mapping[str, Any]) -> dict[str, Any]:
+    """Supplied output parameters and their defaults; a missing default falls back to the input parameter
+    of the same name (argo-workflows operator.go, addRawOutputFields)."""
+    inputs = {
+        str(p.get("name")): p.get("default")
+        for p in (template.get("inputs") or {}).get("parameters", []) or []
+    }
+    supplied: dict[str, Any] = {}
+    for parameter in (template.get("outputs") or {}).get("parameters", []) or []:
+        value_from = parameter.get("valueFrom") or {}
+        if value_from.get("supplied") is not None:
+            name = str(parameter.get("name"))
+            supplied[name] = value_from.get("default", inputs.get(name))
+    return supplied
+
+
 class SuspendHandler:
-    """``suspend``: resumes after ``duration``, or at once with ``--resume-suspended``."""
+    """``suspend`` nodes as Argo's executeSuspend (operator.go) and the operator's answers.
+
+    A ``duration`` resumes the node by itself when it elapses, supplied outputs nobody set taking their
+    default (an output without one is an Error, as OverrideOutputParametersWithDefault); an answer
+    (:class:`SuspendAnswers`) that comes earlier wins. Without duration or answer the node stays
+    ``Running``: a local run cannot wait for a person, so the run ends there (see docs/run.md).
+    """
 
     name = "suspend"
 
-    def __init__(self, *, resume: bool, sleep: Callable[[float], None]) -> None:
-        self.resume = resume
+    def __init__(self, *, answers: SuspendAnswers, sleep: Callable[[float], None]) -> None:
+        self.answers = answers
         self.sleep = sleep
 
     def accepts(self, template: Mapping[str, Any]) -> bool:
         return template.get("suspend") is not None
 
     def run(self, call: LeafCall) -> LeafOutcome:
-        if self.resume:
-            return LeafOutcome(phase="Succeeded", message="resumed (--resume-suspended)")
-        duration = (call.template.get("suspend") or {}).get("duration")
-        if duration is None:
-            raise HandlerError("suspend: no duration; pass --resume-suspended to resume it")
-        self.sleep(parse_duration(duration, "suspend.duration"))
-        return LeafOutcome(phase="Succeeded", message=f"resumed after {duration}")
+        supplied = _supplied(call.template)
+        given = dict(self.answers.outputs.get(call.display_name, {}))
+        for name in given:
+            if not supplied:
+                raise HandlerError(
+                    f"--set-output {call.display_name}: cannot set output parameters because node is not "
+                    "expecting any raw parameters"
+                )
+            if name not in supplied:
+                raise HandlerError(
+                    f"--set-output {call.display_name}: node is not expecting output parameter '{name}'"
+                )
+        duration_text = (call.template.get("suspend") or {}).get("duration")
+        duration = parse_duration(duration_text, "suspend.duration") if duration_text else None
+        if self.answers.resume_all:
+            return self._resumed(call, supplied, given, with_defaults=True)
+        delay = self.answers.resume.get(call.display_name)
+        if delay is not None and (duration is None or delay < duration):
+            self.sleep(delay)
+            return self._resumed(call, supplied, given, with_defaults=False)
+        if duration is not None:
+            self.sleep(duration)
+            return self._resumed(call, supplied, given, with_defaults=True)
+        return LeafOutcome(
+            phase="Running", message=WAITING_MESSAGE.format(node=call.display_name), parameters=given
+        )
+
+    @staticmethod
+    def _resumed(
+        call: LeafCall, supplied: Mapping[str, Any], given: Mapping[str, str], *, with_defaults: bool
+    ) -> LeafOutcome:
+        values = dict(given)
+        if with_defaults:
+            for name, default in supplied.items():
+                if name in values:
+                    continue
+                if default is None:
+                    raise HandlerError(
+                        f"raw output parameter '{name}' has not been set and does not have a default value"
+                    )
+                values[name] = str(default)
+        return LeafOutcome(phase="Succeeded", parameters=values)
 
 
 class ResourceHandler:

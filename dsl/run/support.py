@@ -8,6 +8,7 @@ spec.templates[2].podSpecPatch: ...``) rather than silently ignored. Leaf templa
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from dsl.lint.semantics import string_leaves
@@ -17,7 +18,7 @@ from dsl.run.handlers import HandlerRegistry
 from dsl.run.loader import Library, Resolved, Selection
 from dsl.run.substitution import has_expression_tag
 
-__all__ = ["unsupported"]
+__all__ = ["Checked", "check", "unsupported"]
 
 _REFUSED_TYPES = ("data", "http", "containerSet", "plugin")
 _REFUSED_FIELDS = {
@@ -45,6 +46,7 @@ _ARTIFACT_SOURCES = (
     "huggingFace",
     "plugin",
 )
+_ORCHESTRATION = {"steps": "Steps", "dag": "DAG", "suspend": "Suspend"}
 _FIELD_REFS = {"metadata.namespace", "metadata.name", "spec.serviceAccountName"}
 _JSON_PATH = re.compile(r"^\{\.[A-Za-z0-9_.\[\]-]+\}$")
 
@@ -55,6 +57,7 @@ class _Checker:
         self.registry = registry
         self.problems: list[str] = []
         self.seen: set[tuple[int, int]] = set()
+        self.names: set[str] = set()
 
     def emit(self, path: str, message: str) -> None:
         self.problems.append(f"{path}: {message}")
@@ -79,6 +82,10 @@ class _Checker:
         if sync.get("semaphores") or sync.get("semaphore") or sync.get("mutex"):
             self.emit(f"{path}.synchronization", "only synchronization.mutexes are supported locally")
         self.retry(template.get("retryStrategy") or {}, f"{path}.retryStrategy")
+        orchestration = [_ORCHESTRATION[kind] for kind in _ORCHESTRATION if template.get(kind) is not None]
+        if template.get("timeout") and orchestration:
+            # argo-workflows workflow/validate/validate.go, validateTemplate: only leaves take a timeout.
+            self.emit(f"{path}.timeout", f"{orchestration[0]} template doesn't support timeout field")
         self.io(template, path)
         if template.get("resource") is not None:
             resource = template["resource"]
@@ -164,6 +171,7 @@ class _Checker:
             self.node(resolved, task, where)
 
     def node(self, owner: Resolved, node: Mapping[str, Any], where: str) -> None:
+        self.names.add(str(node.get("name")))
         if node.get("hooks"):
             self.emit(f"{where}.hooks", "lifecycle hooks are not supported locally")
         if node.get("when") is not None:
@@ -180,6 +188,7 @@ class _Checker:
         else:
             self.template(target)
         if node.get("onExit"):
+            self.names.add(f"{node.get('name')}.onExit")
             handler = self.library.local(owner.owner, str(node["onExit"]))
             if handler is None:
                 self.emit(f"{where}.onExit", f"template {node['onExit']!r} not found")
@@ -187,8 +196,22 @@ class _Checker:
                 self.template(handler)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Checked:
+    """The outcome of :func:`check`: problems (each starting with its field path) and the names of every
+    task and step reachable from the entrypoint and exit handlers."""
+
+    problems: list[str]
+    node_names: frozenset[str]
+
+
 def unsupported(library: Library, selection: Selection, registry: HandlerRegistry) -> list[str]:
     """Every problem that stops a local run, each starting with its field path."""
+    return check(library, selection, registry).problems
+
+
+def check(library: Library, selection: Selection, registry: HandlerRegistry) -> Checked:
+    """Walk what the run would execute: what it refuses, and the task and step names it has."""
     checker = _Checker(library, registry)
     meta = selection.obj.get("metadata", {}) or {}
     label = f"{selection.obj.get('kind')}/{meta.get('name') or meta.get('generateName')}"
@@ -212,4 +235,4 @@ def unsupported(library: Library, selection: Selection, registry: HandlerRegistr
                 checker.emit(f"{label}: spec.onExit", f"template {name!r} not found")
             else:
                 checker.template(resolved)
-    return checker.problems
+    return Checked(problems=checker.problems, node_names=frozenset(checker.names))

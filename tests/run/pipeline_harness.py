@@ -102,7 +102,9 @@ def app_config() -> dict[str, Any]:
                 "region": REGION,
                 "account": PRODUCTION_ACCOUNT,
                 "role": "aphex-deploy",
-                "approval": {"required": True, "timeout": "1h"},
+                # No approval timeout: the pipeline compiles it into a suspend template's `timeout`, which
+                # Argo's validation refuses (workflow/validate/validate.go), and so does aphex run.
+                "approval": {"required": True},
                 "stacks": stacks,
             },
         ],
