@@ -23,7 +23,7 @@ import re
 import shlex
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -102,9 +102,7 @@ def app_config() -> dict[str, Any]:
                 "region": REGION,
                 "account": PRODUCTION_ACCOUNT,
                 "role": "aphex-deploy",
-                # No approval timeout: the pipeline compiles it into a suspend template's `timeout`, which
-                # Argo's validation refuses (workflow/validate/validate.go), and so does aphex run.
-                "approval": {"required": True},
+                "approval": {"required": True, "timeout": "1h"},
                 "stacks": stacks,
             },
         ],
@@ -242,11 +240,13 @@ class PipelineEnvironment:
         *,
         faults: Sequence[Fault] = (),
         sleep: Callable[[float], None] = lambda _seconds: None,
-        resume_suspended: bool = True,
+        approvals: Mapping[str, str] | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> RunResult:
-        """Run the compiled pipeline for the app's head commit with ``aphex run``'s Python API."""
+        """Run the compiled pipeline for the app's head commit with ``aphex run``'s Python API; each
+        approval gets the decision ``approvals`` gives it (default: production is approved)."""
         self.runs += 1
+        answers = {"approve-production": "approve"} if approvals is None else dict(approvals)
         environment = self.base / "pod-environment.json"
         environment.write_text(json.dumps(self.step_environment()))
         wrapper = shlex.join([sys.executable, str(self.base / "pod_wrapper.py"), str(environment)])
@@ -263,7 +263,10 @@ class PipelineEnvironment:
             workflow_name=f"shop-e2e-{self.runs}",
             namespace="aphex",
             standins={name: wrapper for name in STEP_TEMPLATES},
-            resume_suspended=resume_suspended,
+            # The operator's answer to each approval node (argo node set --output-parameter decision=...
+            # then argo resume --node-field-selector displayName=NODE).
+            resume={node: 0.0 for node in answers},
+            set_outputs={node: {"decision": decision} for node, decision in answers.items()},
             faults=faults,
             lock_dir=self.base / "locks",
             python_path=[str(ROOT)],

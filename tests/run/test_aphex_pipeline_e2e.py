@@ -40,6 +40,7 @@ MAIN_TASKS = [
     "deploy-staging",
     "tests-staging",
     "approve-production",
+    "check-approval-production",
     "deploy-production",
 ]
 
@@ -70,9 +71,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineEnvironmen
         yield environment
 
 
-def _run(env: PipelineEnvironment, faults: list[Fault]) -> Outcome:
+def _run(env: PipelineEnvironment, faults: list[Fault], approvals: dict[str, str] | None = None) -> Outcome:
     env.reset()
-    result = env.run(faults=faults)
+    result = env.run(faults=faults, approvals=approvals)
     calls = env.kubectl.calls()
     return Outcome(
         result=result,
@@ -86,6 +87,15 @@ def _run(env: PipelineEnvironment, faults: list[Fault]) -> Outcome:
 @pytest.fixture(scope="module")
 def success(env: PipelineEnvironment) -> Outcome:
     return _run(env, [])
+
+
+def test_a_rejected_approval_stops_before_the_deploy(env: PipelineEnvironment) -> None:
+    outcome = _run(env, [], approvals={"approve-production": "reject"})
+    assert outcome.result.phase == "Failed"
+    assert dict(outcome.result.by_display_name("approve-production").parameters) == {"decision": "reject"}
+    assert outcome.phases["check-approval-production"] == "Failed"
+    assert outcome.phases["deploy-production"] == "Omitted"
+    assert not outcome.aws.production_stacks
 
 
 def test_the_matrix_covers_every_task_of_the_compiled_main_dag(env: PipelineEnvironment) -> None:
