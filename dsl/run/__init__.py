@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dsl.lint import UnreadableInput, lint_paths
 from dsl.run.engine import Engine, Fault, NodeRecord, RunResult
 from dsl.run.handlers import (
     FunctionHandler,
@@ -170,6 +171,13 @@ def _name(selection: Selection, wanted: str | None) -> str:
 
 def run_workflow(paths: Sequence[Path], options: RunOptions) -> RunResult:
     """Load, check and run the selected object; raises :class:`LoadError` or :class:`RunRefused`."""
+    try:
+        lint_problems = lint_paths(paths)
+    except UnreadableInput as error:
+        raise LoadError(str(error)) from None
+    if lint_problems:
+        # What Argo would refuse is refused first, with the linter's (Argo's) message.
+        raise RunRefused([f"lint: {problem}" for problem in lint_problems])
     library = load(paths)
     selection = select(library, options.template, options.entrypoint)
     name = _name(selection, options.workflow_name)

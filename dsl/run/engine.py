@@ -143,6 +143,7 @@ class _Node:
     children: list[str] = field(default_factory=list)
     child_phases: tuple[str, ...] = ()
     log_tail: str = ""
+    items: list["_Node"] = field(default_factory=list)
 
     def record(self) -> NodeRecord:
         return NodeRecord(
@@ -878,11 +879,7 @@ class Engine:
         node.phase = (
             "Running" if "Running" in phases.values() else _assess_dag(dag, tasks, references, phases)
         )
-        if node.phase == "Running":
-            node.message = ""
-        elif node.phase != "Succeeded":
-            failed = [name for name, phase in phases.items() if phase in FAILED]
-            node.message = f"child task(s) {', '.join(failed)} failed" if failed else ""
+        # Argo's executeDAG marks the DAG's phase without a message.
         if node.phase != "Running":
             self._template_outputs(node, template, base | self.workflow_variables() | task_vars)
 
@@ -1012,16 +1009,30 @@ class Engine:
         variables: Mapping[str, str],
         items: list[Any],
     ) -> _Node:
-        group = self._node(full, display, target.name, "TaskGroup", parent)
-        self._start(group)
         if not items:
-            return self._finish(group, "Skipped", "Skipped, empty params")
+            # Argo's executeDAGTask and expandStepGroup: one Skipped node for the task or step.
+            return self._mark(full, display, target.name, parent, "Skipped", "Skipped, empty params")
+        # A DAG task's items are children of a TaskGroup node; a step's items are children of the step
+        # group itself (Argo's expandStepGroup), so the group below is then only bookkeeping.
+        in_steps = parent.type == "StepGroup"
+        if in_steps:
+            group = _Node(
+                id=full,
+                name=full,
+                display_name=display,
+                type="TaskGroup",
+                template_name=target.name,
+                pod_name="",
+            )
+        else:
+            group = self._node(full, display, target.name, "TaskGroup", parent)
+        self._start(group)
         children: list[_Node] = []
         with ThreadPoolExecutor(max_workers=min(len(items), 32), thread_name_prefix="loop") as pool:
             futures = [
                 pool.submit(
                     self._run_one,
-                    group,
+                    parent if in_steps else group,
                     target,
                     task,
                     f"{full}({index}:{_item_label(item)})",
@@ -1031,6 +1042,7 @@ class Engine:
                 for index, item in enumerate(items)
             ]
             children = [future.result() for future in futures]
+        group.items = children
         group.child_phases = tuple(child.phase for child in children)
         failed = [child for child in children if child.phase in FAILED]
         for output in sorted({key for child in children for key in child.parameters}):
@@ -1039,11 +1051,9 @@ class Engine:
             group.result = json.dumps([child.result for child in children])
         if any(child.phase == "Running" for child in children):
             return self._finish(group, "Running")
-        if failed:
-            return self._finish(group, failed[0].phase, f"child '{failed[0].name}' {failed[0].phase.lower()}")
-        if all(child.phase in ("Skipped", "Omitted") for child in children):
-            return self._finish(group, "Skipped")
-        return self._finish(group, "Succeeded")
+        # Argo's executeDAGTask: the group takes the phase of its last failed child, else Succeeded, and
+        # no message.
+        return self._finish(group, failed[-1].phase if failed else "Succeeded")
 
     def _items(self, task: Mapping[str, Any], variables: Mapping[str, str]) -> list[Any] | None:
         if task.get("withItems") is not None:
@@ -1128,19 +1138,22 @@ class Engine:
             for step, child in zip(steps, children, strict=True):
                 self._record(str(step["name"]), step, child, outcomes, phases, step_vars, "steps")
                 outcome = outcomes[str(step["name"])]
-                tolerated = (child.phase == "Failed" and outcome.continue_on_failed) or (
-                    child.phase == "Error" and outcome.continue_on_error
-                )
-                if child.phase in FAILED and not tolerated and failed is None:
-                    failed = child
+                for member in child.items or [child]:
+                    tolerated = (member.phase == "Failed" and outcome.continue_on_failed) or (
+                        member.phase == "Error" and outcome.continue_on_error
+                    )
+                    if member.phase in FAILED and not tolerated and failed is None:
+                        failed = member
             if any(child.phase == "Running" for child in children):
                 # A step group completes when all its steps have (Argo's executeStepGroup).
                 self._finish(group_node, "Running")
                 node.phase = "Running"
                 return
             if failed is not None:
-                self._finish(group_node, failed.phase, f"child '{failed.name}' {failed.phase.lower()}")
-                node.phase, node.message = failed.phase, f"child '{failed.name}' {failed.phase.lower()}"
+                # Argo's executeStepGroup and executeSteps: both Failed, whatever the child's phase.
+                message = f"child '{failed.id}' failed"
+                self._finish(group_node, "Failed", message)
+                node.phase, node.message = "Failed", message
                 break
             self._finish(group_node, "Succeeded")
         self._template_outputs(node, template, base | self.workflow_variables() | step_vars)

@@ -78,10 +78,10 @@ def test_failures_are_a_go_quoted_json_array_in_failed_node_status_field_order(t
     work = result.by_display_name("work")  # type: ignore[attr-defined]
     root = result.by_display_name("wire")  # type: ignore[attr-defined]
     finished = {node.display_name: timestamp(node.finished_at) for node in (root, work)}
-    # The root DAG errored too (every Failed/Error node counts, whatever its type); its pod name is the
-    # workflow name (workflow/util/pod_name.go, GeneratePodName).
+    # The root DAG errored too (every Failed/Error node counts, whatever its type), without a message
+    # (dag.go, executeDAG); its pod name is the workflow name (workflow/util/pod_name.go, GeneratePodName).
     expected = (
-        '"[{\\"displayName\\":\\"wire\\",\\"message\\":\\"child task(s) work failed\\",'
+        '"[{\\"displayName\\":\\"wire\\",\\"message\\":\\"\\",'
         '\\"templateName\\":\\"main\\",\\"phase\\":\\"Error\\",\\"podName\\":\\"wire\\",'
         f'\\"finishedAt\\":\\"{finished["wire"]}\\"}},'
         '{\\"displayName\\":\\"work\\",\\"message\\":\\"failed by --fail work\\",'

@@ -60,7 +60,7 @@ def _write(tmp_path: Path, leaf: str, task_extra: str = "") -> Path:
             "",
             "container.command[0]: expression",
         ),
-        ("    container: {image: a, command: [x]}", ", depends: 'b.Daemoned'", "depends: Daemoned"),
+        ("    container: {image: a, command: [x]}", ", depends: 'b.Daemoned'", "lint: "),
         ("    container: {image: a, command: [x]}", ", when: 'a in b'", "tasks[0].when: unexpected 'in'"),
         ("    container: {image: a, command: [x]}", "", "nothing runs template 'leaf' locally"),
         (

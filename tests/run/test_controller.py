@@ -1,0 +1,151 @@
+"""Node phases and messages of steps, DAGs, loops and exit handlers as Argo's controller sets them
+(argo-workflows workflow/controller/steps.go, dag.go, operator.go), and refusal of what Argo refuses."""
+
+from pathlib import Path
+
+import pytest
+
+from dsl.cli import main
+from dsl.run import Fault, LeafOutcome, RunOptions, RunResult, run_workflow
+
+HEADER = "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {name: wf}\nspec:\n"
+LEAF = """  - name: leaf
+    inputs: {parameters: [{name: x, default: ''}]}
+    container: {image: a, command: [x]}
+"""
+
+
+def _run(
+    tmp_path: Path, spec: str, failing: tuple[str, ...] = (), faults: tuple[Fault, ...] = ()
+) -> RunResult:
+    file = tmp_path / "wf.yaml"
+    file.write_text(HEADER + spec + LEAF)
+
+    def leaf(call: object) -> LeafOutcome:
+        value = next(iter(p["value"] for p in call.inputs), "")  # type: ignore[attr-defined]
+        return (
+            LeafOutcome(phase="Failed", message="boom")
+            if value in failing
+            else LeafOutcome(phase="Succeeded")
+        )
+
+    return run_workflow(
+        [file], RunOptions(workdir=tmp_path / "w", functions={"leaf": leaf}, faults=list(faults))
+    )
+
+
+def _tree(result: RunResult) -> list[tuple[str, str, str, str]]:
+    return [(n.display_name, n.type, n.phase, n.message) for n in result.nodes]
+
+
+STEPS_LOOP = """  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: each
+        template: leaf
+        withItems: [a, b]
+        arguments: {parameters: [{name: x, value: "{{item}}"}]}
+    - - {name: after, template: leaf}
+"""
+
+
+def test_a_steps_loop_expands_into_the_step_group(tmp_path: Path) -> None:
+    # steps.go, expandStepGroup: the items are steps of the group (no TaskGroup node); executeStepGroup
+    # fails the group with "child '<node id>' failed" and executeSteps the steps node with the same message.
+    result = _run(tmp_path, STEPS_LOOP, failing=("b",))
+    failed_id = result.by_display_name("each(1:b)").id
+    assert _tree(result) == [
+        ("wf", "Steps", "Failed", f"child '{failed_id}' failed"),
+        ("[0]", "StepGroup", "Failed", f"child '{failed_id}' failed"),
+        ("each(0:a)", "Pod", "Succeeded", ""),
+        ("each(1:b)", "Pod", "Failed", "boom"),
+    ]
+    assert result.phase == "Failed"
+    assert result.message == f"child '{failed_id}' failed"
+
+
+def test_an_errored_step_fails_its_group(tmp_path: Path) -> None:
+    # steps.go, executeStepGroup: the group (and the steps node) is Failed whatever the child's phase.
+    result = _run(tmp_path, STEPS_LOOP, faults=(Fault(node="each", phase="Error"),))
+    assert [(n.display_name, n.phase) for n in result.nodes[:2]] == [("wf", "Failed"), ("[0]", "Failed")]
+    assert result.by_display_name("each(0:a)").phase == "Error"
+
+
+DAG = """  entrypoint: main
+  templates:
+  - name: main
+    dag:
+      tasks:
+      - name: each
+        template: leaf
+        withItems: [a, b]
+        when: "{{item}} != a"
+        arguments: {parameters: [{name: x, value: "{{item}}"}]}
+      - {name: none, template: leaf, withParam: "[]"}
+      - {name: last, template: leaf, depends: each, arguments: {parameters: [{name: x, value: c}]}}
+"""
+
+
+def test_dag_groups_and_messages(tmp_path: Path) -> None:
+    # dag.go, executeDAGTask: a TaskGroup is Succeeded unless an item failed (skipped items do not make it
+    # Skipped); an empty withParam is one Skipped node "Skipped, empty params"; executeDAG marks the DAG's
+    # phase without a message, so a failed workflow has the root's empty message (operator.go, operate).
+    result = _run(tmp_path, DAG, failing=("c",))
+    assert _tree(result) == [
+        ("wf", "DAG", "Failed", ""),
+        ("each", "TaskGroup", "Succeeded", ""),
+        ("none", "Skipped", "Skipped", "Skipped, empty params"),
+        ("each(0:a)", "Skipped", "Skipped", "when 'a != a' evaluated false"),
+        ("each(1:b)", "Pod", "Succeeded", ""),
+        ("last", "Pod", "Failed", "boom"),
+    ]
+    assert (result.phase, result.message) == ("Failed", "")
+
+
+EXIT = """  entrypoint: main
+  onExit: leaf
+  templates:
+  - name: main
+    steps:
+    - - {name: work, template: leaf}
+"""
+
+
+@pytest.mark.parametrize("phase", ["Failed", "Error"])
+def test_a_failing_exit_handler_fails_a_succeeded_workflow(tmp_path: Path, phase: str) -> None:
+    # operator.go, operate: a Succeeded workflow whose exit node is Failed becomes Failed, Error becomes
+    # Error, with the exit node's message.
+    result = _run(tmp_path, EXIT, faults=(Fault(node="onExit", phase=phase),))
+    exit_node = result.by_display_name("wf.onExit")
+    assert (exit_node.phase, exit_node.message) == (phase, "failed by --fail onExit")
+    assert (result.phase, result.message) == (phase, "failed by --fail onExit")
+
+
+def test_what_argo_refuses_is_refused_with_the_linters_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "wf.yaml"
+    file.write_text(
+        HEADER + "  entrypoint: main\n  templates:\n  - name: main\n    dag:\n      tasks:\n"
+        "      - {name: a, template: leaf, depends: missing}\n" + LEAF
+    )
+    code = main(["run", str(file), "--workdir", str(tmp_path / "w"), "--allow-host-commands"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(f"aphex run: refused: lint: {file}: Workflow/wf: ")
+    assert "missing" in err
+
+
+def test_daemoned_is_refused_by_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    file = tmp_path / "wf.yaml"
+    file.write_text(
+        HEADER + "  entrypoint: main\n  templates:\n  - name: main\n    dag:\n      tasks:\n"
+        "      - {name: b, template: leaf}\n      - {name: a, template: leaf, depends: b.Daemoned}\n" + LEAF
+    )
+    code = main(["run", str(file), "--workdir", str(tmp_path / "w"), "--allow-host-commands"])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "aphex run: refused: Workflow/wf: spec.templates[0].dag.tasks[1].depends: "
+        "Daemoned: daemon tasks are not supported locally\n"
+    )
