@@ -640,7 +640,10 @@ class Engine:
                     self._leaf(node, resolved, inputs, retry_vars)
         except (RunError, HandlerError, UnresolvedVariable, ExpressionError) as error:
             node.phase, node.message = "Error", str(error)
-        if node.phase == "Succeeded":
+        # operator.go, podReconciliation and executeDAG/executeSteps: addOutputsToGlobalScope runs for a
+        # completed node whatever its phase, so a step that wrote a globalName output and then failed
+        # still publishes it.
+        if node.phase != "Running":
             self._publish(template, node)
 
     @contextmanager

@@ -149,3 +149,47 @@ def test_daemoned_is_refused_by_path(tmp_path: Path, capsys: pytest.CaptureFixtu
         "aphex run: refused: Workflow/wf: spec.templates[0].dag.tasks[1].depends: "
         "Daemoned: daemon tasks are not supported locally\n"
     )
+
+
+GLOBAL = """  entrypoint: main
+  onExit: bye
+  templates:
+  - name: main
+    steps:
+    - - {name: produce, template: produce}
+  - name: produce
+    outputs:
+      parameters:
+      - {name: version, globalName: version, valueFrom: {path: /tmp/v}}
+    script:
+      image: python:3.12-alpine
+      command: [python]
+      source: |
+        open("{{outputs.parameters.version.path}}", "w").write("v2")
+        raise SystemExit(3)
+  - name: bye
+    steps:
+    - - name: show
+        template: leaf
+        arguments: {parameters: [{name: x, value: "{{workflow.outputs.parameters.version}}"}]}
+"""
+
+
+def test_a_failed_step_still_publishes_its_global_outputs(tmp_path: Path) -> None:
+    # operator.go: addOutputsToGlobalScope runs for a completed node whatever its phase.
+    file = tmp_path / "wf.yaml"
+    file.write_text(HEADER + GLOBAL + LEAF)
+    shown: list[str] = []
+
+    def leaf(call: object) -> LeafOutcome:
+        shown.extend(p["value"] for p in call.inputs)  # type: ignore[attr-defined]
+        return LeafOutcome(phase="Succeeded")
+
+    result = run_workflow(
+        [file],
+        RunOptions(workdir=tmp_path / "w", functions={"leaf": leaf}, allow_host_commands=True),
+    )
+    produce = result.by_display_name("produce")
+    assert (produce.phase, produce.message, produce.exit_code) == ("Failed", "main: Error (exit code 3)", 3)
+    assert dict(result.parameters) == {"version": "v2"}
+    assert shown == ["v2"]
