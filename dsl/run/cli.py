@@ -15,6 +15,7 @@ from dsl.run.report import report, tree
 from dsl.run.store import RuleError, parse_rule
 
 __all__ = [
+    "OptionError",
     "add_arguments",
     "main",
     "options_from_args",

@@ -55,12 +55,14 @@ def test_a_steps_loop_expands_into_the_step_group(tmp_path: Path) -> None:
     # fails the group with "child '<node id>' failed" and executeSteps the steps node with the same message.
     result = _run(tmp_path, STEPS_LOOP, failing=("b",))
     failed_id = result.by_display_name("each(1:b)").id
-    assert _tree(result) == [
-        ("wf", "Steps", "Failed", f"child '{failed_id}' failed"),
+    assert sorted(_tree(result)) == [
         ("[0]", "StepGroup", "Failed", f"child '{failed_id}' failed"),
         ("each(0:a)", "Pod", "Succeeded", ""),
         ("each(1:b)", "Pod", "Failed", "boom"),
+        ("wf", "Steps", "Failed", f"child '{failed_id}' failed"),
     ]
+    by_id = {n.id: n.display_name for n in result.nodes}
+    assert sorted(by_id[c] for c in result.by_display_name("[0]").children) == ["each(0:a)", "each(1:b)"]
     assert result.phase == "Failed"
     assert result.message == f"child '{failed_id}' failed"
 
@@ -92,13 +94,13 @@ def test_dag_groups_and_messages(tmp_path: Path) -> None:
     # Skipped); an empty withParam is one Skipped node "Skipped, empty params"; executeDAG marks the DAG's
     # phase without a message, so a failed workflow has the root's empty message (operator.go, operate).
     result = _run(tmp_path, DAG, failing=("c",))
-    assert _tree(result) == [
-        ("wf", "DAG", "Failed", ""),
+    assert sorted(_tree(result)) == [
         ("each", "TaskGroup", "Succeeded", ""),
-        ("none", "Skipped", "Skipped", "Skipped, empty params"),
         ("each(0:a)", "Skipped", "Skipped", "when 'a != a' evaluated false"),
         ("each(1:b)", "Pod", "Succeeded", ""),
         ("last", "Pod", "Failed", "boom"),
+        ("none", "Skipped", "Skipped", "Skipped, empty params"),
+        ("wf", "DAG", "Failed", ""),
     ]
     assert (result.phase, result.message) == ("Failed", "")
 

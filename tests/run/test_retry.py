@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dsl.run import LeafCall, LeafOutcome, RunOptions, RunRefused, RunResult, run_workflow
+from dsl.run import Fault, LeafCall, LeafOutcome, RunOptions, RunRefused, RunResult, run_workflow
+from dsl.run.cli import OptionError, parse_fault
 from dsl.run.exprlang import ExprError, check_expression, evaluate_bool
 
 WORKFLOW = """
@@ -210,3 +211,11 @@ def test_evaluate_bool_errors(expression: str, error: str) -> None:
 def test_check_expression_refuses(expression: str) -> None:
     with pytest.raises(ExprError):
         check_expression(expression, ["lastRetry.exitCode", "lastRetry.message"])
+
+
+def test_fail_option_parsing() -> None:
+    assert parse_fault("a:attempts=2:exitCode=2") == Fault(node="a", attempts=2, exit_code=2)
+    assert parse_fault("a:phase=Error") == Fault(node="a", phase="Error")
+    for bad in ("a:exitCode=0", "a:exitCode=x", "a:phase=Skipped", ":attempts=1"):
+        with pytest.raises(OptionError):
+            parse_fault(bad)

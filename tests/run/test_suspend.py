@@ -9,6 +9,7 @@ import pytest
 
 from dsl.cli import main
 from dsl.run import LeafCall, LeafOutcome, RunOptions, RunRefused, RunResult, run_workflow
+from dsl.run.cli import OptionError, parse_resume, parse_set_outputs
 
 WORKFLOW = """
 apiVersion: argoproj.io/v1alpha1
@@ -235,3 +236,16 @@ def test_a_suspended_branch_holds_only_its_dependents(tmp_path: Path) -> None:
     phases = {n["displayName"]: n["phase"] for n in data["nodes"]}
     assert phases == {"wf": "Running", "approve": "Running", "other": "Succeeded", "after-other": "Succeeded"}
     assert data["workflow"]["phase"] == "Running"
+
+
+def test_resume_and_set_output_option_parsing() -> None:
+    assert parse_resume(["approve", "gate:after=2.5"]) == {"approve": 0.0, "gate": 2.5}
+    assert parse_set_outputs(["approve:decision=approve", "approve:note=a=b"]) == {
+        "approve": {"decision": "approve", "note": "a=b"}
+    }
+    for bad in (["gate:after=-1"], ["gate:later=1"], [":after=1"]):
+        with pytest.raises(OptionError):
+            parse_resume(bad)
+    for wrong in (["approve"], ["approve:=x"], [":a=b"]):
+        with pytest.raises(OptionError):
+            parse_set_outputs(wrong)
