@@ -46,7 +46,6 @@ _ARTIFACT_SOURCES = (
     "huggingFace",
     "plugin",
 )
-_ORCHESTRATION = {"steps": "Steps", "dag": "DAG", "suspend": "Suspend"}
 _FIELD_REFS = {"metadata.namespace", "metadata.name", "spec.serviceAccountName"}
 _JSON_PATH = re.compile(r"^\{\.[A-Za-z0-9_.\[\]-]+\}$")
 
@@ -82,10 +81,6 @@ class _Checker:
         if sync.get("semaphores") or sync.get("semaphore") or sync.get("mutex"):
             self.emit(f"{path}.synchronization", "only synchronization.mutexes are supported locally")
         self.retry(template.get("retryStrategy") or {}, f"{path}.retryStrategy")
-        orchestration = [_ORCHESTRATION[kind] for kind in _ORCHESTRATION if template.get(kind) is not None]
-        if template.get("timeout") and orchestration:
-            # argo-workflows workflow/validate/validate.go, validateTemplate: only leaves take a timeout.
-            self.emit(f"{path}.timeout", f"{orchestration[0]} template doesn't support timeout field")
         self.io(template, path)
         if template.get("resource") is not None:
             resource = template["resource"]

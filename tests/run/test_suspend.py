@@ -180,12 +180,16 @@ def test_set_output_of_a_parameter_the_node_does_not_expect(tmp_path: Path) -> N
 
 
 def test_suspend_with_timeout_is_refused_as_argo_validates(tmp_path: Path) -> None:
-    # workflow/validate/validate.go, validateTemplate: "%s template doesn't support timeout field".
+    # workflow/validate/validate.go, validateTemplate: "%s template doesn't support timeout field" with
+    # the template type; aphex lint refuses it before the run starts.
     with pytest.raises(RunRefused) as refused:
         _run(tmp_path, suspend="{duration: 1m}\n    timeout: 5m")
-    assert refused.value.problems == [
-        "Workflow/wf: spec.templates[1].timeout: Suspend template doesn't support timeout field"
-    ]
+    (problem,) = refused.value.problems
+    expected = (
+        f"lint: {tmp_path / 'wf.yaml'}: Workflow/wf: spec.templates[1].timeout: "
+        "Suspend template doesn't support timeout field"
+    )
+    assert problem.lower() == expected.lower()
 
 
 @pytest.mark.parametrize(
