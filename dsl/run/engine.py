@@ -35,6 +35,7 @@ from dsl.run.expressions import (
 from dsl.run.exprlang import ExprError, evaluate_bool
 from dsl.run.gowire import go_float, go_json, go_quote
 from dsl.run.handlers import (
+    STEP_DEADLINE_MESSAGE,
     HandlerError,
     HandlerRegistry,
     LeafCall,
@@ -144,6 +145,7 @@ class _Node:
     child_phases: tuple[str, ...] = ()
     log_tail: str = ""
     items: list["_Node"] = field(default_factory=list)
+    on_exit: bool = False
 
     def record(self) -> NodeRecord:
         return NodeRecord(
@@ -379,6 +381,8 @@ class Engine:
         self.global_artifacts: dict[str, str] = {}
         self.exit_variables: dict[str, str] = {}
         self.attempt_clock: dict[str, tuple[float, float]] = {}
+        self.deadline_at: float | None = None
+        self.deadline_text = ""
         self.faults_applied: set[str] = set()
 
     # --- bookkeeping ----------------------------------------------------------------------------
@@ -397,6 +401,7 @@ class Engine:
             type=kind,
             template_name=template_name,
             pod_name=pod_name(self.name, name, template_name),
+            on_exit=name.endswith(".onExit") or (parent is not None and parent.on_exit),
         )
         with self.lock:
             self.nodes[node_id] = node
@@ -577,6 +582,10 @@ class Engine:
             if child.phase == "Running":
                 node.phase, node.message = "Running", child.message
                 return
+            if self._past_deadline(node):
+                node.phase = child.phase
+                node.message = f"retry exceeded workflow deadline {self.deadline_text}"
+                return
             verdict = plan.verdict(attempts, self._clock_of, self.clock())
             if verdict is not None:
                 node.phase, node.message = verdict
@@ -597,6 +606,17 @@ class Engine:
                 self._emit(f"{timestamp(time.time())} backoff   {node.name} {wait_for:g}s")
                 self.sleep(wait_for)
             retry_vars = {"retries": str(len(attempts))} | _last_retry(child, default_exit_code="0")
+
+    def _remaining(self, node: _Node) -> float | None:
+        """Seconds left before ``spec.activeDeadlineSeconds`` for a node outside exit handlers (Argo lets
+        exit handlers run past the workflow deadline), or None without one."""
+        if self.deadline_at is None or node.on_exit:
+            return None
+        return self.deadline_at - self.clock()
+
+    def _past_deadline(self, node: _Node) -> bool:
+        remaining = self._remaining(node)
+        return remaining is not None and remaining <= 0
 
     def _clock_of(self, node: _Node) -> tuple[float, float]:
         """When an attempt started and finished on the injectable clock (backoff arithmetic)."""
@@ -704,6 +724,14 @@ class Engine:
         substituted["inputs"] = template.get("inputs") or {}
         self._place_artifacts(template, inputs, paths)
         deadline = self._deadline(substituted, resolved.path)
+        remaining = self._remaining(node)
+        if remaining is not None:
+            if remaining <= 0:
+                # workflowpod.go creates no pod past the workflow deadline, and
+                # failNodesWithoutCreatedPodsAfterDeadlineOrShutdown fails the node.
+                node.phase, node.message = "Failed", STEP_DEADLINE_MESSAGE
+                return
+            deadline = remaining if deadline is None else min(deadline, remaining)
         fields = {
             "metadata.namespace": self.namespace,
             "metadata.name": node.pod_name,
@@ -1168,6 +1196,17 @@ class Engine:
         started = time.time()
         spec = self.selection.spec
         owner = self.selection.obj
+        if spec.get("activeDeadlineSeconds") is not None:
+            seconds = parse_duration(spec["activeDeadlineSeconds"], "spec.activeDeadlineSeconds")
+            self.deadline_at = self.clock() + seconds
+            # Argo's getWorkflowDeadline: status.startedAt (whole seconds) + activeDeadlineSeconds, shown as
+            # Go's time.Time String() in UTC.
+            moment = datetime.fromtimestamp(int(started) + seconds, UTC)
+            self.deadline_text = (
+                moment.strftime("%Y-%m-%d %H:%M:%S")
+                + (f".{moment.microsecond:06d}".rstrip("0") if moment.microsecond else "")
+                + " +0000 UTC"
+            )
         entry = self.library.local(owner, self.selection.entrypoint)
         assert entry is not None
         mutexes = (spec.get("synchronization") or {}).get("mutexes") or []

@@ -34,6 +34,8 @@ import yaml
 from dsl.run.store import ConditionError, ObjectStore, ResourceRule, condition_holds, json_path
 
 __all__ = [
+    "DEADLINE_MESSAGE",
+    "STEP_DEADLINE_MESSAGE",
     "FunctionHandler",
     "Handler",
     "HandlerError",
@@ -54,6 +56,7 @@ __all__ = [
 ]
 
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
+STEP_DEADLINE_MESSAGE = "Step exceeded its deadline"
 
 
 class HandlerError(RuntimeError):
@@ -399,14 +402,26 @@ class SuspendHandler:
             return self._resumed(call, supplied, given, with_defaults=True)
         delay = self.answers.resume.get(call.display_name)
         if delay is not None and (duration is None or delay < duration):
+            if call.deadline is not None and call.deadline <= delay:
+                return self._expired(call)
             self.sleep(delay)
             return self._resumed(call, supplied, given, with_defaults=False)
         if duration is not None:
+            if call.deadline is not None and call.deadline <= duration:
+                return self._expired(call)
             self.sleep(duration)
             return self._resumed(call, supplied, given, with_defaults=True)
+        if call.deadline is not None:
+            return self._expired(call)
         return LeafOutcome(
             phase="Running", message=WAITING_MESSAGE.format(node=call.display_name), parameters=given
         )
+
+    def _expired(self, call: LeafCall) -> LeafOutcome:
+        """The deadline comes first: operator.go fails an active suspend node past the workflow deadline."""
+        assert call.deadline is not None
+        self.sleep(call.deadline)
+        return LeafOutcome(phase="Failed", message=STEP_DEADLINE_MESSAGE)
 
     @staticmethod
     def _resumed(

@@ -1,6 +1,8 @@
 """Node phases and messages of steps, DAGs, loops and exit handlers as Argo's controller sets them
 (argo-workflows workflow/controller/steps.go, dag.go, operator.go), and refusal of what Argo refuses."""
 
+import re
+import time
 from pathlib import Path
 
 import pytest
@@ -195,3 +197,91 @@ def test_a_failed_step_still_publishes_its_global_outputs(tmp_path: Path) -> Non
     assert (produce.phase, produce.message, produce.exit_code) == ("Failed", "main: Error (exit code 3)", 3)
     assert dict(result.parameters) == {"version": "v2"}
     assert shown == ["v2"]
+
+
+DEADLINE = """  entrypoint: main
+  activeDeadlineSeconds: {seconds}
+  onExit: bye
+  templates:
+  - name: main
+    dag:
+      tasks:
+      - {{name: slow, template: {first}}}
+      - {{name: after, template: leaf, depends: slow.Failed}}
+  - name: sleeper
+    container: {{image: a, command: [sleep, "5"]}}
+  - name: wait
+    suspend: {{duration: 1h}}
+  - name: bye
+    container: {{image: a, command: ["true"]}}
+"""
+
+
+def test_the_workflow_deadline_kills_running_pods_and_fails_later_steps(tmp_path: Path) -> None:
+    # workflowpod.go clamps a pod's activeDeadlineSeconds to the workflow deadline and creates no pod past
+    # it; failNodesWithoutCreatedPodsAfterDeadlineOrShutdown fails such a node; exit handlers ignore it.
+    file = tmp_path / "wf.yaml"
+    file.write_text(HEADER + DEADLINE.format(seconds=1, first="sleeper") + LEAF)
+    begun = time.monotonic()
+    result = run_workflow(
+        [file],
+        RunOptions(
+            workdir=tmp_path / "w",
+            allow_host_commands=True,
+            functions={"leaf": lambda call: LeafOutcome(phase="Succeeded")},
+        ),
+    )
+    assert time.monotonic() - begun < 4
+    slow, after = result.by_display_name("slow"), result.by_display_name("after")
+    assert (slow.phase, slow.message) == (
+        "Failed",
+        "Pod was active on the node longer than the specified deadline",
+    )
+    assert (after.phase, after.message) == ("Failed", "Step exceeded its deadline")
+    assert result.by_display_name("wf.onExit").phase == "Succeeded"
+    assert result.phase == "Failed"
+
+
+def test_a_suspend_past_the_workflow_deadline_fails(tmp_path: Path) -> None:
+    # operator.go: an active suspend node past the workflow deadline is Failed "Step exceeded its deadline".
+    file = tmp_path / "wf.yaml"
+    file.write_text(HEADER + DEADLINE.format(seconds=60, first="wait") + LEAF)
+    slept: list[float] = []
+    result = run_workflow(
+        [file],
+        RunOptions(
+            workdir=tmp_path / "w",
+            allow_host_commands=True,
+            functions={"leaf": lambda call: LeafOutcome(phase="Succeeded")},
+            sleep=slept.append,
+            clock=lambda: sum(slept),
+        ),
+    )
+    slow = result.by_display_name("slow")
+    assert (slow.type, slow.phase, slow.message) == ("Suspend", "Failed", "Step exceeded its deadline")
+    assert slept == [60.0]
+    assert result.by_display_name("after").message == "Step exceeded its deadline"
+
+
+def test_no_retry_after_the_workflow_deadline(tmp_path: Path) -> None:
+    # operator.go, processNodeRetries: "retry exceeded workflow deadline <deadline>", last attempt's phase.
+    file = tmp_path / "wf.yaml"
+    file.write_text(
+        HEADER + "  entrypoint: leaf\n  activeDeadlineSeconds: 60\n  templates:\n"
+        "  - name: leaf\n    retryStrategy: {limit: 5}\n    container: {image: a, command: [x]}\n"
+    )
+    now = [0.0]
+
+    def leaf(call: object) -> LeafOutcome:
+        now[0] += 40
+        return LeafOutcome(phase="Failed", message="boom")
+
+    result = run_workflow(
+        [file], RunOptions(workdir=tmp_path / "w", functions={"leaf": leaf}, clock=lambda: now[0])
+    )
+    root = result.by_display_name("wf")
+    assert [n.display_name for n in result.nodes] == ["wf", "wf(0)", "wf(1)"]
+    assert root.phase == "Failed"
+    assert re.fullmatch(
+        r"retry exceeded workflow deadline \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0000 UTC", root.message
+    )
