@@ -2,8 +2,9 @@
 
 Part 1 runs a DAG of N trivial tasks (default 200: 20 layers of 10, each task depending on the whole
 previous layer) with an in-process handler, so the time is the engine's own (substitution, depends,
-threads, bookkeeping). Part 2 runs one Hera runner step in a subprocess (Python start-up plus importing
-Hera), as every runner step costs. Figures only. Usage: ``python benchmarks/run_benchmark.py [N]``.
+threads, bookkeeping) plus linting the input, which ``aphex run`` does first (printed apart). Part 2
+runs one Hera runner step in a subprocess (Python start-up plus importing Hera), as every runner step
+costs. Figures only. Usage: ``python benchmarks/run_benchmark.py [N]``.
 """
 
 import sys
@@ -16,6 +17,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from dsl.lint import lint_paths  # noqa: E402
 from dsl.run import LeafCall, LeafOutcome, RunOptions, run_workflow  # noqa: E402
 
 
@@ -85,6 +87,11 @@ def main(count: int) -> None:
         elapsed = time.perf_counter() - started
         assert result.phase == "Succeeded", result.message
         print(f"DAG of {count} in-process nodes: {elapsed:.3f} s ({elapsed / count * 1000:.2f} ms per node)")
+        started = time.perf_counter()
+        lint_paths([file])
+        linting = time.perf_counter() - started
+        per_node = linting / count * 1000
+        print(f"  of which linting the input first: {linting:.3f} s ({per_node:.2f} ms per node)")
         runner = root / "runner.yaml"
         runner.write_text(RUNNER)
         started = time.perf_counter()
