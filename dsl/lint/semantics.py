@@ -59,6 +59,19 @@ TEMPLATE_TYPES = (
     "plugin",
 )
 POD_TYPES = {"container", "containerSet", "script", "resource", "data"}
+ARGO_TYPE_NAMES = {
+    "container": "Container",
+    "containerSet": "ContainerSet",
+    "steps": "Steps",
+    "script": "Script",
+    "resource": "Resource",
+    "dag": "DAG",
+    "suspend": "Suspend",
+    "data": "Data",
+    "http": "HTTP",
+    "plugin": "Plugin",
+}
+"""Template.GetType() as Argo prints it in messages (pkg/apis/workflow/v1alpha1/workflow_types.go)."""
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _RETRY_POLICIES = {"Always", "OnFailure", "OnError", "OnTransientError"}
 _ITEM_RESULTS = {"AnySucceeded", "AllFailed"}
@@ -486,12 +499,16 @@ class _ObjectChecker:
         if as_list(template.get("resourceClaims")) and kind not in POD_TYPES:
             self.emit(
                 f"{path}.resourceClaims",
-                f"resourceClaims is not supported for {kind} templates, which do not create a pod",
+                f"resourceClaims is not supported for {ARGO_TYPE_NAMES.get(kind, kind)} templates, "
+                "which do not create a pod",
             )
         timeout = template.get("timeout")
         if timeout not in (None, ""):
             if not leaf:
-                self.emit(f"{path}.timeout", f"{kind} template doesn't support timeout field")
+                self.emit(
+                    f"{path}.timeout",
+                    f"{ARGO_TYPE_NAMES.get(kind, kind)} template doesn't support timeout field",
+                )
             elif re.fullmatch(r"[+-]?[0-9]+", str(timeout)):
                 self.emit(f"{path}.timeout", "invalid duration format in timeout")
         if template.get("pendingTimeout") not in (None, "") and not leaf:

@@ -139,7 +139,7 @@ def test_the_approval_is_argos_suspend_with_a_duration_and_a_supplied_decision(
     template: dict[str, Any],
 ) -> None:
     """No ``timeout`` on a suspend: Argo's validation refuses it (argo-workflows
-    workflow/validate/validate.go, validateTemplate: "suspend template doesn't support timeout field");
+    workflow/validate/validate.go, validateTemplate: "Suspend template doesn't support timeout field");
     the duration elapses into the output's default (workflow/controller/operator.go, executeSuspend)."""
     (approval,) = [t for t in template["spec"]["templates"] if "suspend" in t]
     assert "timeout" not in approval
