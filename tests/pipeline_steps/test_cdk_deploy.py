@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from moto.cloudformation.models import Event, cloudformation_backends
 
 from tests.pipeline_steps.conftest import PIPELINE_ACCOUNT, AppRepo, CdkStandIn, make_repo, reset_moto
-from workflows.steps import build, cdk_deploy
+from workflows.steps import aws, build, cdk_deploy
 
 BUCKET = "aphex-artifacts"
 STACKS = {
@@ -324,3 +324,31 @@ def test_properties_9_10_11_23_25_deployment_order_syntheses_outputs(
         assert position["synth", stack] < position["deploy", stack]
         assert entries[position["synth", stack]]["time"] <= entries[position["deploy", stack]]["time"]
     assert {o["Version"] for o in outputs.values()} == {"v1" if old else "v2"}  # property 25
+
+
+def test_every_stack_starts_with_fresh_credentials_of_the_role(
+    moto: str, repo: AppRepo, cdk: CdkStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sessions of 900 s (STS's minimum) are always inside botocore's refresh window: each stack's CDK
+    process must get a newly assumed set, all of them the environment's role."""
+    monkeypatch.setattr(aws, "ROLE_SESSION_SECONDS", 900)
+    built(repo, repo.head)
+    deploy(
+        tmp_path / "evidence",
+        repo.head,
+        [["Network"], ["Database", "Api"]],
+        account="222233334444",
+        role="Deployer",
+        pre_deploy=json.dumps(["true"]),
+    )
+    deploys = [entry["env"] for entry in cdk.entries() if entry["argv"][1] == "deploy"]
+    assert len({env["AWS_ACCESS_KEY_ID"] for env in deploys}) == 3
+    for env in deploys:
+        target = boto3.Session(
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=env["AWS_SESSION_TOKEN"],
+            region_name="us-east-1",
+        )
+        identity = target.client("sts").get_caller_identity()
+        assert identity["Arn"] == "arn:aws:sts::222233334444:assumed-role/Deployer/aphex-pipeline-x1"
