@@ -24,7 +24,9 @@ from dsl.config.cloudformation import (
     PIPELINE_TAG,
     WILDCARD_RESOURCE_EXCEPTIONS,
     PipelineRole,
+    cluster_export_template,
     pipeline_resources_template,
+    self_update_template,
     service_account_name,
 )
 from dsl.config.model import AphexConfig
@@ -218,7 +220,12 @@ def test_the_deploy_role_assumes_only_the_environments_roles_and_describes_only_
         "arn:aws:cloudformation:us-east-1:210987654321:stack/Api/*",
     ]
     # The deploy step sends its deployment metrics (cdk_deploy._emit_deployment_metrics).
-    assert set(statements) == {"ArtifactObjects", "EnvironmentRoles", "StackOutputsAndEvents", "PipelineMetrics"}
+    assert set(statements) == {
+        "ArtifactObjects",
+        "EnvironmentRoles",
+        "StackOutputsAndEvents",
+        "PipelineMetrics",
+    }
     assert statements["PipelineMetrics"]["Condition"] == {
         "StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}
     }
@@ -306,6 +313,17 @@ def cfn_lint(tpl: dict[str, Any]) -> list[str]:
 @pytest.mark.parametrize("kms", [None, KMS_KEY])
 def test_cfn_lint_finds_nothing(kms: str | None) -> None:
     assert cfn_lint(template(kms_key_arn=kms)) == []
+
+
+def test_cfn_lint_finds_nothing_in_the_self_update_and_cluster_templates() -> None:
+    assert (
+        cfn_lint(self_update_template(CONFIG, pipeline_name="shop", namespace="argo", cluster="blue")) == []
+    )
+    assert (
+        cfn_lint(self_update_template(CONFIG, pipeline_name="shop", namespace="argo", kms_key_arn=KMS_KEY))
+        == []
+    )
+    assert cfn_lint(cluster_export_template("blue", PROVIDER)) == []
 
 
 def test_cfn_lint_would_catch_a_broken_bucket_or_policy() -> None:
