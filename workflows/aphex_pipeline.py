@@ -47,7 +47,7 @@ from dsl.names import IAM_ROLE_ARN_PATTERN, InvalidValue
 from dsl.params import workflow_parameter
 from dsl.security import SCRATCH_PATH, ResourceProfile, pod_security_context, scratch_volume
 from dsl.settings import BundleSettings, ClusterPipeline
-from dsl.steps import LIGHT, STANDARD, RetryPolicy, network_retry, runner_step
+from dsl.steps import LIGHT, STANDARD, RetryPolicy, github_credentials_env, network_retry, runner_step
 from workflows.rbac import EXECUTOR_RULE, account_objects
 from workflows.steps.approval import DECISIONS, REJECT, check_approval
 from workflows.steps.build import build
@@ -310,6 +310,7 @@ def aphex_pipeline(
     ) as template:
         validate_step = runner_step(
             validate,
+            env=github_credentials_env(settings),
             name="validate",
             image=builder,
             resources=STANDARD,
@@ -328,6 +329,7 @@ def aphex_pipeline(
         build_step = _heavy(
             runner_step(
                 build,
+                env=github_credentials_env(settings),
                 name="build",
                 image=builder,
                 resources=HEAVY,
@@ -338,6 +340,7 @@ def aphex_pipeline(
         )
         self_update_step = runner_step(
             self_update,
+            env=github_credentials_env(settings),
             name="self-update",
             image=deployer,
             resources=STANDARD,

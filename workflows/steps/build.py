@@ -219,14 +219,30 @@ def run_logged(
 
 
 def clone(repo_url: str, commit_sha: str, destination: Path) -> Path:
-    """Fetch exactly ``commit_sha`` of ``repo_url`` into ``destination`` and check it out (detached)."""
+    """Fetch exactly ``commit_sha`` of ``repo_url`` into ``destination`` and check it out (detached).
+
+    A private repository is fetched with the GitHub credentials of the step's environment
+    (:func:`workflows.steps.github.git_auth_environment`: an http header in git's environment, redacted
+    from errors); nothing of them is written to the checkout's configuration.
+    """
+    from workflows.steps.github import GitHubError, git_auth_environment
+
     validate_commit_sha(commit_sha, "commit-sha", allow_empty=False)
     if len(commit_sha) != 40:
         raise InvalidValue("commit-sha", commit_sha, "must be a 40-character hex commit id")
     if not _REPO_URL.match(repo_url) or ".." in repo_url:
         raise InvalidValue("repo-url", repo_url, "must be an https:// (or file://) repository URL")
+    try:
+        auth, secrets = git_auth_environment(repo_url)
+    except GitHubError as error:
+        raise StepError(f"repo-url: no GitHub credentials for {repo_url}: {error}") from None
     run(["git", "init", "--quiet", str(destination)])
-    run(["git", "fetch", "--quiet", "--depth=1", repo_url, commit_sha], cwd=destination)
+    run(
+        ["git", "fetch", "--quiet", "--depth=1", repo_url, commit_sha],
+        cwd=destination,
+        env=auth,
+        redact=secrets,
+    )
     run(["git", "checkout", "--quiet", "--detach", "FETCH_HEAD"], cwd=destination)
     head = run(["git", "rev-parse", "HEAD"], cwd=destination).stdout.strip()
     if head != commit_sha:
