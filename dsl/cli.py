@@ -172,6 +172,12 @@ def _run(args: argparse.Namespace) -> int:
     return run_from_args(args)
 
 
+def _pipeline(args: argparse.Namespace) -> int:
+    from workflows.pipeline_bootstrap import run_from_args
+
+    return run_from_args(args)
+
+
 def _config(args: argparse.Namespace) -> int:
     from dsl.config.cli import main as config_main
 
@@ -222,6 +228,14 @@ def _parser() -> argparse.ArgumentParser:
     validate_cmd = config_commands.add_parser("validate", help="report every problem with its path")
     validate_cmd.add_argument("file", type=Path, help="aphex-config.yaml")
     validate_cmd.set_defaults(handler=_config)
+
+    pipeline_cmd = commands.add_parser(
+        "pipeline", help="an Aphex pipeline's CloudFormation templates and values entry (docs/install.md)"
+    )
+    from workflows.pipeline_bootstrap import add_arguments as add_pipeline_arguments
+
+    add_pipeline_arguments(pipeline_cmd)
+    pipeline_cmd.set_defaults(handler=_pipeline)
 
     run_cmd = commands.add_parser("run", help="run a compiled workflow on this machine (docs/run.md)")
     from dsl.run.cli import add_arguments as add_run_arguments

@@ -111,6 +111,8 @@ class ClusterPipeline:
     artifact_bucket: str
     """The pipeline stack's output ``ArtifactBucketName``."""
     role_arns: PipelineRoles
+    cluster: str = ""
+    """The pipeline stack's output ``Cluster``: names the stack and the OIDC export (empty: none)."""
 
 
 @dataclass(frozen=True, kw_only=True)

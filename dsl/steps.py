@@ -10,13 +10,16 @@ retries an attempt which rejected its input (:mod:`dsl.exit_codes`).
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from hera.workflows import Env, FieldEnv, RetryStrategy, RunnerScriptConstructor, Script, SecretEnv
 from hera.workflows.models import Backoff
 
 from dsl.exit_codes import RETRY_UNLESS_INVALID_INPUT
 from dsl.images import ImageRef
+
+if TYPE_CHECKING:
+    from dsl.settings import BundleSettings
 from dsl.security import (
     OUTPUTS_DIRECTORY,
     ResourceProfile,
@@ -29,6 +32,7 @@ __all__ = [
     "LIGHT",
     "STANDARD",
     "RetryPolicy",
+    "github_credentials_env",
     "network_retry",
     "runner_step",
 ]
@@ -101,3 +105,17 @@ def runner_step(
         timeout=timeout,
         service_account_name=service_account,
     )
+
+
+def github_credentials_env(settings: "BundleSettings") -> list[Env | SecretEnv | FieldEnv]:
+    """The GitHub API and web URLs and the credentials Secret's keys (each optional: a token, or a GitHub
+    App's id and private key), as the steps that call GitHub or clone a private repository read them
+    (:func:`workflows.steps.github.resolve_token`)."""
+    secret = settings.github.credentials_secret
+    return [
+        Env(name="GITHUB_API_URL", value=settings.github.api_url),
+        Env(name="GITHUB_URL", value=settings.github.web_url),
+        SecretEnv(name="GITHUB_TOKEN", secret_name=secret, secret_key="token", optional=True),
+        SecretEnv(name="GITHUB_APP_ID", secret_name=secret, secret_key="app-id", optional=True),
+        SecretEnv(name="GITHUB_APP_PRIVATE_KEY", secret_name=secret, secret_key="private-key", optional=True),
+    ]

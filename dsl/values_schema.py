@@ -245,6 +245,12 @@ VALUES_SCHEMA: Final[dict[str, Any]] = {
                             ),
                             "required": ["build", "deploy", "monitor", "selfUpdate"],
                         },
+                        "cluster": _string(
+                            "The pipeline stack's output Cluster (aphex pipeline stack --cluster); empty "
+                            "when the account has one cluster",
+                            r"^(?:[A-Za-z][A-Za-z0-9-]{0,39})?$",
+                            max_length=40,
+                        ),
                     },
                 ),
                 "required": ["name", "repository", "artifactBucket", "roleArns"],

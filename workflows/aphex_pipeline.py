@@ -35,14 +35,19 @@ from hera.workflows.models import (
     ValueFrom,
 )
 
-from dsl.config.cloudformation import PipelineRole, service_account_name
+from dsl.config.cloudformation import (
+    PipelineRole,
+    service_account_name,
+    validate_cluster,
+    workflow_template_name,
+)
 from dsl.config.model import AphexConfig, Environment
 from dsl.labels import standard_labels
-from dsl.names import IAM_ROLE_ARN_PATTERN
+from dsl.names import IAM_ROLE_ARN_PATTERN, InvalidValue
 from dsl.params import workflow_parameter
 from dsl.security import SCRATCH_PATH, ResourceProfile, pod_security_context, scratch_volume
 from dsl.settings import BundleSettings, ClusterPipeline
-from dsl.steps import LIGHT, STANDARD, RetryPolicy, network_retry, runner_step
+from dsl.steps import LIGHT, STANDARD, RetryPolicy, github_credentials_env, network_retry, runner_step
 from workflows.rbac import EXECUTOR_RULE, account_objects
 from workflows.steps.approval import DECISIONS, REJECT, check_approval
 from workflows.steps.build import build
@@ -110,6 +115,8 @@ class PipelineResources:
     deploy_role_arn: str
     monitor_role_arn: str
     self_update_role_arn: str | None = None
+    cluster: str = ""
+    """The cluster named in the stack's and the OIDC export's names (empty: the account's only one)."""
 
     def __post_init__(self) -> None:
         if not _BUCKET.match(self.artifact_bucket) or ".." in self.artifact_bucket:
@@ -117,6 +124,10 @@ class PipelineResources:
         for field, value in self.role_arns().items():
             if not _ROLE_ARN.match(value):
                 raise PipelineError(f"{field} role: {value!r} is not an IAM role ARN")
+        try:
+            validate_cluster(self.cluster)
+        except InvalidValue as error:
+            raise PipelineError(str(error)) from None
 
     def role_arns(self) -> dict[str, str]:
         """Role ARN by stage kind (``build``, ``deploy``, ``monitor``, ``self-update`` when known)."""
@@ -138,11 +149,12 @@ class PipelineResources:
             deploy_role_arn=pipeline.role_arns.deploy,
             monitor_role_arn=pipeline.role_arns.monitor,
             self_update_role_arn=pipeline.role_arns.self_update,
+            cluster=pipeline.cluster,
         )
 
     @classmethod
     def from_stack_outputs(
-        cls, outputs: Mapping[str, str], *, self_update_role_arn: str | None = None
+        cls, outputs: Mapping[str, str], *, self_update_role_arn: str | None = None, cluster: str = ""
     ) -> "PipelineResources":
         """From the stack's outputs (``ArtifactBucketName``, ``BuildRoleArn``, ...)."""
         try:
@@ -152,6 +164,7 @@ class PipelineResources:
                 deploy_role_arn=outputs[f"{PipelineRole.DEPLOY.logical_id}Arn"],
                 monitor_role_arn=outputs[f"{PipelineRole.MONITOR.logical_id}Arn"],
                 self_update_role_arn=self_update_role_arn or outputs.get("SelfUpdateRoleArn") or None,
+                cluster=cluster or outputs.get("Cluster", ""),
             )
         except KeyError as error:
             raise PipelineError(f"the pipeline stack's outputs have no {error.args[0]}") from None
@@ -170,7 +183,7 @@ class PipelineResources:
 
 def template_name(config: AphexConfig) -> str:
     """The WorkflowTemplate's name: ``pipeline.name``, else ``aphex-pipeline``."""
-    return config.pipeline.name or NAME
+    return workflow_template_name(config)
 
 
 def _identity(name: str, settings: BundleSettings) -> str:
@@ -297,6 +310,7 @@ def aphex_pipeline(
     ) as template:
         validate_step = runner_step(
             validate,
+            env=github_credentials_env(settings),
             name="validate",
             image=builder,
             resources=STANDARD,
@@ -315,6 +329,7 @@ def aphex_pipeline(
         build_step = _heavy(
             runner_step(
                 build,
+                env=github_credentials_env(settings),
                 name="build",
                 image=builder,
                 resources=HEAVY,
@@ -325,6 +340,7 @@ def aphex_pipeline(
         )
         self_update_step = runner_step(
             self_update,
+            env=github_credentials_env(settings),
             name="self-update",
             image=deployer,
             resources=STANDARD,

@@ -21,7 +21,7 @@ from dsl.labels import standard_labels
 from dsl.params import workflow_parameter
 from dsl.security import pod_security_context
 from dsl.settings import BundleSettings, SettingsError
-from dsl.steps import LIGHT, STANDARD, network_retry, runner_step
+from dsl.steps import LIGHT, STANDARD, github_credentials_env, network_retry, runner_step
 from workflows.agents import SERVICE_ACCOUNT_AGENTS, SERVICE_ACCOUNT_STEPS, coderun_ref, docsrun_ref
 from workflows.steps.acceptance import acceptance
 from workflows.steps.agent_runs import stop_agents
@@ -161,17 +161,6 @@ def _deployer_env(settings: BundleSettings) -> list[Env | SecretEnv | FieldEnv]:
     ]
 
 
-def _github_env(settings: BundleSettings) -> list[Env | SecretEnv | FieldEnv]:
-    secret = settings.github.credentials_secret
-    return [
-        Env(name="GITHUB_API_URL", value=settings.github.api_url),
-        Env(name="GITHUB_URL", value=settings.github.web_url),
-        SecretEnv(name="GITHUB_TOKEN", secret_name=secret, secret_key="token", optional=True),
-        SecretEnv(name="GITHUB_APP_ID", secret_name=secret, secret_key="app-id", optional=True),
-        SecretEnv(name="GITHUB_APP_PRIVATE_KEY", secret_name=secret, secret_key="private-key", optional=True),
-    ]
-
-
 def _agent_task(
     settings: BundleSettings,
     name: str,
@@ -225,7 +214,7 @@ def _docs_task(settings: BundleSettings) -> Task:
 def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
     """Build the ``implementation-dag`` WorkflowTemplate."""
     image = settings.deployer_image
-    github_env = _github_env(settings)
+    github_env = github_credentials_env(settings)
     with WorkflowTemplate(
         name=settings.names.template(NAME),
         namespace=settings.namespace,

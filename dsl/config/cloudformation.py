@@ -22,13 +22,23 @@ One ``Resource: "*"`` exists, where AWS requires it: ``cloudwatch:PutMetricData`
 permissions (it is narrowed by the ``cloudwatch:namespace`` condition key instead); see
 :data:`WILDCARD_RESOURCE_EXCEPTIONS`. No statement allows ``Action: "*"``.
 
-Names are left to CloudFormation (no fixed bucket or role names), so two pipelines never collide, and
-every resource is tagged with the pipeline's name.
+Names: the stack is ``<pipeline>`` (``<instance>-<name>``), or ``<cluster>-<pipeline>`` when a cluster is
+named, and it imports the cluster's OIDC provider ARN from ``AphexCluster-OIDCProviderArn``, or
+``AphexCluster-<cluster>-OIDCProviderArn`` (:func:`oidc_provider_export`, written by
+:func:`cluster_export_template`), so two clusters in one account and region never share a stack or an
+export. Its outputs are exported as ``<stack>-<output>``. Role names are left to CloudFormation, under
+the IAM path ``/aphex/<stack>/``; the bucket is ``aphex-<12 hex digits of the stack name's
+SHA-256>-<account>-<region>``. Both are therefore known before the stack exists, which is what lets the
+self-update role (:func:`self_update_template`, a stack of its own: a stack cannot create the role that
+deploys it) be limited to exactly this stack's roles and bucket. That role lives under another path,
+``/aphex-self-update/<stack>/``, so it can never change its own policy. Every resource is tagged with the
+pipeline's name.
 """
 
 from __future__ import annotations
 
 import enum
+import hashlib
 import json
 import re
 from typing import Any, Final
@@ -37,14 +47,31 @@ from dsl.config.model import AphexConfig
 from dsl.names import InvalidValue
 
 __all__ = [
+    "DEFAULT_WORKFLOW_TEMPLATE",
     "METRICS_NAMESPACE",
     "PIPELINE_TAG",
+    "SELF_UPDATE_OUTPUT",
+    "SELF_UPDATE_SERVICE_ACCOUNT",
     "WILDCARD_RESOURCE_EXCEPTIONS",
     "PipelineRole",
+    "cluster_export_template",
+    "oidc_provider_export",
     "pipeline_resources_template",
+    "pipeline_stack_name",
+    "self_update_stack_name",
+    "self_update_statements",
+    "self_update_template",
     "service_account_name",
+    "validate_cluster",
+    "workflow_template_name",
 ]
 
+DEFAULT_WORKFLOW_TEMPLATE: Final = "aphex-pipeline"
+"""The pipeline's WorkflowTemplate when ``pipeline.name`` is unset."""
+SELF_UPDATE_SERVICE_ACCOUNT: Final = "self-update"
+"""Suffix of the self-update stage's ServiceAccount, ``<pipeline>-self-update``."""
+SELF_UPDATE_OUTPUT: Final = "SelfUpdateRoleArn"
+"""The self-update stack's output: the role's ARN."""
 METRICS_NAMESPACE: Final = "AphexPipeline"
 PIPELINE_TAG: Final = "aphex:pipeline"
 WILDCARD_RESOURCE_EXCEPTIONS: Final = {
@@ -56,6 +83,10 @@ WILDCARD_RESOURCE_EXCEPTIONS: Final = {
 _PIPELINE_NAME_MAX: Final = 50
 _DNS_LABEL = re.compile(r"^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?$")
 _EXPORT_NAME = re.compile(r"^[A-Za-z0-9:-]{1,255}$")
+_CLUSTER = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,39}$")
+_OIDC_PROVIDER_ARN = re.compile(
+    r"^arn:aws(?:-[a-z-]+)?:iam::[0-9]{12}:oidc-provider/[A-Za-z0-9.-]+(?:/[A-Za-z0-9._-]+)*$"
+)
 _KMS_KEY_ARN = re.compile(r"^arn:aws(?:-[a-z-]+)?:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]{1,128}$")
 _POLICY_VERSION: Final = "2012-10-17"
 
@@ -71,6 +102,47 @@ class PipelineRole(enum.Enum):
     def logical_id(self) -> str:
         """The role's logical id in the template (``BuildRole``)."""
         return f"{self.value.title()}Role"
+
+
+def workflow_template_name(config: AphexConfig) -> str:
+    """The pipeline's WorkflowTemplate: ``pipeline.name``, else :data:`DEFAULT_WORKFLOW_TEMPLATE`."""
+    return config.pipeline.name or DEFAULT_WORKFLOW_TEMPLATE
+
+
+def validate_cluster(cluster: str) -> str:
+    """A cluster name as it appears in stack and export names (empty: the account has one cluster)."""
+    if cluster:
+        _check("cluster", cluster, _CLUSTER, "must be a letter, then at most 39 letters, digits or '-'", 40)
+    return cluster
+
+
+def oidc_provider_export(cluster: str = "") -> str:
+    """The export holding the cluster's OIDC provider ARN, which the pipeline's roles trust."""
+    return (
+        f"AphexCluster-{validate_cluster(cluster)}-OIDCProviderArn"
+        if cluster
+        else "AphexCluster-OIDCProviderArn"
+    )
+
+
+def pipeline_stack_name(pipeline_name: str, cluster: str = "") -> str:
+    """The pipeline's stack: ``<pipeline>``, or ``<cluster>-<pipeline>``."""
+    return f"{validate_cluster(cluster)}-{pipeline_name}" if cluster else pipeline_name
+
+
+def self_update_stack_name(pipeline_name: str, cluster: str = "") -> str:
+    """The stack of the pipeline's self-update role: ``<pipeline stack>-self-update``."""
+    return f"{pipeline_stack_name(pipeline_name, cluster)}-{SELF_UPDATE_SERVICE_ACCOUNT}"
+
+
+def _role_path(stack_name: str) -> str:
+    return f"/aphex/{stack_name}/"
+
+
+def _bucket_name(stack_name: str) -> str:
+    """``aphex-<hash>-<account>-<region>`` as ``Fn::Sub`` text (at most 47 characters: a valid bucket)."""
+    digest = hashlib.sha256(stack_name.encode()).hexdigest()[:12]
+    return f"aphex-{digest}-${{AWS::AccountId}}-${{AWS::Region}}"
 
 
 def service_account_name(pipeline_name: str, role: PipelineRole) -> str:
@@ -133,6 +205,15 @@ def _build_policy(kms_key_arn: str | None) -> list[dict[str, Any]]:
     ]
 
 
+def _metrics_statement() -> dict[str, Any]:
+    return _statement(
+        "PipelineMetrics",
+        ["cloudwatch:PutMetricData"],
+        ["*"],
+        Condition={"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
+    )
+
+
 def _deploy_policy(config: AphexConfig, kms_key_arn: str | None) -> list[dict[str, Any]]:
     roles: list[str] = []
     stacks: list[str] = []
@@ -154,17 +235,13 @@ def _deploy_policy(config: AphexConfig, kms_key_arn: str | None) -> list[dict[st
             ["cloudformation:DescribeStackEvents", "cloudformation:DescribeStacks"],
             list(stacks),
         ),
+        _metrics_statement(),
     ]
 
 
 def _monitor_policy(config: AphexConfig, kms_key_arn: str | None) -> list[dict[str, Any]]:
     statements = [
-        _statement(
-            "PipelineMetrics",
-            ["cloudwatch:PutMetricData"],
-            ["*"],
-            Condition={"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
-        ),
+        _metrics_statement(),
         _statement("RunMetadata", ["s3:PutObject"], [_objects("metadata/")]),
         _statement("SelfUpdateOutcome", ["s3:GetObject"], [_objects("metadata/workflows/")]),
         _statement(
@@ -186,19 +263,25 @@ def _tags(pipeline_name: str) -> list[dict[str, str]]:
 
 
 def _role(
-    role: PipelineRole, pipeline_name: str, namespace: str, export: str, statements: list[dict[str, Any]]
+    kind: str,
+    pipeline_name: str,
+    namespace: str,
+    export: str,
+    path: str,
+    statements: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    account = service_account_name(pipeline_name, role)
+    account = f"{pipeline_name}-{kind}"
     return {
         "Type": "AWS::IAM::Role",
         "Properties": {
-            "Description": f"Aphex pipeline {pipeline_name}: {role.value} stage "
+            "Description": f"Aphex pipeline {pipeline_name}: {kind} stage "
             f"(ServiceAccount {namespace}/{account})",
             "AssumeRolePolicyDocument": _trust_policy(namespace, account, export),
             "MaxSessionDuration": 3600,
+            "Path": path,
             "Policies": [
                 {
-                    "PolicyName": f"aphex-{role.value}",
+                    "PolicyName": f"aphex-{kind}",
                     "PolicyDocument": {"Version": _POLICY_VERSION, "Statement": statements},
                 }
             ],
@@ -207,7 +290,9 @@ def _role(
     }
 
 
-def _bucket(config: AphexConfig, pipeline_name: str, kms_key_arn: str | None) -> dict[str, Any]:
+def _bucket(
+    config: AphexConfig, pipeline_name: str, stack_name: str, kms_key_arn: str | None
+) -> dict[str, Any]:
     days = config.pipeline.artifact_retention_days
     encryption: dict[str, Any] = (
         {"SSEAlgorithm": "AES256"}
@@ -220,6 +305,7 @@ def _bucket(config: AphexConfig, pipeline_name: str, kms_key_arn: str | None) ->
         "DeletionPolicy": "Retain",
         "UpdateReplacePolicy": "Retain",
         "Properties": {
+            "BucketName": {"Fn::Sub": _bucket_name(stack_name)},
             "BucketEncryption": {
                 "ServerSideEncryptionConfiguration": [
                     {"ServerSideEncryptionByDefault": encryption, "BucketKeyEnabled": kms_key_arn is not None}
@@ -271,21 +357,7 @@ def _bucket_policy() -> dict[str, Any]:
     }
 
 
-def pipeline_resources_template(
-    config: AphexConfig,
-    *,
-    pipeline_name: str,
-    namespace: str,
-    oidc_provider_arn_export: str = "AphexCluster-OIDCProviderArn",
-    kms_key_arn: str | None = None,
-) -> dict[str, Any]:
-    """The CloudFormation template of the pipeline's bucket and IRSA roles (JSON-serialisable, stable).
-
-    ``pipeline_name`` names the ServiceAccounts (``<pipeline_name>-build``, ``-deploy``, ``-monitor``) in
-    ``namespace`` and tags every resource; ``oidc_provider_arn_export`` is the export of the cluster's
-    OIDC provider ARN; ``kms_key_arn`` switches the bucket from SSE-S3 to SSE-KMS with that key. Raises
-    :class:`dsl.names.InvalidValue` naming the argument that is not acceptable.
-    """
+def _validate_names(pipeline_name: str, namespace: str, export: str, kms_key_arn: str | None) -> None:
     _check(
         "pipelineName",
         pipeline_name,
@@ -296,41 +368,187 @@ def pipeline_resources_template(
     _check("namespace", namespace, _DNS_LABEL, "must be a Kubernetes namespace name", 63)
     _check(
         "oidcProviderArnExport",
-        oidc_provider_arn_export,
+        export,
         _EXPORT_NAME,
         "must be a CloudFormation export name (letters, digits, ':' and '-')",
     )
     if kms_key_arn is not None:
         _check("kmsKeyArn", kms_key_arn, _KMS_KEY_ARN, "must be a KMS key ARN", 2048)
 
+
+def _output(description: str, value: Any, key: str) -> dict[str, Any]:
+    return {
+        "Description": description,
+        "Value": value,
+        "Export": {"Name": {"Fn::Sub": "${AWS::StackName}-" + key}},
+    }
+
+
+def pipeline_resources_template(
+    config: AphexConfig,
+    *,
+    pipeline_name: str,
+    namespace: str,
+    cluster: str = "",
+    oidc_provider_arn_export: str | None = None,
+    kms_key_arn: str | None = None,
+) -> dict[str, Any]:
+    """The CloudFormation template of the pipeline's bucket and IRSA roles (JSON-serialisable, stable),
+    for the stack :func:`pipeline_stack_name` ``(pipeline_name, cluster)``.
+
+    ``pipeline_name`` names the ServiceAccounts (``<pipeline_name>-build``, ``-deploy``, ``-monitor``) in
+    ``namespace`` and tags every resource; ``oidc_provider_arn_export`` (default
+    :func:`oidc_provider_export` of ``cluster``) is the export of the cluster's OIDC provider ARN;
+    ``kms_key_arn`` switches the bucket from SSE-S3 to SSE-KMS with that key. Raises
+    :class:`dsl.names.InvalidValue` naming the argument that is not acceptable.
+    """
+    export = oidc_provider_export(cluster) if oidc_provider_arn_export is None else oidc_provider_arn_export
+    _validate_names(pipeline_name, namespace, export, kms_key_arn)
+    stack_name = pipeline_stack_name(pipeline_name, cluster)
+    path = _role_path(stack_name)
+
     def role(kind: PipelineRole, statements: list[dict[str, Any]]) -> dict[str, Any]:
-        return _role(kind, pipeline_name, namespace, oidc_provider_arn_export, statements)
+        return _role(kind.value, pipeline_name, namespace, export, path, statements)
 
     resources = {
-        "ArtifactBucket": _bucket(config, pipeline_name, kms_key_arn),
+        "ArtifactBucket": _bucket(config, pipeline_name, stack_name, kms_key_arn),
         "ArtifactBucketPolicy": _bucket_policy(),
         PipelineRole.BUILD.logical_id: role(PipelineRole.BUILD, _build_policy(kms_key_arn)),
         PipelineRole.DEPLOY.logical_id: role(PipelineRole.DEPLOY, _deploy_policy(config, kms_key_arn)),
         PipelineRole.MONITOR.logical_id: role(PipelineRole.MONITOR, _monitor_policy(config, kms_key_arn)),
     }
     outputs: dict[str, Any] = {
-        "ArtifactBucketName": {
-            "Description": "Artifacts under <commit-sha>/, run metadata under metadata/",
-            "Value": {"Ref": "ArtifactBucket"},
-        },
-        "WorkflowTemplateName": {
-            "Description": "The pipeline's WorkflowTemplate",
-            "Value": config.pipeline.name or pipeline_name,
-        },
+        "ArtifactBucketName": _output(
+            "Artifacts under <commit-sha>/, run metadata under metadata/",
+            {"Ref": "ArtifactBucket"},
+            "ArtifactBucketName",
+        ),
+        "WorkflowTemplateName": _output(
+            "The pipeline's WorkflowTemplate", workflow_template_name(config), "WorkflowTemplateName"
+        ),
     }
+    if cluster:
+        outputs["Cluster"] = _output("The cluster the pipeline runs on", cluster, "Cluster")
     for kind in PipelineRole:
-        outputs[f"{kind.logical_id}Arn"] = {
-            "Description": f"IRSA role of ServiceAccount {service_account_name(pipeline_name, kind)}",
-            "Value": {"Fn::GetAtt": [kind.logical_id, "Arn"]},
-        }
+        key = f"{kind.logical_id}Arn"
+        outputs[key] = _output(
+            f"IRSA role of ServiceAccount {service_account_name(pipeline_name, kind)}",
+            {"Fn::GetAtt": [kind.logical_id, "Arn"]},
+            key,
+        )
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"Aphex pipeline {pipeline_name}: artifact bucket and IRSA roles of its stages",
         "Resources": resources,
         "Outputs": outputs,
+    }
+
+
+_SELF_UPDATE_IAM_ACTIONS: Final = [
+    "iam:CreateRole",
+    "iam:DeleteRole",
+    "iam:DeleteRolePolicy",
+    "iam:GetRole",
+    "iam:GetRolePolicy",
+    "iam:PutRolePolicy",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:UpdateRole",
+    "iam:UpdateRoleDescription",
+]
+"""What CloudFormation needs, acting with the caller's rights, to create and update the stack's roles."""
+
+_SELF_UPDATE_BUCKET_ACTIONS: Final = [
+    "s3:CreateBucket",
+    "s3:DeleteBucketPolicy",
+    "s3:GetBucketPolicy",
+    "s3:GetBucketTagging",
+    "s3:GetEncryptionConfiguration",
+    "s3:GetLifecycleConfiguration",
+    "s3:PutBucketOwnershipControls",
+    "s3:PutBucketPolicy",
+    "s3:PutBucketPublicAccessBlock",
+    "s3:PutBucketTagging",
+    "s3:PutBucketVersioning",
+    "s3:PutEncryptionConfiguration",
+    "s3:PutLifecycleConfiguration",
+]
+"""What CloudFormation needs to create and update the artifact bucket (no delete: it is retained)."""
+
+
+def self_update_statements(stack_name: str, kms_key_arn: str | None = None) -> list[dict[str, Any]]:
+    """The self-update role's policy: deploy exactly the pipeline stack ``stack_name`` (CloudFormation
+    acts with the caller's rights, hence the IAM and S3 actions on that stack's roles and bucket) and
+    write the outcome under ``metadata/workflows/``. ARNs are ``Fn::Sub`` texts of the role's stack."""
+    partition, region, account_id = "${AWS::Partition}", "${AWS::Region}", "${AWS::AccountId}"
+    bucket = f"arn:{partition}:s3:::{_bucket_name(stack_name)}"
+    return [
+        _statement(
+            "PipelineStack",
+            ["cloudformation:CreateStack", "cloudformation:DescribeStacks", "cloudformation:UpdateStack"],
+            [{"Fn::Sub": f"arn:{partition}:cloudformation:{region}:{account_id}:stack/{stack_name}/*"}],
+        ),
+        _statement(
+            "PipelineStackRoles",
+            list(_SELF_UPDATE_IAM_ACTIONS),
+            [{"Fn::Sub": f"arn:{partition}:iam::{account_id}:role{_role_path(stack_name)}*"}],
+        ),
+        _statement("PipelineStackBucket", list(_SELF_UPDATE_BUCKET_ACTIONS), [{"Fn::Sub": bucket}]),
+        _statement("SelfUpdateOutcome", ["s3:PutObject"], [{"Fn::Sub": f"{bucket}/metadata/workflows/*"}]),
+        *_kms_statement(kms_key_arn, ["kms:GenerateDataKey"]),
+    ]
+
+
+def self_update_template(
+    config: AphexConfig,
+    *,
+    pipeline_name: str,
+    namespace: str,
+    cluster: str = "",
+    kms_key_arn: str | None = None,
+) -> dict[str, Any]:
+    """The stack of the self-update role (:func:`self_update_stack_name`), created once by the platform
+    team: IRSA for ServiceAccount ``<pipeline_name>-self-update``, :func:`self_update_statements`."""
+    export = oidc_provider_export(cluster)
+    _validate_names(pipeline_name, namespace, export, kms_key_arn)
+    stack_name = pipeline_stack_name(pipeline_name, cluster)
+    role = _role(
+        SELF_UPDATE_SERVICE_ACCOUNT,
+        pipeline_name,
+        namespace,
+        export,
+        f"/aphex-self-update/{stack_name}/",
+        self_update_statements(stack_name, kms_key_arn),
+    )
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": f"Aphex pipeline {pipeline_name}: the self-update role, "
+        f"which deploys stack {stack_name}",
+        "Resources": {"SelfUpdateRole": role},
+        "Outputs": {
+            SELF_UPDATE_OUTPUT: _output(
+                f"IRSA role of ServiceAccount {pipeline_name}-{SELF_UPDATE_SERVICE_ACCOUNT}",
+                {"Fn::GetAtt": ["SelfUpdateRole", "Arn"]},
+                SELF_UPDATE_OUTPUT,
+            )
+        },
+    }
+
+
+def cluster_export_template(cluster: str, oidc_provider_arn: str) -> dict[str, Any]:
+    """A stack that exports the cluster's OIDC provider ARN as :func:`oidc_provider_export` (a stack needs
+    one resource: a ``WaitConditionHandle``, which creates nothing)."""
+    _check("oidcProviderArn", oidc_provider_arn, _OIDC_PROVIDER_ARN, "must be an IAM OIDC provider ARN", 2048)
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": f"Aphex: the OIDC provider of cluster {validate_cluster(cluster) or '(default)'}",
+        "Resources": {"Anchor": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Outputs": {
+            "OIDCProviderArn": {
+                "Description": "IAM OIDC provider of the cluster's service account tokens",
+                "Value": oidc_provider_arn,
+                "Export": {"Name": oidc_provider_export(cluster)},
+            }
+        },
     }

@@ -8,6 +8,7 @@ serves bare repositories under ``ROOT/<owner>/<repo>`` over HTTPS with a self-si
 :func:`examples.demo.harness.install_cluster_standins`).
 """
 
+import base64
 import datetime
 import ipaddress
 import os
@@ -101,12 +102,23 @@ def publish_pull_request(source: Path, root: Path, owner: str, repo: str, pr: in
 
 
 @contextmanager
-def serve_git(root: Path, certificate: Path, key: Path) -> Iterator[str]:
+def serve_git(root: Path, certificate: Path, key: Path, *, token: str | None = None) -> Iterator[str]:
     """Serve the bare repositories under ``root`` over HTTPS with ``git http-backend``; yield the base
-    URL (``https://127.0.0.1:<port>``)."""
+    URL (``https://127.0.0.1:<port>``).
+
+    With ``token``, every request must authenticate as GitHub accepts an installation token over HTTPS,
+    ``Authorization: Basic`` of ``x-access-token:<token>``; any other answers 401 with a Basic challenge
+    (a private repository)."""
+    expected = "Basic " + base64.b64encode(f"x-access-token:{token}".encode()).decode() if token else None
 
     class _Handler(BaseHTTPRequestHandler):
         def _cgi(self) -> None:
+            if expected is not None and self.headers.get("Authorization") != expected:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="GitHub"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             path, _, query = self.path.partition("?")
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""

@@ -24,7 +24,9 @@ from dsl.config.cloudformation import (
     PIPELINE_TAG,
     WILDCARD_RESOURCE_EXCEPTIONS,
     PipelineRole,
+    cluster_export_template,
     pipeline_resources_template,
+    self_update_template,
     service_account_name,
 )
 from dsl.config.model import AphexConfig
@@ -95,6 +97,7 @@ def test_the_template_is_deterministic_and_json_serialisable() -> None:
         "DeployRole",
         "MonitorRole",
     }
+    assert set(template(cluster="blue")["Outputs"]) == {"Cluster", *template()["Outputs"]}
     assert set(template()["Outputs"]) == {
         "ArtifactBucketName",
         "BuildRoleArn",
@@ -107,7 +110,8 @@ def test_the_template_is_deterministic_and_json_serialisable() -> None:
 def test_the_bucket_is_encrypted_versioned_private_and_expires_artifacts() -> None:
     bucket = template()["Resources"]["ArtifactBucket"]
     properties = bucket["Properties"]
-    assert "BucketName" not in properties
+    # Known before the stack exists (the self-update role is limited to it), unique per stack and account.
+    assert properties["BucketName"] == {"Fn::Sub": "aphex-8d9001d32c6a-${AWS::AccountId}-${AWS::Region}"}
     assert bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == "Retain"
     (rule,) = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
@@ -215,7 +219,16 @@ def test_the_deploy_role_assumes_only_the_environments_roles_and_describes_only_
         "arn:aws:cloudformation:eu-west-1:123456789012:stack/Api/*",
         "arn:aws:cloudformation:us-east-1:210987654321:stack/Api/*",
     ]
-    assert set(statements) == {"ArtifactObjects", "EnvironmentRoles", "StackOutputsAndEvents"}
+    # The deploy step sends its deployment metrics (cdk_deploy._emit_deployment_metrics).
+    assert set(statements) == {
+        "ArtifactObjects",
+        "EnvironmentRoles",
+        "StackOutputsAndEvents",
+        "PipelineMetrics",
+    }
+    assert statements["PipelineMetrics"]["Condition"] == {
+        "StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}
+    }
 
 
 def test_govcloud_environments_get_govcloud_arns() -> None:
@@ -265,7 +278,8 @@ def test_the_monitor_role_publishes_metrics_notifications_and_metadata_only() ->
 
 def test_outputs_and_service_accounts() -> None:
     outputs = template()["Outputs"]
-    assert outputs["WorkflowTemplateName"]["Value"] == "shop"
+    # pipeline.name unset: the WorkflowTemplate is aphex-pipeline, whatever the stack's pipeline is called.
+    assert outputs["WorkflowTemplateName"]["Value"] == "aphex-pipeline"
     assert outputs["BuildRoleArn"]["Value"] == {"Fn::GetAtt": ["BuildRole", "Arn"]}
     full = load_config(EXAMPLES / "valid-full.yaml")
     assert template(full)["Outputs"]["WorkflowTemplateName"]["Value"] == "shop-delivery"
@@ -299,6 +313,17 @@ def cfn_lint(tpl: dict[str, Any]) -> list[str]:
 @pytest.mark.parametrize("kms", [None, KMS_KEY])
 def test_cfn_lint_finds_nothing(kms: str | None) -> None:
     assert cfn_lint(template(kms_key_arn=kms)) == []
+
+
+def test_cfn_lint_finds_nothing_in_the_self_update_and_cluster_templates() -> None:
+    assert (
+        cfn_lint(self_update_template(CONFIG, pipeline_name="shop", namespace="argo", cluster="blue")) == []
+    )
+    assert (
+        cfn_lint(self_update_template(CONFIG, pipeline_name="shop", namespace="argo", kms_key_arn=KMS_KEY))
+        == []
+    )
+    assert cfn_lint(cluster_export_template("blue", PROVIDER)) == []
 
 
 def test_cfn_lint_would_catch_a_broken_bucket_or_policy() -> None:
@@ -363,12 +388,17 @@ def test_the_template_deploys_into_moto_after_the_cluster_export(aws: str) -> No
     }
     cloudformation.create_stack(StackName="aphex-cluster", TemplateBody=json.dumps(cluster))
     cloudformation.create_stack(
-        StackName="shop-pipeline", TemplateBody=json.dumps(template()), Capabilities=["CAPABILITY_IAM"]
+        StackName="shop", TemplateBody=json.dumps(template()), Capabilities=["CAPABILITY_IAM"]
     )
-    (stack,) = cloudformation.describe_stacks(StackName="shop-pipeline")["Stacks"]
+    (stack,) = cloudformation.describe_stacks(StackName="shop")["Stacks"]
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     outputs = {output["OutputKey"]: output["OutputValue"] for output in stack["Outputs"]}
-    assert outputs["WorkflowTemplateName"] == "shop"
+    assert outputs["WorkflowTemplateName"] == "aphex-pipeline"
+    assert outputs["ArtifactBucketName"] == "aphex-8d9001d32c6a-123456789012-eu-west-1"
+    exports = {e["Name"]: e["Value"] for e in cloudformation.list_exports()["Exports"]}
+    assert {name: exports[name] for name in exports if name.startswith("shop-")} == {
+        f"shop-{key}": value for key, value in outputs.items()
+    }
 
     s3 = client(aws, "s3")
     bucket = outputs["ArtifactBucketName"]
@@ -382,6 +412,8 @@ def test_the_template_deploys_into_moto_after_the_cluster_export(aws: str) -> No
         name = arn.rsplit("/", 1)[1]
         described = iam.get_role(RoleName=name)["Role"]
         assert described["Arn"] == arn
+        assert described["Path"] == "/aphex/shop/"
+        assert arn.startswith("arn:aws:iam::123456789012:role/aphex/shop/")
         (trust,) = described["AssumeRolePolicyDocument"]["Statement"]
         assert trust["Principal"] == {"Federated": PROVIDER}
         assert trust["Action"] == "sts:AssumeRoleWithWebIdentity"

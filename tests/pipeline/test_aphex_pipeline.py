@@ -476,3 +476,27 @@ def test_aphex_compile_writes_nothing_for_a_bad_config(
     assert not out.exists()
     assert main(["compile", "--pipeline-only", "--out", str(out)]) == 2
     assert not out.exists()
+
+
+def test_the_steps_that_clone_get_the_github_credentials_and_no_other_does(template: dict[str, Any]) -> None:
+    """validate, build and self-update clone the (possibly private) repository: they get the credentials
+    Secret's keys, each optional; the steps that do not clone never see them."""
+    secrets = {}
+    for spec in template["spec"]["templates"]:
+        env = (spec.get("script") or spec.get("container") or {}).get("env") or []
+        secrets[spec["name"]] = {
+            item["name"]: (
+                item["valueFrom"]["secretKeyRef"]["key"],
+                item["valueFrom"]["secretKeyRef"]["optional"],
+            )
+            for item in env
+            if "secretKeyRef" in item.get("valueFrom", {}) and item["name"].startswith("GITHUB_")
+        }
+    expected = {
+        "GITHUB_TOKEN": ("token", True),
+        "GITHUB_APP_ID": ("app-id", True),
+        "GITHUB_APP_PRIVATE_KEY": ("private-key", True),
+    }
+    assert {name for name, found in secrets.items() if found} == {"validate", "build", "self-update"}
+    for name in ("validate", "build", "self-update"):
+        assert secrets[name] == expected

@@ -236,3 +236,82 @@ def cdk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CdkStandIn:
     bin_dir, standin = install_cdk(tmp_path / "cdk-standin")
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     return standin
+
+
+@dataclass(frozen=True)
+class RecordedCall:
+    """One botocore API call of this process: service, operation, parameters, region and access key."""
+
+    service: str
+    operation: str
+    params: dict[str, Any]
+    region: str
+    access_key: str
+
+
+class AwsCalls:
+    """The AWS calls this process makes while recording (``aws_calls`` fixture), and their IAM check."""
+
+    def __init__(self) -> None:
+        self.calls: list[RecordedCall] = []
+
+    def made_with(self, access_key: str) -> list[RecordedCall]:
+        return [call for call in self.calls if call.access_key == access_key]
+
+    def denied(
+        self,
+        statements: list[dict[str, Any]],
+        *,
+        access_key: str = "testing",
+        account: str = PIPELINE_ACCOUNT,
+    ) -> list[str]:
+        """Every call made with ``access_key`` (the pipeline's own credentials, i.e. the stage's role)
+        that ``statements`` do not allow, as ``action on resource``; each call must be one the
+        evaluator knows."""
+        from dsl.config.iam_policy import allows, call_authorization
+
+        refused = []
+        for call in self.made_with(access_key):
+            checked = call_authorization(
+                call.service, call.operation, call.params, region=call.region, account=account
+            )
+            if checked is not None and not allows(statements, checked):
+                refused.append(f"{checked.action} on {checked.resource} {dict(checked.context)}")
+        return refused
+
+
+@pytest.fixture
+def aws_calls(monkeypatch: pytest.MonkeyPatch) -> AwsCalls:
+    """Records every botocore call of this process (``BaseClient._make_api_call``: every operation method
+    of every client goes through it, botocore/client.py ``_create_api_method``)."""
+    from botocore.client import BaseClient
+
+    recorder = AwsCalls()
+    original = BaseClient._make_api_call
+
+    def record(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        credentials = client._request_signer._credentials
+        recorder.calls.append(
+            RecordedCall(
+                service=client.meta.service_model.service_name,
+                operation=operation,
+                params=dict(params),
+                region=client.meta.region_name,
+                access_key=credentials.get_frozen_credentials().access_key if credentials else "",
+            )
+        )
+        return original(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", record)
+    return recorder
+
+
+def role_statements(
+    template: dict[str, Any], logical_id: str, variables: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The resolved policy statements of role ``logical_id`` of a generated template."""
+    from dsl.config.iam_policy import resolve
+
+    (policy,) = template["Resources"][logical_id]["Properties"]["Policies"]
+    statements: list[dict[str, Any]] = resolve(policy["PolicyDocument"]["Statement"], variables)
+    return statements

@@ -144,3 +144,31 @@ def test_property_14_role_assumed_when_accounts_differ(
         name = role or aws.default_cross_account_role(account, region)
         partition = aws.partition_for(region)
         assert identity["Arn"] == f"arn:{partition}:sts::{account}:assumed-role/{name}/aphex-prop-14"
+
+
+def test_assumed_credentials_are_assumed_again_before_they_expire(moto: str) -> None:
+    """botocore RefreshableCredentials (botocore/credentials.py, ``refresh_needed``): with credentials
+    of 900 s, always inside the 15-minute advisory window, every use re-assumes the role; every
+    refreshed set identifies as the same role and session."""
+    session = aws.session_for(
+        "222233334444",
+        "eu-west-1",
+        "Deployer",
+        pipeline_account=PIPELINE_ACCOUNT,
+        workflow_name="aphex-long-1",
+        duration_seconds=900,
+    )
+    keys = []
+    for _ in range(3):
+        identity = session.client("sts").get_caller_identity()
+        assert identity["Arn"] == "arn:aws:sts::222233334444:assumed-role/Deployer/aphex-long-1"
+        keys.append(session.get_credentials().get_frozen_credentials().access_key)
+    assert len(set(keys)) == 3
+    assert set(keys).isdisjoint({"testing"})
+
+
+def test_credentials_far_from_expiry_are_kept(moto: str) -> None:
+    session = aws_session("222233334444", "eu-west-1", "Deployer")
+    first = session.get_credentials().get_frozen_credentials()  # type: ignore[attr-defined]
+    session.client("sts").get_caller_identity()  # type: ignore[attr-defined]
+    assert session.get_credentials().get_frozen_credentials() == first  # type: ignore[attr-defined]

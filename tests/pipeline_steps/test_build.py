@@ -1,5 +1,6 @@
 """The build stage against real git remotes (file://) and a moto S3: clone, commands, archive, upload."""
 
+import contextlib
 import io
 import json
 import os
@@ -12,8 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dsl.config.cloudformation import pipeline_resources_template
+from dsl.config.validate import load_config
 from dsl.names import InvalidValue
-from tests.pipeline_steps.conftest import AppRepo, git, make_repo, reset_moto
+from tests.pipeline_steps.conftest import AppRepo, AwsCalls, git, make_repo, reset_moto, role_statements
 from workflows.steps import build
 from workflows.steps.kube import StepError
 
@@ -96,6 +99,10 @@ def test_a_commit_that_is_not_head_is_built_and_uploaded(
     ]
     assert [c["exit_code"] for c in stored["commands"]] == [0, 0, 0, 0]
     assert all(c["duration_seconds"] >= 0 for c in stored["commands"])
+    # The log of a successful build is kept too: the pod that ran it is garbage-collected.
+    log = boto3.client("s3").get_object(Bucket=BUCKET, Key=f"{repo.old}/build.log")["Body"].read().decode()
+    assert log.startswith("build succeeded (4 commands)\n\n$ echo one >> order.txt\n[exit 0 after ")
+    assert "\n$ mkdir -p cdk.out\n[exit 0 after " in log
     assert obj["Metadata"] == {
         "commit-sha": repo.old,
         "build-timestamp": "2026-03-04T05:06:07.000000Z",
@@ -121,8 +128,9 @@ def test_the_first_failing_command_stops_the_build_and_its_log_is_stored(
     assert "build command 2 `echo boom >&2; exit 3` exited 3: boom" in err[0]
     client = boto3.client("s3")
     keys = {o["Key"] for o in client.list_objects_v2(Bucket=BUCKET)["Contents"]}
-    assert keys == {f"{repo.head}/build-error.log", f"{repo.head}/metadata.json"}
-    log = client.get_object(Bucket=BUCKET, Key=f"{repo.head}/build-error.log")["Body"].read().decode()
+    assert keys == {f"{repo.head}/build.log", f"{repo.head}/metadata.json"}
+    log = client.get_object(Bucket=BUCKET, Key=f"{repo.head}/build.log")["Body"].read().decode()
+    assert log.startswith("build failed: build command 2 `echo boom >&2; exit 3` exited 3: boom\n")
     assert "$ echo fine\n[exit 0" in log
     assert "boom" in log
     assert "never" not in log.split("exited 3")[-1]
@@ -194,7 +202,7 @@ def test_an_unknown_commit_fails_and_is_logged(
     with pytest.raises(SystemExit):
         run_build(app_repo, "f" * 40)
     assert "`git fetch" in capsys.readouterr().err
-    log = boto3.client("s3").get_object(Bucket=BUCKET, Key=f"{'f' * 40}/build-error.log")["Body"].read()
+    log = boto3.client("s3").get_object(Bucket=BUCKET, Key=f"{'f' * 40}/build.log")["Body"].read()
     assert b"git fetch" in log
 
 
@@ -353,9 +361,7 @@ def test_property_4_artifacts_tagged_with_sha_and_timestamp(
     source = tmp_path_factory.mktemp("src")
     (source / "x").write_text("x")
     record = metadata(sha, timestamp)
-    build.upload_build(
-        s3(), bucket=BUCKET, metadata=record, archive=build.package(source, record), error_log=None
-    )
+    build.upload_build(s3(), bucket=BUCKET, metadata=record, archive=build.package(source, record), log="")
     client = boto3.client("s3")
     for key in (f"{sha}/artifacts.tar.gz", f"{sha}/metadata.json"):
         head = client.head_object(Bucket=BUCKET, Key=key)
@@ -393,11 +399,32 @@ def test_property_5_s3_round_trip(
         path.write_bytes(content)
         written[name] = content
     record = metadata("c" * 40)
-    build.upload_build(
-        s3(), bucket=BUCKET, metadata=record, archive=build.package(source, record), error_log=None
-    )
+    build.upload_build(s3(), bucket=BUCKET, metadata=record, archive=build.package(source, record), log="")
     root = build.fetch_artifacts(
         s3(), bucket=BUCKET, commit_sha="c" * 40, destination=tmp_path_factory.mktemp("dst")
     )
     fetched = {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
     assert fetched == written
+
+
+@pytest.mark.parametrize("commands", [["echo ok"], ["exit 4"]])
+def test_every_call_of_the_build_step_is_allowed_by_the_build_role(
+    moto: str, tmp_path: Path, aws_calls: AwsCalls, commands: list[str]
+) -> None:
+    """Artifacts, metadata and the log, for a successful and a failed build, under the generated policy."""
+    bucket()
+    repo = make_repo(tmp_path / "repo", {}, commands)
+    aws_calls.calls.clear()
+    with contextlib.suppress(SystemExit):
+        run_build(repo, repo.head)
+    assert {call.operation for call in aws_calls.made_with("testing")} == {"PutObject"}
+    template = pipeline_resources_template(
+        load_config((tmp_path / "repo" / "work" / "aphex-config.yaml").read_text()),
+        pipeline_name="shop",
+        namespace="argo",
+    )
+    statements = role_statements(template, "BuildRole", {"ArtifactBucket.Arn": f"arn:aws:s3:::{BUCKET}"})
+    assert aws_calls.denied(statements) == []
+    assert aws_calls.denied(
+        role_statements(template, "MonitorRole", {"ArtifactBucket.Arn": f"arn:aws:s3:::{BUCKET}"})
+    )

@@ -11,8 +11,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto.cloudformation.models import Event, cloudformation_backends
 
-from tests.pipeline_steps.conftest import PIPELINE_ACCOUNT, AppRepo, CdkStandIn, make_repo, reset_moto
-from workflows.steps import build, cdk_deploy
+from dsl.config.cloudformation import PipelineRole, pipeline_resources_template
+from dsl.config.validate import load_config
+from tests.pipeline_steps.conftest import (
+    PIPELINE_ACCOUNT,
+    AppRepo,
+    AwsCalls,
+    CdkStandIn,
+    make_repo,
+    reset_moto,
+    role_statements,
+)
+from workflows.steps import aws, build, cdk_deploy
 
 BUCKET = "aphex-artifacts"
 STACKS = {
@@ -324,3 +334,94 @@ def test_properties_9_10_11_23_25_deployment_order_syntheses_outputs(
         assert position["synth", stack] < position["deploy", stack]
         assert entries[position["synth", stack]]["time"] <= entries[position["deploy", stack]]["time"]
     assert {o["Version"] for o in outputs.values()} == {"v1" if old else "v2"}  # property 25
+
+
+def test_every_stack_starts_with_fresh_credentials_of_the_role(
+    moto: str, repo: AppRepo, cdk: CdkStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sessions of 900 s (STS's minimum) are always inside botocore's refresh window: each stack's CDK
+    process must get a newly assumed set, all of them the environment's role."""
+    monkeypatch.setattr(aws, "ROLE_SESSION_SECONDS", 900)
+    built(repo, repo.head)
+    deploy(
+        tmp_path / "evidence",
+        repo.head,
+        [["Network"], ["Database", "Api"]],
+        account="222233334444",
+        role="Deployer",
+        pre_deploy=json.dumps(["true"]),
+    )
+    deploys = [entry["env"] for entry in cdk.entries() if entry["argv"][1] == "deploy"]
+    assert len({env["AWS_ACCESS_KEY_ID"] for env in deploys}) == 3
+    for env in deploys:
+        target = boto3.Session(
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=env["AWS_SESSION_TOKEN"],
+            region_name="us-east-1",
+        )
+        identity = target.client("sts").get_caller_identity()
+        assert identity["Arn"] == "arn:aws:sts::222233334444:assumed-role/Deployer/aphex-pipeline-x1"
+
+
+DEPLOY_CONFIG = load_config(
+    json.dumps({
+        "version": "1.0",
+        "build": {"commands": ["make"]},
+        "environments": [
+            {"name": "prod", "region": "us-east-1", "account": PIPELINE_ACCOUNT,
+             "stacks": [{"name": name, "path": "."} for name in STACKS]},
+            {"name": "other", "region": "us-east-1", "account": "222233334444", "role": "Deployer",
+             "stacks": [{"name": "Network", "path": "."}]},
+        ],
+    })
+)  # fmt: skip
+
+
+def deploy_role_statements(config: Any = DEPLOY_CONFIG) -> list[dict[str, Any]]:
+    template = pipeline_resources_template(config, pipeline_name="shop", namespace="argo")
+    variables = {"ArtifactBucket.Arn": f"arn:aws:s3:::{BUCKET}"}
+    return role_statements(template, PipelineRole.DEPLOY.logical_id, variables)
+
+
+@pytest.mark.parametrize(("account", "role"), [(PIPELINE_ACCOUNT, ""), ("222233334444", "Deployer")])
+def test_every_call_of_the_deploy_step_is_allowed_by_the_deploy_role(
+    moto: str, repo: AppRepo, cdk: CdkStandIn, tmp_path: Path, aws_calls: AwsCalls, account: str, role: str
+) -> None:
+    """The deploy step's own calls (pipeline credentials: the deploy role) against the generated policy:
+    artifacts, AssumeRole, stack outputs and events, metrics. Calls with the environment's assumed
+    credentials are the environment role's, which the application team owns."""
+    built(repo, repo.head)
+    aws_calls.calls.clear()
+    deploy(tmp_path / "evidence", repo.head, [["Network"]], account=account, role=role)
+    made = {(call.service, call.operation) for call in aws_calls.made_with("testing")}
+    assert ("cloudwatch", "PutMetricData") in made
+    assert ("s3", "GetObject") in made
+    assert (("sts", "AssumeRole") in made) == bool(role)
+    assert aws_calls.denied(deploy_role_statements()) == []
+    # The check has teeth: without the metrics statement the same calls are refused.
+    without_metrics = [s for s in deploy_role_statements() if s["Sid"] != "PipelineMetrics"]
+    assert aws_calls.denied(without_metrics) == [
+        "cloudwatch:PutMetricData on * {'cloudwatch:namespace': 'AphexPipeline'}"
+    ]
+
+
+def test_a_stack_outside_the_configuration_is_refused_by_the_deploy_role(
+    moto: str, repo: AppRepo, cdk: CdkStandIn, tmp_path: Path, aws_calls: AwsCalls
+) -> None:
+    built(repo, repo.head)
+    aws_calls.calls.clear()
+    deploy(tmp_path / "evidence", repo.head, [["Api"]], account=PIPELINE_ACCOUNT, region="us-east-1")
+    only_network = load_config(
+        json.dumps({
+            "version": "1.0",
+            "build": {"commands": ["make"]},
+            "environments": [{"name": "prod", "region": "us-east-1", "account": PIPELINE_ACCOUNT,
+                              "stacks": [{"name": "Network", "path": "."}]}],
+        })
+    )  # fmt: skip
+    denied = aws_calls.denied(deploy_role_statements(only_network))
+    assert denied == [
+        f"cloudformation:DescribeStacks on arn:aws:cloudformation:us-east-1:{PIPELINE_ACCOUNT}:"
+        "stack/Api/00000000-0000-0000-0000-000000000000 {}"
+    ]

@@ -16,7 +16,9 @@ from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.pipeline_steps.conftest import reset_moto
+from dsl.config.cloudformation import pipeline_resources_template
+from dsl.config.validate import load_config
+from tests.pipeline_steps.conftest import AwsCalls, reset_moto, role_statements
 from tests.steps.servers import refused_url, reply, serve
 from workflows.steps import monitoring
 from workflows.steps.monitoring import Deployment, Phase
@@ -405,3 +407,37 @@ def test_property_18_notifications_delivered(moto: str, count: int, status: Phas
         assert envelope["TopicArn"] == topic
         assert envelope["Subject"].startswith(f"Aphex {status.value}: ")
         assert "Argo: https://argo.example.com/workflows/argo/aphex-x" in envelope["Message"]
+
+
+@pytest.mark.parametrize("outcome", [True, False])
+def test_every_call_of_the_record_step_is_allowed_by_the_monitor_role(
+    moto: str, aws_calls: AwsCalls, outcome: bool
+) -> None:
+    """The record (present or missing self-update outcome: GetObject, then ListBucket on the prefix),
+    metrics and SNS under the generated monitor policy of a config naming the topic."""
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    if outcome:
+        monitoring.store_self_update(
+            boto3.client("s3"), bucket=BUCKET, workflow_id=WORKFLOW_ID, succeeded=True, message="ok"
+        )
+    topic, _ = topic_with_queue("aphex-events")
+    aws_calls.calls.clear()
+    monitoring.record_workflow(**record_args(Path()), sns_topics=json.dumps([topic]))
+    made = {(call.service, call.operation) for call in aws_calls.made_with("testing")}
+    assert {
+        ("s3", "GetObject"),
+        ("s3", "PutObject"),
+        ("cloudwatch", "PutMetricData"),
+        ("sns", "Publish"),
+    } <= made
+    config = load_config(
+        json.dumps({"version": "1.0", "build": {"commands": ["make"]},
+                    "environments": [{"name": "dev", "region": "us-east-1", "account": "123456789012",
+                                      "stacks": [{"name": "App", "path": "."}]}],
+                    "notifications": {"snsTopicArns": [topic]}})
+    )  # fmt: skip
+    template = pipeline_resources_template(config, pipeline_name="shop", namespace="argo")
+    statements = role_statements(template, "MonitorRole", {"ArtifactBucket.Arn": f"arn:aws:s3:::{BUCKET}"})
+    assert aws_calls.denied(statements) == []
+    without_topics = [s for s in statements if s["Sid"] != "Notifications"]
+    assert aws_calls.denied(without_topics) == [f"sns:Publish on {topic} {{}}"]

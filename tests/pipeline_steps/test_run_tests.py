@@ -32,7 +32,7 @@ def store_artifacts(source: Path, sha: str = SHA) -> None:
         bucket=BUCKET,
         metadata=record,
         archive=build.package(source, record),
-        error_log=None,
+        log="",
     )
 
 

@@ -6,6 +6,14 @@ calls STS ``AssumeRole`` on ``arn:<partition>:iam::<account>:role/<name>`` and w
 credentials. The partition follows from the region (``cn-`` is ``aws-cn``, ``us-gov-`` is ``aws-us-gov``
 and so on). The session name is the workflow's name, so CloudTrail ties every call to one run.
 
+Role-chained sessions (the pipeline's own credentials are already an assumed IRSA role) last at most one
+hour (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use.html#id_roles_use_view-role-max-session),
+while an environment's deploy may take longer. The assumed session's credentials are therefore
+botocore ``RefreshableCredentials``: botocore calls ``AssumeRole`` again when fewer than 15 minutes are
+left (its advisory refresh window; 10 minutes is mandatory), so every client of the session keeps working
+for as long as the deploy runs. A child process cannot refresh them: :func:`credential_environment`
+freezes the current ones, and the deploy step takes them again for every stack.
+
 Endpoints: boto3 honours ``AWS_ENDPOINT_URL`` (and ``AWS_ENDPOINT_URL_<SERVICE>``) by itself; an explicit
 ``endpoint_url`` is used for the STS call and by :func:`client`. Tests point both at a moto server.
 """
@@ -16,11 +24,17 @@ from collections.abc import Mapping
 from typing import Any
 
 import boto3  # type: ignore[import-untyped]
+import botocore.session  # type: ignore[import-untyped]
+from botocore.credentials import (  # type: ignore[import-untyped]
+    CredentialProvider,
+    RefreshableCredentials,
+)
 
 from dsl.config.model import CDK_QUALIFIER, partition_of
 from dsl.names import InvalidValue
 
 __all__ = [
+    "ROLE_SESSION_SECONDS",
     "client",
     "credential_environment",
     "default_cross_account_role",
@@ -41,7 +55,8 @@ def default_cross_account_role(account: str, region: str) -> str:
     return f"cdk-{CDK_QUALIFIER}-deploy-role-{account}-{region}"
 
 
-"""The role assumed in a target account when the environment names none."""
+ROLE_SESSION_SECONDS = 3600
+"""Requested lifetime of an assumed role's credentials: the most STS grants a role-chained session."""
 
 _ACCOUNT = re.compile(r"^[0-9]{12}$")
 _REGION = re.compile(r"^[a-z]{2,4}(?:-[a-z]+)+-[0-9]{1,2}$")
@@ -106,12 +121,16 @@ def session_for(
     pipeline_account: str,
     workflow_name: str = "",
     endpoint_url: str | None = None,
+    duration_seconds: int | None = None,
 ) -> Any:
     """A boto3 Session for ``account`` in ``region``.
 
     The pipeline's own session when the account is the pipeline's and no role is named; otherwise the
-    session of the assumed role (``role``, or :func:`default_cross_account_role` when empty).
+    session of the assumed role (``role``, or :func:`default_cross_account_role` when empty), whose
+    credentials (``duration_seconds`` long, default :data:`ROLE_SESSION_SECONDS`) are assumed again
+    before they expire.
     """
+    duration_seconds = ROLE_SESSION_SECONDS if duration_seconds is None else duration_seconds
     validate_account(account)
     validate_account(pipeline_account, "pipeline-account")
     validate_region(region)
@@ -119,14 +138,37 @@ def session_for(
         return boto3.Session(region_name=region)
     arn = role_arn(account, region, role or default_cross_account_role(account, region))
     sts = boto3.Session(region_name=region).client("sts", region_name=region, endpoint_url=endpoint_url)
-    answer = sts.assume_role(RoleArn=arn, RoleSessionName=session_name(workflow_name))
-    credentials = answer["Credentials"]
-    return boto3.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=region,
+    name = session_name(workflow_name)
+
+    def assume() -> dict[str, str]:
+        answer = sts.assume_role(RoleArn=arn, RoleSessionName=name, DurationSeconds=duration_seconds)
+        credentials = answer["Credentials"]
+        return {
+            "access_key": credentials["AccessKeyId"],
+            "secret_key": credentials["SecretAccessKey"],
+            "token": credentials["SessionToken"],
+            "expiry_time": credentials["Expiration"].isoformat(),
+        }
+
+    refreshable = RefreshableCredentials.create_from_metadata(
+        metadata=assume(), refresh_using=assume, method="sts-assume-role"
     )
+    core = botocore.session.Session()
+    core.get_component("credential_provider").insert_before("env", _AssumedRole(refreshable))
+    return boto3.Session(botocore_session=core, region_name=region)
+
+
+class _AssumedRole(CredentialProvider):  # type: ignore[misc]
+    """The first provider of a session's chain: the assumed role's refreshable credentials."""
+
+    METHOD = "sts-assume-role"
+
+    def __init__(self, credentials: RefreshableCredentials) -> None:
+        super().__init__()
+        self._assumed = credentials
+
+    def load(self) -> RefreshableCredentials:
+        return self._assumed
 
 
 def client(session: Any, service: str, *, endpoint_url: str | None = None) -> Any:

@@ -12,9 +12,11 @@ certificate variables, ``HOME`` and ``TMPDIR`` on the scratch volume, ``CI=true`
 
 Layout in the artifact bucket (``s3://<bucket>/<commit-sha>/``): ``artifacts.tar.gz`` (``artifacts/`` holds
 the artifact directory without ``.git`` and ``cdk.out``; ``metadata.json`` at the root), ``metadata.json``
-(commit, branch, UTC build timestamp, commands with durations and exit codes), and on failure
-``build-error.log``. The archive is deterministic: sorted entries, fixed owner, mode and mtime, and a
-gzip header without a timestamp. Both objects carry the commit and timestamp as S3 metadata and tags.
+(commit, branch, UTC build timestamp, commands with durations and exit codes), and for every build,
+successful or not, ``build.log`` (each command with its state, duration and output; on failure headed by
+the error): the pods are garbage-collected, the log stays. The archive is deterministic: sorted entries,
+fixed owner, mode and mtime, and a gzip header without a timestamp. The objects carry the commit and
+timestamp as S3 metadata and tags.
 """
 
 import gzip
@@ -217,14 +219,30 @@ def run_logged(
 
 
 def clone(repo_url: str, commit_sha: str, destination: Path) -> Path:
-    """Fetch exactly ``commit_sha`` of ``repo_url`` into ``destination`` and check it out (detached)."""
+    """Fetch exactly ``commit_sha`` of ``repo_url`` into ``destination`` and check it out (detached).
+
+    A private repository is fetched with the GitHub credentials of the step's environment
+    (:func:`workflows.steps.github.git_auth_environment`: an http header in git's environment, redacted
+    from errors); nothing of them is written to the checkout's configuration.
+    """
+    from workflows.steps.github import GitHubError, git_auth_environment
+
     validate_commit_sha(commit_sha, "commit-sha", allow_empty=False)
     if len(commit_sha) != 40:
         raise InvalidValue("commit-sha", commit_sha, "must be a 40-character hex commit id")
     if not _REPO_URL.match(repo_url) or ".." in repo_url:
         raise InvalidValue("repo-url", repo_url, "must be an https:// (or file://) repository URL")
+    try:
+        auth, secrets = git_auth_environment(repo_url)
+    except GitHubError as error:
+        raise StepError(f"repo-url: no GitHub credentials for {repo_url}: {error}") from None
     run(["git", "init", "--quiet", str(destination)])
-    run(["git", "fetch", "--quiet", "--depth=1", repo_url, commit_sha], cwd=destination)
+    run(
+        ["git", "fetch", "--quiet", "--depth=1", repo_url, commit_sha],
+        cwd=destination,
+        env=auth,
+        redact=secrets,
+    )
     run(["git", "checkout", "--quiet", "--detach", "FETCH_HEAD"], cwd=destination)
     head = run(["git", "rev-parse", "HEAD"], cwd=destination).stdout.strip()
     if head != commit_sha:
@@ -339,10 +357,8 @@ def _tags(metadata: BuildMetadata) -> tuple[dict[str, str], str]:
     return values, "&".join(f"{k}={quote(v, safe='')}" for k, v in values.items())
 
 
-def upload_build(
-    s3: Any, *, bucket: str, metadata: BuildMetadata, archive: bytes | None, error_log: str | None
-) -> str:
-    """Store the build under ``<commit-sha>/``; return the artifact URI (or the error log's URI)."""
+def upload_build(s3: Any, *, bucket: str, metadata: BuildMetadata, archive: bytes | None, log: str) -> str:
+    """Store the build under ``<commit-sha>/``; return the artifact URI (without artifacts, the log's)."""
     prefix = metadata.commit_sha
     values, tagging = _tags(metadata)
     extra = {"Metadata": {**values, "branch": metadata.branch}, "Tagging": tagging}
@@ -361,15 +377,15 @@ def upload_build(
         ContentType="application/json",
         **extra,
     )
-    if error_log is not None:
-        s3.put_object(
-            Bucket=bucket,
-            Key=f"{prefix}/build-error.log",
-            Body=error_log.encode(),
-            ContentType="text/plain; charset=utf-8",
-            **extra,
-        )
-        return f"s3://{bucket}/{prefix}/build-error.log"
+    s3.put_object(
+        Bucket=bucket,
+        Key=f"{prefix}/build.log",
+        Body=log.encode(),
+        ContentType="text/plain; charset=utf-8",
+        **extra,
+    )
+    if archive is None:
+        return f"s3://{bucket}/{prefix}/build.log"
     return f"s3://{bucket}/{prefix}/artifacts.tar.gz"
 
 
@@ -390,8 +406,8 @@ def fetch_artifacts(s3: Any, *, bucket: str, commit_sha: str, destination: Path)
     return destination / ARCHIVE_ROOT
 
 
-def _error_log(results: Sequence[ShellResult], error: str) -> str:
-    parts = [f"build failed: {error}\n"]
+def _build_log(results: Sequence[ShellResult], error: str | None) -> str:
+    parts = [f"build failed: {error}\n" if error else f"build succeeded ({len(results)} commands)\n"]
     for result in results:
         state = "timed out" if result.timed_out else f"exit {result.exit_code}"
         parts.append(f"\n$ {result.command}\n[{state} after {result.duration_seconds} s]\n{result.output()}")
@@ -477,9 +493,11 @@ def _build(
             bucket=bucket,
             metadata=metadata(False),
             archive=None,
-            error_log=_error_log(results, str(error)),
+            log=_build_log(results, str(error)),
         )
         raise StepError(f"{error} (log: {uri})") from None
-    uri = upload_build(s3, bucket=bucket, metadata=metadata(True), archive=archive, error_log=None)
+    uri = upload_build(
+        s3, bucket=bucket, metadata=metadata(True), archive=archive, log=_build_log(results, None)
+    )
     print(f"built {commit_sha} ({len(commands)} commands): {uri}")
     return uri

@@ -23,7 +23,9 @@ environment of :func:`workflows.steps.build.command_environment` plus the enviro
 (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``), ``AWS_REGION``,
 ``AWS_DEFAULT_REGION``, ``CDK_DEFAULT_ACCOUNT``, ``CDK_DEFAULT_REGION``, ``APHEX_ENVIRONMENT`` and
 ``APHEX_COMMIT_SHA``: the CDK app is repository code that already runs with them during synthesis.
-Context is passed to ``cdk synth`` only (``cdk deploy`` reads the synthesized assembly).
+Context is passed to ``cdk synth`` only (``cdk deploy`` reads the synthesized assembly). The credentials
+are taken from the session again for every stack and hook: an assumed role's session refreshes itself
+(:func:`workflows.steps.aws.session_for`), so a stack that starts late in a long deploy gets fresh ones.
 """
 
 import json
@@ -377,26 +379,33 @@ def deploy_environment(
     outputs: dict[str, dict[str, str]] = {}
     timeline = [] if timeline is None else timeline
     _write_json(outputs_file, outputs)
-    credentials = credential_environment(session)
-    redact = [v for k, v in credentials.items() if k in {"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}]
-    env = command_environment(
-        work / "home",
-        {
-            **credentials,
-            "CDK_DEFAULT_ACCOUNT": plan.account,
-            "CDK_DEFAULT_REGION": plan.region,
-            "APHEX_ENVIRONMENT": plan.environment,
-            "APHEX_COMMIT_SHA": plan.commit_sha,
-            "APHEX_STACK_OUTPUTS": str(outputs_file),
-        },
-    )
+    base = {
+        "CDK_DEFAULT_ACCOUNT": plan.account,
+        "CDK_DEFAULT_REGION": plan.region,
+        "APHEX_ENVIRONMENT": plan.environment,
+        "APHEX_COMMIT_SHA": plan.commit_sha,
+        "APHEX_STACK_OUTPUTS": str(outputs_file),
+    }
+
+    def environment() -> tuple[dict[str, str], list[str]]:
+        """The child's environment with the session's current credentials, and the secrets to redact."""
+        credentials = credential_environment(session)
+        env = command_environment(work / "home", {**credentials, **base})
+        return env, [
+            credentials[k] for k in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN") if k in credentials
+        ]
+
     cloudformation = session.client("cloudformation")
     logs = evidence / "logs"
     (evidence / "cdk-outputs").mkdir(parents=True, exist_ok=True)
     try:
+        env, _ = environment()
         _hooks(plan.pre_deploy, kind="pre-deploy", cwd=source, env=env, timeout=plan.timeout, logs=logs)
         for wave in plan.waves:
             # Stacks of one wave do not depend on each other: they synthesize and deploy in parallel.
+            # Each stack's CDK process gets the credentials current when it starts (a child cannot
+            # refresh them): a stack deployed late in a long run never starts with stale ones.
+            stack_environments = {stack: environment() for stack in wave}
             with ThreadPoolExecutor(max_workers=len(wave)) as pool:
                 futures = [
                     pool.submit(
@@ -404,16 +413,17 @@ def deploy_environment(
                         stack,
                         plan=plan,
                         source=source,
-                        env=env,
+                        env=stack_environments[stack][0],
                         work=work,
                         evidence=evidence,
-                        redact=redact,
+                        redact=stack_environments[stack][1],
                     )
                     for stack in wave
                 ]
                 results = [future.result() for future in futures]
             failed: StepError | None = None
             for stack, (run, deployed) in zip(wave, results, strict=True):
+                redact = stack_environments[stack][1]
                 timeline.append(run)
                 if not deployed.succeeded:
                     failed = failed or _stack_failure(
@@ -425,6 +435,7 @@ def deploy_environment(
                 print(f"deployed {stack} to {plan.environment} ({len(outputs[stack])} outputs)", flush=True)
             if failed is not None:
                 raise failed
+        env, _ = environment()
         _hooks(plan.post_deploy, kind="post-deploy", cwd=source, env=env, timeout=plan.timeout, logs=logs)
     finally:
         _write_json(evidence / "timeline.json", [asdict(r) for r in timeline])

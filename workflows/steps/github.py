@@ -8,6 +8,7 @@ honouring ``Retry-After`` and ``X-RateLimit-Reset``. The client has no merge met
 endpoint: the pipeline approves, it never merges.
 """
 
+import base64
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -16,12 +17,20 @@ from typing import Any, Final
 import jwt
 import requests
 
-__all__ = ["GitHubClient", "GitHubError", "api_url_from_env", "client_for", "resolve_token"]
+__all__ = [
+    "GitHubClient",
+    "GitHubError",
+    "api_url_from_env",
+    "client_for",
+    "git_auth_environment",
+    "resolve_token",
+]
 
 DEFAULT_API_URL: Final = "https://api.github.com"
 _API_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~/-]*)?$")
 _MERGE_PATH = re.compile(r"/(?:merge|merges|auto-merge|automerge)(?:/|$)|^/graphql$", re.IGNORECASE)
 _MAX_WAIT_SECONDS: Final = 60.0
+_HTTPS_REPOSITORY = re.compile(r"^https://[^/]+/(?:[^/]+/)*([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?/?$")
 
 
 class GitHubError(RuntimeError):
@@ -210,3 +219,33 @@ def client_for(owner: str, repo: str) -> GitHubClient:
             "from the credentials Secret"
         )
     return GitHubClient(api_url_from_env(os.environ), token)
+
+
+def git_auth_environment(
+    repo_url: str, *, environ: Mapping[str, str] | None = None
+) -> tuple[dict[str, str], list[str]]:
+    """Environment variables that make git authenticate to ``repo_url`` with the GitHub credentials of
+    :func:`resolve_token` (a token, or a GitHub App installation token for the URL's ``<owner>/<repo>``),
+    and the values to redact from any output.
+
+    The token travels as an ``http.extraHeader`` (``Authorization: Basic`` of ``x-access-token:<token>``,
+    as GitHub documents for installation tokens) set through ``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_<n>``/
+    ``GIT_CONFIG_VALUE_<n>`` (git-config(1), "ENVIRONMENT"): never in the URL, in a file or in the
+    command line. ``GIT_TERMINAL_PROMPT=0`` makes a refused fetch fail instead of prompting. Without
+    credentials, or for a URL that is not https, the fetch stays anonymous (a public repository).
+    """
+    match = _HTTPS_REPOSITORY.match(repo_url)
+    no_prompt = {"GIT_TERMINAL_PROMPT": "0"}
+    if not match:
+        return no_prompt, []
+    token = resolve_token(owner=match.group(1), repo=match.group(2), environ=environ)
+    if not token:
+        return no_prompt, []
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    env = {
+        **no_prompt,
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "http.extraHeader",
+        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
+    }
+    return env, [basic, token]

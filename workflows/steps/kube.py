@@ -4,8 +4,9 @@ Commands never pass through a shell; every value on a command line was validated
 command raises :class:`CommandError` with the command (secrets redacted) and the tail of its stderr.
 """
 
+import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -45,13 +46,16 @@ def run(
     cwd: Path | None = None,
     redact: Sequence[str] = (),
     timeout: float | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Completed:
-    """Run ``argv``; raise :class:`CommandError` when it fails. ``redact`` hides values in errors."""
+    """Run ``argv``; raise :class:`CommandError` when it fails. ``redact`` hides values in errors;
+    ``env`` adds variables to this process's environment for the command."""
     try:
         result = subprocess.run(
             list(argv),
             input=stdin,
             cwd=cwd,
+            env=None if env is None else {**os.environ, **env},
             capture_output=True,
             text=True,
             check=False,

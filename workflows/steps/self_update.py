@@ -3,8 +3,10 @@
 From the ``aphex-config.yaml`` at the pushed commit it
 
 1. deploys the pipeline's CloudFormation stack (:func:`dsl.config.cloudformation.pipeline_resources_template`:
-   the artifact bucket and the IRSA roles of the stages) with boto3: create or update, wait for the
-   outcome; "No updates are to be performed" is success;
+   the artifact bucket and the IRSA roles of the stages; named by
+   :func:`dsl.config.cloudformation.pipeline_stack_name` from the pipeline and its ``cluster``) with boto3:
+   create or update, wait for the outcome; "No updates are to be performed" is success. Its role's
+   policy is :func:`dsl.config.cloudformation.self_update_statements`;
 2. regenerates the pipeline's WorkflowTemplate with the same compiler
    (:func:`workflows.aphex_pipeline.aphex_pipeline`, from the settings it was compiled with and the stack's
    outputs) and applies it with ``kubectl apply --server-side --field-manager=aphex-pipeline
@@ -32,7 +34,7 @@ from botocore.exceptions import BotoCoreError, ClientError, WaiterError  # type:
 from hera.workflows import Parameter
 
 from dsl.bundle import dump_yaml
-from dsl.config.cloudformation import PIPELINE_TAG, pipeline_resources_template
+from dsl.config.cloudformation import PIPELINE_TAG, pipeline_resources_template, pipeline_stack_name
 from dsl.config.model import AphexConfig
 from dsl.config.validate import ConfigError, load_config
 from dsl.names import InvalidValue
@@ -154,18 +156,21 @@ def run_self_update(
     except PipelineError as error:
         return SelfUpdateResult(succeeded=False, status=f"failed: resources: {error}")
     identity = pipeline_id(config, settings)
+    stack_name = pipeline_stack_name(identity, current.cluster)
     updated = current
     try:
-        cfn = pipeline_resources_template(config, pipeline_name=identity, namespace=settings.namespace)
+        cfn = pipeline_resources_template(
+            config, pipeline_name=identity, namespace=settings.namespace, cluster=current.cluster
+        )
         outcome, outputs = deploy_pipeline_stack(
-            cloudformation, stack_name=identity, template=cfn, pipeline_name=identity
+            cloudformation, stack_name=stack_name, template=cfn, pipeline_name=identity
         )
         updated = PipelineResources.from_stack_outputs(
-            outputs, self_update_role_arn=current.self_update_role_arn
+            outputs, self_update_role_arn=current.self_update_role_arn, cluster=current.cluster
         )
-        done.append(f"pipeline stack {identity} {outcome}")
+        done.append(f"pipeline stack {stack_name} {outcome}")
     except (InvalidValue, PipelineError, BotoCoreError, ClientError, WaiterError) as error:
-        problems.append(f"pipeline stack {identity}: {error}")
+        problems.append(f"pipeline stack {stack_name}: {error}")
     try:
         template = aphex_pipeline(config, settings, resources=updated)
         name = template.name
