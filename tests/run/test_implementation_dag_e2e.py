@@ -55,7 +55,7 @@ def test_deploy_checked_out_the_pull_request_and_installed_the_chart(
     assert install[3] == RELEASE
     assert install[4].endswith("/charts/app")
     assert install[install.index("--values") + 1].endswith("/values-preview.yaml")
-    assert f"ingress.host={RELEASE}.preview.example.com" in install
+    assert f"ingress.host={NAMESPACE}.preview.example.com" in install
     assert f"image.tag={env.head_sha}" in install  # the commit names the image, never pr-<N>
     namespace = env.cluster.state()["namespaces"][NAMESPACE]
     assert namespace["labels"]["app.kubernetes.io/managed-by"] == "aphex"

@@ -124,7 +124,7 @@ def deploy_args(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "repository_url": f"file://{tmp_path / 'remotes'}/octo-org/hello",
         "namespace": NAMESPACE,
         "release": "hello-pr-7",
-        "host": "hello-pr-7.preview.example.com",
+        "host": f"{NAMESPACE}.preview.example.com",
         "image_tag": "pr-7",
         "chart_path": "charts/app",
         "values_file": "values-preview.yaml",
@@ -176,7 +176,7 @@ def test_deploy_makes_exactly_these_calls(
         [
             "helm", "upgrade", "--install", "hello-pr-7", str(checkout / "charts" / "app"),
             "--namespace", NAMESPACE, "--values", str(checkout / "values-preview.yaml"),
-            "--set-string", "image.tag=pr-7", "--set-string", "ingress.host=hello-pr-7.preview.example.com",
+            "--set-string", "image.tag=pr-7", "--set-string", f"ingress.host={NAMESPACE}.preview.example.com",
             "--wait", "--timeout", "10m", "--history-max", "5",
         ],
         ["helm", "status", "hello-pr-7", "--namespace", NAMESPACE],

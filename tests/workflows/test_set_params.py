@@ -37,7 +37,8 @@ def test_valid_parameters_derive_the_preview() -> None:
     assert run.preview.namespace == preview_namespace("octo-org", "hello.world", 42)
     assert run.preview.namespace == "impl-pr-42-hello-world-c8e13f218d"
     assert run.preview.release == "hello-world-pr-42"
-    assert run.preview.host == "hello-world-pr-42.preview.example.com"
+    assert run.preview.host == f"{run.preview.namespace}.preview.example.com"
+    assert run.preview.namespace.startswith("impl-pr-42-hello-world-")
     assert run.preview.image_tag == ""  # resolve-head tags with the deployed commit
     assert run.repository_url == "https://github.com/octo-org/hello.world"
 
@@ -140,3 +141,26 @@ def test_runner_boundary_rejects_a_bad_parameter(tmp_path: Path) -> None:
     )
     assert result.returncode == INVALID_INPUT
     assert "invalid parameter repo:" in result.stderr
+
+
+@settings(max_examples=200)
+@given(
+    first=st.tuples(
+        st.from_regex(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,10}[A-Za-z0-9])?", fullmatch=True),
+        st.from_regex(r"[a-z0-9][a-z0-9._-]{0,20}", fullmatch=True).filter(lambda r: not r.endswith(".git")),
+        st.integers(min_value=1, max_value=10**6),
+    ),
+    second=st.tuples(
+        st.from_regex(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,10}[A-Za-z0-9])?", fullmatch=True),
+        st.from_regex(r"[a-z0-9][a-z0-9._-]{0,20}", fullmatch=True).filter(lambda r: not r.endswith(".git")),
+        st.integers(min_value=1, max_value=10**6),
+    ),
+)
+def test_distinct_pull_requests_never_share_an_ingress_host(
+    first: tuple[str, str, int], second: tuple[str, str, int]
+) -> None:
+    def host(owner: str, repo: str, pr: int) -> str:
+        return derive_preview(owner=owner, repo=repo, pr=str(pr), domain="preview.example.com").host
+
+    same = (first[0].lower(), first[1].lower(), first[2]) == (second[0].lower(), second[1].lower(), second[2])
+    assert (host(*first) == host(*second)) == same

@@ -23,6 +23,7 @@ __all__ = [
     "api_url_from_env",
     "client_for",
     "git_auth_environment",
+    "git_token_environment",
     "resolve_token",
 ]
 
@@ -238,7 +239,12 @@ def git_auth_environment(
     no_prompt = {"GIT_TERMINAL_PROMPT": "0"}
     if not match:
         return no_prompt, []
-    token = resolve_token(owner=match.group(1), repo=match.group(2), environ=environ)
+    return git_token_environment(resolve_token(owner=match.group(1), repo=match.group(2), environ=environ))
+
+
+def git_token_environment(token: str | None) -> tuple[dict[str, str], list[str]]:
+    """The environment of :func:`git_auth_environment` for a token already resolved (None: anonymous)."""
+    no_prompt = {"GIT_TERMINAL_PROMPT": "0"}
     if not token:
         return no_prompt, []
     basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()

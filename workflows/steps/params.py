@@ -78,14 +78,15 @@ def derive_preview(*, owner: str, repo: str, pr: str, domain: str, image_tag: st
     number = validate_pr_number(pr)
     validate_dns_name(domain)
     release = helm_release_name(repo, number)
-    host = f"{release}.{domain}"
+    namespace = preview_namespace(owner, repo, number)
+    # Named after the namespace, which is one (owner, repository, pull request)'s: two owners'
+    # repositories of one name never ask for the same Ingress host.
+    host = f"{namespace}.{domain}"
     if len(host) > 253:
         raise InvalidValue("domain", domain, f"is too long for the preview host {host!r} (253 characters)")
     # Empty: resolve-head tags the image with the commit it deploys, which only exists after the agents.
     tag = validate_image_tag(image_tag) if image_tag else ""
-    return PreviewPlan(
-        namespace=preview_namespace(owner, repo, number), release=release, host=host, image_tag=tag
-    )
+    return PreviewPlan(namespace=namespace, release=release, host=host, image_tag=tag)
 
 
 def _parse_bool(value: str, field: str) -> bool:

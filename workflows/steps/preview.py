@@ -15,12 +15,10 @@ and those differ per application; clusters that want egress control add their ow
 uninstalls it anyway.
 """
 
-import base64
 import contextlib
 import json
 import os
 import re
-import sys
 import tempfile
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -44,6 +42,7 @@ from dsl.names import (
     validate_pr_number,
     validate_relative_path,
 )
+from workflows.steps.exits import fail
 from workflows.steps.kube import StepError, run
 from workflows.steps.kube_api import RAW, Cluster, NotFound, connect
 from workflows.steps.params import derive_preview
@@ -233,15 +232,12 @@ def _scratch() -> Path:
     return Path(tempfile.mkdtemp(prefix="checkout-", dir=base))
 
 
-def _git_auth(owner: str, repo: str) -> tuple[list[str], list[str]]:
-    """``git -c`` options carrying the token as a header (never in the URL), and the values to redact."""
-    from workflows.steps.github import resolve_token
+def _git_auth(owner: str, repo: str) -> tuple[dict[str, str], list[str]]:
+    """The environment carrying the token as a header (never in the URL, a file or the command line),
+    and the values to redact."""
+    from workflows.steps.github import git_token_environment, resolve_token
 
-    token = resolve_token(owner=owner, repo=repo)
-    if not token:
-        return [], []
-    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-    return ["-c", f"http.extraHeader=Authorization: Basic {basic}"], [basic, token]
+    return git_token_environment(resolve_token(owner=owner, repo=repo))
 
 
 def checkout(*, owner: str, repo: str, repository_url: str, pr: int, commit: str) -> tuple[Path, str]:
@@ -250,7 +246,7 @@ def checkout(*, owner: str, repo: str, repository_url: str, pr: int, commit: str
     auth, secrets = _git_auth(owner, repo)
     ref = commit or f"refs/pull/{pr}/head"
     run(["git", "init", "--quiet", str(work)])
-    run(["git", *auth, "fetch", "--quiet", "--depth=1", repository_url, ref], cwd=work, redact=secrets)
+    run(["git", "fetch", "--quiet", "--depth=1", repository_url, ref], cwd=work, redact=secrets, env=auth)
     run(["git", "checkout", "--quiet", "--detach", "FETCH_HEAD"], cwd=work)
     sha = run(["git", "rev-parse", "HEAD"], cwd=work).stdout.strip()
     if commit and sha != commit:
@@ -278,12 +274,6 @@ def _write_evidence(evidence: Path, files: Mapping[str, str]) -> None:
     evidence.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         (evidence / name).write_text(text, encoding="utf-8")
-
-
-def _fail(error: Exception) -> SystemExit:
-    prefix = "invalid parameter " if isinstance(error, InvalidValue) else ""
-    print(f"{prefix}{error}", file=sys.stderr)
-    return SystemExit(1)
 
 
 def deploy(
@@ -328,7 +318,7 @@ def deploy(
             pod_security=pod_security,
         )
     except (InvalidValue, StepError) as error:
-        raise _fail(error) from None
+        raise fail(error) from None
 
 
 def _deploy(
@@ -364,8 +354,10 @@ def _deploy(
         raise InvalidValue("namespace", namespace, f"must be {expected_namespace}")
     if release != helm_release_name(repo, number):
         raise InvalidValue("release", release, f"must be {helm_release_name(repo, number)}")
-    if not host.startswith(f"{release}.") or not validate_dns_name(host.removeprefix(f"{release}."), "host"):
-        raise InvalidValue("host", host, f"must be {release}.<domain>")
+    if not host.startswith(f"{namespace}.") or not validate_dns_name(
+        host.removeprefix(f"{namespace}."), "host"
+    ):
+        raise InvalidValue("host", host, f"must be {namespace}.<domain>")
     validate_image_tag(image_tag, "image-tag")
     validate_relative_path(chart_path, "chartPath")
     validate_relative_path(values_file, "valuesFile")
@@ -535,7 +527,7 @@ def cleanup(owner: str, repo: str, pr: str, domain: str) -> None:
             )
         print(f"uninstalled {release} and deleted namespace {namespace}")
     except StepError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
 
 
 def _now() -> datetime:
@@ -577,6 +569,6 @@ def keep_preview(
             ),
         )
     except (InvalidValue, StepError) as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     print(f"preview {plan.namespace} kept until {expires}")
     return expires
