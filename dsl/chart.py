@@ -91,6 +91,7 @@ def _token_for(schema: Mapping[str, Any], number: int) -> str | int:
         f"https://{_TOKEN_PREFIX}{number}z.x",
         f"/{_TOKEN_PREFIX}{number}z.x",
         f"arn:aws:iam::000000000000:role/{_TOKEN_PREFIX}{number}z.x",
+        f"@every {9000 + number}m",
     ):
         if pattern.search(candidate):
             return candidate

@@ -138,6 +138,8 @@ class BundleSettings:
     preview_domain: str = "preview.example.com"
     ingress_namespace: str = "ingress-nginx"
     preview_pod_security: str = "restricted"
+    preview_janitor_schedule: str = "17 * * * *"
+    """When ``preview-janitor`` removes expired previews (UTC): hourly, off the top of the hour."""
     argo_ui_url: str = "https://argo.example.com"
     workflow_deadline_seconds: int = 10 * 3600
     """Must cover one run's stages (:func:`dsl.deadlines.check_run_deadline`), checked at compile."""

@@ -30,6 +30,16 @@ _ENDPOINT: Final = r"^/(?:[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*)?$"
 _BASE_URL: Final = (
     r"^https://[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*(?::[0-9]{1,5})?$"
 )
+_MINUTE: Final = "[1-5]?[0-9]"
+_HOUR: Final = "(?:1?[0-9]|2[0-3])"
+_CRON_SCHEDULE: Final = (
+    "^(?:@(?:hourly|daily|midnight|weekly|monthly|yearly|annually)"
+    "|@every [1-9][0-9]{0,3}[mh]"
+    f"|(?:\\*|{_MINUTE}(?:,{_MINUTE})*)(?:/[1-9][0-9]?)? (?:\\*|{_HOUR}(?:,{_HOUR})*)(?:/[1-9][0-9]?)? "
+    "\\* \\* (?:\\*|[0-6]))$"
+)
+"""A subset of robfig/cron's standard syntax (argo-workflows validates ``schedules`` with ``ParseStandard``,
+``workflow/validate/validate.go``, ValidateCronWorkflow) in which every match is a valid schedule."""
 INSTANCE_MAX: Final = 30
 """Longest instance (release) name: derived object names stay within 63 characters."""
 PIPELINE_NAME_MAX: Final = 19
@@ -159,6 +169,12 @@ VALUES_SCHEMA: Final[dict[str, Any]] = {
             ),
             "enum": ["restricted", "baseline"],
         },
+        "previewJanitorSchedule": _string(
+            "When the preview-janitor CronWorkflow removes expired previews, in UTC: five cron fields "
+            "(minute: *, a number or a list, with an optional /step; hour: likewise; then * * and * or a "
+            "weekday 0-6), a descriptor such as @hourly, or @every <N>m or <N>h",
+            _CRON_SCHEDULE,
+        ),
         "argoUiUrl": _string("Argo UI base URL, for links in comments and notifications", _URL),
         "workflowDeadlineSeconds": _seconds(
             "activeDeadlineSeconds of one implementation-DAG run; at least its stages' deadlines in a row "

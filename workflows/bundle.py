@@ -21,6 +21,11 @@ from workflows.events import (
     sensor_rbac_objects,
 )
 from workflows.implementation_dag import check_deadlines, implementation_dag
+from workflows.previews import (
+    janitor_cron_workflow,
+    preview_cleanup_template,
+    preview_janitor_template,
+)
 from workflows.rbac import rbac_objects
 from workflows.verify import cluster_verify_template, verifier_rbac_objects
 
@@ -47,6 +52,9 @@ def bundle_parts(settings: BundleSettings) -> list[BundlePart]:
                 template_to_dict(coderun_template(settings)),
                 *rbac_objects(settings),
                 *admission_objects(settings),
+                template_to_dict(preview_cleanup_template(settings)),
+                template_to_dict(preview_janitor_template(settings)),
+                janitor_cron_workflow(settings),
             ],
         ),
     ]

@@ -12,6 +12,8 @@ Workflow from a WorkflowTemplate (names are ``<instance>-<namespace>-<role>``):
 - ``pull-request``: a pull request opened, synchronized or reopened from a branch of the same
   repository (never a fork) runs the implementation DAG for that pull request, unless one of the
   agents' own GitHub Apps sent the event (their pushes to the branch are part of the running run);
+- ``pr-closed``: a pull request closed or merged, with the same repository and fork filters, runs
+  ``preview-cleanup`` (:mod:`workflows.previews`), which removes that pull request's preview;
 - ``issue-labelled``: an issue given the configured label runs the implementation DAG for it.
 
 The objects are plain mappings: Hera's ``hera.events`` models carry the trigger resource base64-encoded
@@ -35,6 +37,7 @@ from dsl.names import EVENTS_NAME_MAX, github_app_bot_login
 from dsl.security import container_security_context, pod_security_context
 from dsl.settings import BundleSettings, ClusterPipeline, SettingsError
 from workflows.implementation_dag import NAME as IMPLEMENTATION_DAG
+from workflows.previews import CLEANUP_NAME as PREVIEW_CLEANUP
 
 __all__ = [
     "EVENT_HEADER_PATH",
@@ -310,6 +313,31 @@ def _pull_request_sensor(settings: BundleSettings) -> Manifest:
     )
 
 
+def _pull_request_closed_sensor(settings: BundleSettings) -> Manifest:
+    """A pull request closed or merged (GitHub sends ``closed`` for both) removes its preview, with the
+    filters of :func:`_pull_request_sensor` on repository and forks. Who closed it does not matter."""
+    pull_request = _pull_request_sensor(settings)["spec"]["dependencies"][0]["filters"]
+    return _sensor(
+        settings,
+        suffix="pr-closed",
+        trigger_name="remove-preview",
+        template=settings.names.template(PREVIEW_CLEANUP),
+        filters={
+            "data": [
+                _string_filter(EVENT_HEADER_PATH, "pull_request"),
+                _repository_filter(settings, settings.events.repositories),
+                _string_filter("body.action", "closed"),
+            ],
+            "exprs": pull_request["exprs"],
+        },
+        arguments=[
+            ("owner", "body.repository.owner.login"),
+            ("repo", "body.repository.name"),
+            ("pr", "body.number"),
+        ],
+    )
+
+
 def _issue_sensor(settings: BundleSettings) -> Manifest:
     return _sensor(
         settings,
@@ -343,8 +371,9 @@ def push_trigger_objects(settings: BundleSettings, pipeline: ClusterPipeline) ->
 
 
 def implementation_trigger_objects(settings: BundleSettings) -> list[Manifest]:
-    """The Sensors that run the implementation DAG (installed only with it)."""
-    return [_pull_request_sensor(settings), _issue_sensor(settings)]
+    """The Sensors that run the implementation DAG and remove a closed pull request's preview (installed
+    only with the implementation DAG)."""
+    return [_pull_request_sensor(settings), _pull_request_closed_sensor(settings), _issue_sensor(settings)]
 
 
 def events_objects(settings: BundleSettings) -> list[Manifest]:

@@ -35,7 +35,9 @@ __all__ = [
     "PREVIEW_WORKLOADS_ROLE",
     "SERVICE_ACCOUNT_DEPLOYER",
     "check_deadlines",
+    "deployer_env",
     "implementation_dag",
+    "pull_request_mutex",
 ]
 
 NAME: Final = "implementation-dag"
@@ -44,6 +46,16 @@ SERVICE_ACCOUNT_DEPLOYER: Final = "preview-deployer"
 PREVIEW_WORKLOADS_ROLE: Final = "preview-workloads"
 """Role of the ClusterRole the deployer binds inside each preview namespace it creates."""
 PREVIEW_TTL_HOURS: Final = 24
+
+
+def pull_request_mutex(*, issue: str) -> Synchronization:
+    """The mutex of one pull request's (or issue's) preview, held by its implementation-DAG run and by
+    ``preview-cleanup``, from the workflow parameters ``owner``, ``repo`` and ``pr``; ``issue`` is the
+    issue part (empty for a pull request). Keyed by the base name, not the instance: two instances must
+    not deploy one pull request at once."""
+    return Synchronization(
+        mutexes=[Mutex(name=f"{NAME}-{_param('owner')}-{_param('repo')}-pr{_param('pr')}-issue{issue}")]
+    )
 
 
 def check_deadlines(settings: BundleSettings) -> None:
@@ -152,7 +164,7 @@ def _arguments(settings: BundleSettings) -> list[Parameter]:
     ]
 
 
-def _deployer_env(settings: BundleSettings) -> list[Env | SecretEnv | FieldEnv]:
+def deployer_env(settings: BundleSettings) -> list[Env | SecretEnv | FieldEnv]:
     """Who the deployer is, from the downward API, and the ClusterRole it binds in each preview."""
     return [
         Env(name="APHEX_PREVIEW_WORKLOADS_ROLE", value=settings.names.cluster(PREVIEW_WORKLOADS_ROLE)),
@@ -233,14 +245,7 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
         service_account_name=settings.names.object(SERVICE_ACCOUNT_STEPS),
         security_context=pod_security_context(),
         active_deadline_seconds=settings.workflow_deadline_seconds,
-        synchronization=Synchronization(
-            # Keyed by the base name, not the instance: two instances must not deploy one PR at once.
-            mutexes=[
-                Mutex(
-                    name=f"{NAME}-{_param('owner')}-{_param('repo')}-pr{_param('pr')}-issue{_param('issue')}"
-                )
-            ]
-        ),
+        synchronization=pull_request_mutex(issue=_param("issue")),
         ttl_strategy=TTLStrategy(
             seconds_after_success=7 * 24 * 3600,
             seconds_after_failure=3 * 24 * 3600,
@@ -263,7 +268,7 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
             name="deploy",
             image=image,
             resources=STANDARD,
-            env=[*github_env, *_deployer_env(settings)],
+            env=[*github_env, *deployer_env(settings)],
             retry=network_retry(),
             timeout=_timeout("deploy"),
             service_account=settings.names.object(SERVICE_ACCOUNT_DEPLOYER),

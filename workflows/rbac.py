@@ -143,7 +143,8 @@ def rbac_objects(settings: BundleSettings) -> list[Manifest]:
                 {
                     "apiGroups": [""],
                     "resources": ["namespaces"],
-                    "verbs": ["get", "create", "patch", "delete"],
+                    # `list` for preview-janitor, which finds the previews past their expiry.
+                    "verbs": ["get", "list", "create", "patch", "delete"],
                 },
                 {
                     "apiGroups": [_RBAC_API],

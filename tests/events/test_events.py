@@ -116,6 +116,7 @@ def test_objects_come_in_a_stable_order_with_derived_names() -> None:
         ("EventSource", "aphex-argo-github"),
         ("Sensor", PUSH),
         ("Sensor", "aphex-argo-pull-request"),
+        ("Sensor", "aphex-argo-pr-closed"),
         ("Sensor", "aphex-argo-issue-labelled"),
     ]
     assert {o["metadata"]["namespace"] for o in objects} == {"argo-events"}
@@ -124,6 +125,7 @@ def test_objects_come_in_a_stable_order_with_derived_names() -> None:
         "ci-team-github",
         f"ci-team-push-{PIPELINE}",
         "ci-team-pull-request",
+        "ci-team-pr-closed",
         "ci-team-issue-labelled",
     ]
     assert {o["metadata"]["namespace"] for o in renamed} == {"events"}
@@ -172,6 +174,7 @@ def test_the_event_source_references_the_webhook_secret_and_never_holds_one() ->
 def test_every_sensor_creates_a_workflow_from_a_template_and_retries() -> None:
     templates = {PUSH: PIPELINE, "aphex-argo-pull-request": "implementation-dag"}
     templates["aphex-argo-issue-labelled"] = "implementation-dag"
+    templates["aphex-argo-pr-closed"] = "preview-cleanup"
     for name, sensor in _sensors().items():
         spec = sensor["spec"]
         assert spec["template"]["serviceAccountName"] == "aphex-argo-sensor"
@@ -285,9 +288,39 @@ def test_the_ignored_bots_follow_the_configured_apps() -> None:
     assert list(_replay(delivery, settings)) == ["aphex-argo-pull-request"]
 
 
-@pytest.mark.parametrize("name", ["pull_request_fork", "pull_request_closed", "pull_request_labeled"])
-def test_forks_closed_and_labelled_pull_requests_start_nothing(name: str) -> None:
+@pytest.mark.parametrize("name", ["pull_request_fork", "pull_request_labeled"])
+def test_forks_and_labelled_pull_requests_start_nothing(name: str) -> None:
     assert _replay(_delivery(name)) == {}
+
+
+@pytest.mark.parametrize("merged", [False, True])
+def test_a_closed_or_merged_pull_request_removes_its_preview_and_runs_nothing_else(merged: bool) -> None:
+    delivery = _delivery("pull_request_closed")
+    delivery["body"]["pull_request"]["merged"] = merged
+    fired = _replay(delivery)
+    assert list(fired) == ["aphex-argo-pr-closed"]
+    (workflow,) = fired["aphex-argo-pr-closed"]
+    assert _arguments(workflow) == {"owner": OWNER, "repo": REPO, "pr": "42"}
+    assert workflow["spec"]["workflowTemplateRef"] == {"name": "preview-cleanup"}
+    assert workflow["metadata"]["generateName"] == "aphex-argo-pr-closed-"
+
+
+def test_closing_a_pull_request_of_a_fork_or_another_repository_removes_nothing() -> None:
+    fork = _delivery("pull_request_fork")
+    fork["body"]["action"] = "closed"
+    assert _replay(fork) == {}
+    sensor = _sensors()["aphex-argo-pr-closed"]
+    outcome = evaluate_dependency(sensor["spec"]["dependencies"][0], _event(fork))
+    assert not outcome.passed
+    other = _delivery("pull_request_closed")
+    other["body"]["repository"]["full_name"] = f"{OWNER}/another-app"
+    assert _replay(other) == {}
+
+
+def test_an_agent_closing_a_pull_request_still_removes_its_preview() -> None:
+    delivery = _delivery("pull_request_closed")
+    delivery["body"]["sender"] = {"login": "5dlabs-rex[bot]", "type": "Bot"}
+    assert list(_replay(delivery)) == ["aphex-argo-pr-closed"]
 
 
 def test_a_pull_request_from_a_deleted_fork_starts_nothing() -> None:
@@ -726,7 +759,7 @@ def test_every_sensor_passes_parameters_its_template_declares_and_all_it_require
         assert passed <= set(declared)
         assert {name for name, p in declared.items() if "value" not in p} <= passed
         checked += 1
-    assert checked == 3
+    assert checked == 4
 
 
 @settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])

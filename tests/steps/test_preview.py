@@ -496,3 +496,112 @@ def test_an_issue_run_has_no_preview_to_keep_or_clean(cluster: Cluster) -> None:
     preview.cleanup(owner="octo-org", repo="hello", pr="", domain="preview.example.com")
     assert cluster.calls() == []
     assert cluster.api.requests == []
+
+
+NOW = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)
+PREVIEWS = "/api/v1/namespaces"
+LIST_PREVIEWS = (
+    "GET",
+    f"{PREVIEWS}?labelSelector=app.kubernetes.io/managed-by=aphex,aphex.dev/preview=true",
+)
+
+
+def kept_namespace(
+    api: KubeStandIn,
+    name: str,
+    *,
+    expires: str | None,
+    deployer: str = DEPLOYER,
+    labels: dict[str, str] | None = None,
+) -> str:
+    annotations = {"aphex.dev/deployer": deployer}
+    if expires is not None:
+        annotations["aphex.dev/expires-at"] = expires
+    metadata = {
+        "name": name,
+        "labels": {**OURS, "aphex.dev/preview": "true"} if labels is None else labels,
+        "annotations": annotations,
+    }
+    api.put(f"{PREVIEWS}/{name}", {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata})
+    return name
+
+
+@pytest.fixture
+def janitor(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> Cluster:
+    monkeypatch.setattr(preview, "_now", lambda: NOW)
+    return cluster
+
+
+def test_the_janitor_removes_only_its_own_previews_past_their_expiry(janitor: Cluster) -> None:
+    expired = kept_namespace(janitor.api, NAMESPACE, expires="2026-11-22T10:29:59Z")
+    kept_namespace(janitor.api, preview_namespace("octo-org", "hello", 8), expires="2026-11-22T10:30:01Z")
+    kept_namespace(janitor.api, preview_namespace("octo-org", "hello", 9), expires=None)
+    other_instance = "system:serviceaccount:team-b:aphex-preview-deployer"
+    kept_namespace(
+        janitor.api, preview_namespace("octo-org", "hello", 10), expires="2020-01-01T00:00:00Z",
+        deployer=other_instance,
+    )  # fmt: skip
+    kept_namespace(janitor.api, preview_namespace("octo-org", "hello", 11), expires="tomorrow")
+    janitor.api.put(f"{PREVIEWS}/team-a", {"metadata": {"name": "team-a", "labels": {"team": "a"}}})
+
+    assert preview.expire_previews() == json.dumps([expired])
+
+    listing = ["helm", "list", "--namespace", expired, "--short", "--all"]
+    assert janitor.calls() == [listing, listing]  # nothing installed: nothing to uninstall
+    assert janitor.api.calls() == [
+        LIST_PREVIEWS,
+        ("GET", f"{PREVIEWS}/{expired}"),
+        ("DELETE", f"{PREVIEWS}/{expired}?propagationPolicy=Background"),
+    ]
+    assert sorted(path.rsplit("/", 1)[-1] for path in janitor.api.objects) == sorted(
+        ["team-a", *(preview_namespace("octo-org", "hello", pr) for pr in (8, 9, 10, 11))]
+    )
+
+
+def test_the_janitor_uninstalls_every_release_of_an_expired_preview_first(janitor: Cluster) -> None:
+    kept_namespace(janitor.api, NAMESPACE, expires="2026-11-21T10:30:00Z")
+    janitor.on("helm", "list", stdout="hello-pr-7\nsidecar-db\n")
+    # The helm stand-in answers every list alike, so the releases still look installed afterwards: the
+    # namespace is then left in place, as it is when an uninstall did not take.
+    assert preview.expire_previews() == "[]"
+    assert janitor.calls() == [
+        ["helm", "list", "--namespace", NAMESPACE, "--short", "--all"],
+        UNINSTALL,
+        [*UNINSTALL[:2], "sidecar-db", *UNINSTALL[3:]],
+        ["helm", "list", "--namespace", NAMESPACE, "--short", "--all"],
+    ]
+    assert janitor.api.calls() == [LIST_PREVIEWS, ("GET", NS)]
+    assert NS in janitor.api.objects
+
+
+def test_a_dry_run_of_the_janitor_lists_and_removes_nothing(janitor: Cluster) -> None:
+    kept_namespace(janitor.api, NAMESPACE, expires="2026-11-21T10:30:00Z")
+    assert preview.expire_previews(dry_run=True) == json.dumps([NAMESPACE])
+    assert janitor.calls() == []
+    assert janitor.api.calls() == [LIST_PREVIEWS]
+
+
+def test_one_failing_removal_does_not_stop_the_others_and_fails_the_step(
+    janitor: Cluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = kept_namespace(janitor.api, NAMESPACE, expires="2026-11-21T10:30:00Z")
+    second = kept_namespace(
+        janitor.api, preview_namespace("octo-org", "hello", 8), expires="2026-11-21T10:30:00Z"
+    )
+    janitor.on("helm", "list", "--namespace", first, stderr="Error: Kubernetes cluster unreachable", exit=1)
+    with pytest.raises(SystemExit) as failed:
+        preview.expire_previews()
+    assert failed.value.code == 1
+    assert f"{PREVIEWS}/{second}" not in janitor.api.objects
+    assert f"{PREVIEWS}/{first}" in janitor.api.objects
+    err = capsys.readouterr().err
+    assert "Kubernetes cluster unreachable" in err
+    assert f"could not remove {first}" in err
+
+
+def test_the_janitor_through_the_runner_boundary(tmp_path: Path, janitor: Cluster) -> None:
+    kept_namespace(janitor.api, NAMESPACE, expires="2020-01-01T00:00:00Z")
+    result = run_step("workflows.steps.preview:expire_previews", {"dry_run": "false"}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "parameters" / "removed").read_text() == json.dumps([NAMESPACE])
+    assert janitor.api.objects == {}

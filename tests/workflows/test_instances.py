@@ -41,7 +41,14 @@ def _references(objects: list[dict[str, Any]]) -> set[str]:
 
 def test_the_default_instance_keeps_the_submitted_template_names() -> None:
     names = {o["metadata"]["name"] for o in build_bundle(BundleSettings()) if o["kind"] == "WorkflowTemplate"}
-    assert names == {"implementation-dag", "coderun-template", "docsrun-template", "cluster-verify"}
+    assert names == {
+        "implementation-dag",
+        "coderun-template",
+        "docsrun-template",
+        "cluster-verify",
+        "preview-cleanup",
+        "preview-janitor",
+    }
 
 
 def test_another_instance_prefixes_every_name_and_refers_only_to_its_own_objects() -> None:

@@ -6,8 +6,10 @@ a ResourceQuota, a LimitRange, a default-deny ingress NetworkPolicy that still a
 controller) through the Kubernetes API, installs the chart with ``helm upgrade --install --wait``,
 discovers the ingress hosts and writes the evidence. ``cleanup`` (exit handler, failure) uninstalls the
 release and deletes the namespace when it is this pull request's and nothing else lives in it;
-``keep_preview`` (exit handler, success) sets the expiry. What the deployer may do to these objects, and
-what the chart it installs may not, is enforced by the admission policy of :mod:`workflows.admission`.
+``keep_preview`` (exit handler, success) sets the expiry; ``expire_previews`` (the ``preview-janitor``
+CronWorkflow) removes previews past it with the same code as ``cleanup``. What the deployer may do to
+these objects, and what the chart it installs may not, is enforced by the admission policy of
+:mod:`workflows.admission`.
 
 Egress is left open on purpose: a preview usually needs its dependencies (databases, APIs, registries)
 and those differ per application; clusters that want egress control add their own policy.
@@ -30,6 +32,7 @@ from hera.workflows import Artifact, Parameter
 
 from dsl.labels import LABEL_PREFIX, MANAGED_BY
 from dsl.names import (
+    PREVIEW_NAMESPACE_PATTERN,
     InvalidValue,
     dns_label,
     helm_release_name,
@@ -54,9 +57,11 @@ __all__ = [
     "OWNERSHIP_LABELS",
     "POD_SECURITY_LEVELS",
     "PREVIEW_LABEL",
+    "PREVIEW_SELECTOR",
     "QUOTA",
     "cleanup",
     "deploy",
+    "expire_previews",
     "guarded_specs",
     "ingress_urls",
     "keep_preview",
@@ -479,15 +484,13 @@ def _preview_or_none(owner: str, repo: str, pr: str, domain: str) -> tuple[str, 
     return plan.namespace, plan.release
 
 
-def cleanup(owner: str, repo: str, pr: str, domain: str) -> None:
-    """Runner entrypoint (exit handler, failure): uninstall the release, then delete the namespace when
-    it is this pull request's (managed by aphex, ownership labels of this owner, repository and pull
-    request) and no other release remains in it."""
-    names = _preview_or_none(owner, repo, pr, domain)
-    if names is None:
-        return
-    namespace, release = names
-    try:
+def _remove_preview(
+    cluster: Cluster, namespace: str, releases: list[str], ownership: Mapping[str, str]
+) -> str:
+    """Uninstall ``releases``, then delete ``namespace`` when its labels carry ``ownership`` (the
+    ``managed-by`` label and :data:`OWNERSHIP_LABELS`) and no other release remains in it. The one
+    removal of a preview, used by :func:`cleanup` and :func:`expire_previews`; returns what it did."""
+    for release in releases:
         run(
             [
                 "helm",
@@ -501,33 +504,118 @@ def cleanup(owner: str, repo: str, pr: str, domain: str) -> None:
                 "5m",
             ]
         )
+    try:
+        found = cluster.call(
+            f"get namespace {namespace}", lambda: cluster.core.read_namespace(namespace, **RAW)
+        )
+    except NotFound:
+        return f"namespace {namespace} does not exist; nothing more to do"
+    labels = (found.get("metadata") or {}).get("labels") or {}
+    if any(labels.get(key) != value for key, value in ownership.items()):
+        return f"namespace {namespace} is not this pull request's aphex preview; left in place"
+    remaining = run(["helm", "list", "--namespace", namespace, "--short", "--all"]).stdout.split()
+    if remaining:
+        return f"namespace {namespace} still holds releases {', '.join(remaining)}; left in place"
+    with contextlib.suppress(NotFound):
+        cluster.call(
+            f"delete namespace {namespace}",
+            lambda: cluster.core.delete_namespace(namespace, propagation_policy="Background", **RAW),
+        )
+    return f"uninstalled {', '.join(releases) or 'no release'} and deleted namespace {namespace}"
+
+
+_OWNERSHIP_KEYS: Final = ("app.kubernetes.io/managed-by", *OWNERSHIP_LABELS)
+
+
+def cleanup(owner: str, repo: str, pr: str, domain: str) -> None:
+    """Runner entrypoint (exit handler on failure; ``preview-cleanup`` when the pull request closes):
+    uninstall the release, then delete the namespace when it is this pull request's (managed by aphex,
+    ownership labels of this owner, repository and pull request) and no other release remains in it."""
+    names = _preview_or_none(owner, repo, pr, domain)
+    if names is None:
+        return
+    namespace, release = names
+    expected = _labels(owner=owner, repo=repo, pr=int(pr), workflow="")
+    try:
         cluster = connect(field_manager=FIELD_MANAGER)
-        try:
-            found = cluster.call(
-                f"get namespace {namespace}", lambda: cluster.core.read_namespace(namespace, **RAW)
-            )
-        except NotFound:
-            print(f"namespace {namespace} does not exist; nothing more to do")
-            return
-        labels = (found.get("metadata") or {}).get("labels") or {}
-        expected = _labels(owner=owner, repo=repo, pr=int(pr), workflow="")
-        if any(
-            labels.get(key) != expected[key] for key in ("app.kubernetes.io/managed-by", *OWNERSHIP_LABELS)
-        ):
-            print(f"namespace {namespace} is not this pull request's aphex preview; left in place")
-            return
-        remaining = run(["helm", "list", "--namespace", namespace, "--short", "--all"]).stdout.split()
-        if remaining:
-            print(f"namespace {namespace} still holds releases {', '.join(remaining)}; left in place")
-            return
-        with contextlib.suppress(NotFound):
-            cluster.call(
-                f"delete namespace {namespace}",
-                lambda: cluster.core.delete_namespace(namespace, propagation_policy="Background", **RAW),
-            )
-        print(f"uninstalled {release} and deleted namespace {namespace}")
+        print(_remove_preview(cluster, namespace, [release], {key: expected[key] for key in _OWNERSHIP_KEYS}))
     except StepError as error:
         raise fail(error) from None
+
+
+PREVIEW_SELECTOR: Final = f"app.kubernetes.io/managed-by={MANAGED_BY},{PREVIEW_LABEL}=true"
+"""The label selector of every aphex preview namespace (of every instance)."""
+
+
+def _expiry(metadata: Mapping[str, Any]) -> datetime | None:
+    """The namespace's ``aphex.dev/expires-at``; None when it has none (not kept) or it is malformed."""
+    text = (metadata.get("annotations") or {}).get(EXPIRES_AT)
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def expire_previews(dry_run: bool = False) -> Annotated[str, Parameter(name="removed")]:
+    """Runner entrypoint (``preview-janitor``): remove every preview of this deployer past its expiry.
+
+    Lists the namespaces labelled as aphex previews, keeps those whose deployer annotation names this
+    pod's ServiceAccount (this instance's; the admission policy lets it delete no other) and whose
+    ``aphex.dev/expires-at`` has passed, and removes each with the code of :func:`cleanup`: every Helm
+    release in it is uninstalled (the whole preview has expired), then the namespace is deleted. A
+    namespace without a readable expiry is never touched. One failing removal does not stop the others;
+    the step fails afterwards naming them. Returns the removed namespaces as a JSON list; with
+    ``dry_run`` it only lists (and returns) the expired previews it would remove.
+    """
+    try:
+        me = service_account_user(_env_name("APHEX_WORKFLOW_NAMESPACE"), _env_name("APHEX_SERVICE_ACCOUNT"))
+        cluster = connect(field_manager=FIELD_MANAGER)
+        listed = cluster.call(
+            "list preview namespaces",
+            lambda: cluster.core.list_namespace(label_selector=PREVIEW_SELECTOR, **RAW),
+        )
+    except StepError as error:
+        raise _fail(error) from None
+    now = _now()
+    removed: list[str] = []
+    failed: list[str] = []
+    for item in sorted(listed.get("items") or [], key=lambda item: str(item["metadata"]["name"])):
+        metadata = item.get("metadata") or {}
+        namespace = str(metadata.get("name", ""))
+        labels = metadata.get("labels") or {}
+        if (metadata.get("annotations") or {}).get(DEPLOYER_ANNOTATION) != me:
+            continue
+        if not re.match(PREVIEW_NAMESPACE_PATTERN, namespace) or any(
+            key not in labels for key in _OWNERSHIP_KEYS
+        ):
+            print(f"namespace {namespace} is not an aphex preview namespace; left in place")
+            continue
+        expires = _expiry(metadata)
+        if expires is None or expires > now:
+            continue
+        if dry_run:
+            print(f"expired {expires:%Y-%m-%dT%H:%M:%SZ}: would remove namespace {namespace}")
+            removed.append(namespace)
+            continue
+        try:
+            releases = run(["helm", "list", "--namespace", namespace, "--short", "--all"]).stdout.split()
+            outcome = _remove_preview(
+                cluster, namespace, releases, {key: labels[key] for key in _OWNERSHIP_KEYS}
+            )
+        except StepError as error:
+            print(f"namespace {namespace}: {error}", file=sys.stderr)
+            failed.append(namespace)
+            continue
+        print(f"expired {expires:%Y-%m-%dT%H:%M:%SZ}: {outcome}")
+        if outcome.startswith("uninstalled "):
+            removed.append(namespace)
+    print(f"{len(removed)} expired preview(s) {'to remove (dry run)' if dry_run else 'removed'}")
+    if failed:
+        print(f"could not remove {', '.join(failed)}", file=sys.stderr)
+        raise SystemExit(1)
+    return json.dumps(removed)
 
 
 def _now() -> datetime:
