@@ -180,15 +180,17 @@ class DemoEnvironment:
         parameters: dict[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         progress: Callable[[str], None] | None = None,
+        template: str = "implementation-dag",
     ) -> RunResult:
-        """Run ``implementation-dag`` from the compiled bundle with ``aphex run``'s Python API."""
+        """Run ``template`` (default ``implementation-dag``) from the compiled bundle with ``aphex run``'s
+        Python API; its workflow is named ``<template>-demo<N>``."""
         self.runs += 1
         workdir = self.base / f"run-{self.runs}"
         options = RunOptions(
-            template="implementation-dag",
+            template=template,
             parameters=parameters if parameters is not None else self.parameters(),
             workdir=workdir,
-            workflow_name=f"implementation-dag-demo{self.runs}",
+            workflow_name=f"{template}-demo{self.runs}",
             secrets={"aphex-github/token": self.github.token},
             resource_rules=[
                 parse_rule("kind=CodeRun,phase=Succeeded"),

@@ -153,7 +153,9 @@ ADMITTED = {
     "a later run's workflow label": write("UPDATE", RELABELLED, PREVIEW_NAMESPACE),
     # keep-preview annotates, cleanup deletes the namespace.
     "keep-preview's expiry": write("UPDATE", KEPT, PREVIEW_NAMESPACE),
-    "cleanup deletes the preview": write("DELETE", None, PREVIEW_NAMESPACE),
+    "cleanup (and preview-cleanup, preview-janitor) deletes the preview": write(
+        "DELETE", None, PREVIEW_NAMESPACE
+    ),
     # Anyone else is not this policy's business (the cluster's own RBAC applies).
     "an administrator deletes kube-system": write("DELETE", None, NAMESPACES["kube-system"], user="admin"),
     "another instance's deployer binds in argo": write("CREATE", _in(NS, ROLE_BINDING), user=OTHER_USER),
@@ -383,3 +385,32 @@ def test_any_pull_requests_preview_is_admitted(owner: str, repo: str, pr: int) -
         if manifest["kind"] != "Namespace":
             request = replace(request, namespace_object=namespace)
         assert denials(bundle, request) == [], (manifest["kind"], namespace["metadata"]["name"])
+
+
+def test_only_the_deployer_lists_namespaces_for_the_janitor_and_the_templates_run_as_it(
+    bundle: list[Manifest],
+) -> None:
+    """preview-janitor lists namespaces (a read; what it may delete is the DELETE rows above: its own
+    previews, never another instance's) and runs, like preview-cleanup, as the preview deployer."""
+    rbac = _rbac(bundle)
+    listers = {
+        account
+        for account, account_namespace in _accounts(bundle)
+        if allowed(
+            rbac,
+            Request(
+                account=account,
+                account_namespace=account_namespace,
+                verb="list",
+                group="",
+                resource="namespaces",
+            ),
+        )
+    }
+    assert listers == {DEPLOYER}
+    templates = {o["metadata"]["name"]: o for o in bundle if o["kind"] == "WorkflowTemplate"}
+    for name in ("preview-cleanup", "preview-janitor"):
+        spec = templates[name]["spec"]
+        assert {spec["serviceAccountName"]} | {
+            t.get("serviceAccountName") for t in spec["templates"] if "script" in t
+        } == {DEPLOYER}
