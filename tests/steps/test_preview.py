@@ -146,6 +146,8 @@ EVIDENCE_LISTS = [
     ("GET", f"/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}/ingresses"),
     ("GET", f"{NS}/configmaps"),
 ]
+CLEAR_EXPIRY = ("PATCH", f"{NS}?fieldManager=aphex-keep-preview")
+"""deploy removes the expiry an earlier run kept (merge patch), so the janitor leaves the preview alone."""
 RBAC_NS = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{NAMESPACE}"
 NETWORKING_NS = f"/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}"
 APPLIES = [
@@ -184,10 +186,11 @@ def test_deploy_makes_exactly_these_calls(
     ]  # fmt: skip
     assert cluster.api.calls() == [
         *APPLIES,
+        CLEAR_EXPIRY,
         *EVIDENCE_LISTS,
         ("GET", f"/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}/ingresses"),
     ]
-    applied = [r for r in cluster.api.requests if r.method == "PATCH"]
+    applied = [r for r in cluster.api.requests if r.method == "PATCH"][:-1]
     assert {r.content_type for r in applied} == {"application/apply-patch+yaml"}
     manifests = [r.body for r in applied]
     assert [m["kind"] for m in manifests] == [
@@ -356,7 +359,7 @@ def test_a_failing_helm_install_fails_with_its_stderr_and_keeps_evidence(
         run_deploy(tmp_path)
     assert "timed out waiting for the condition" in capsys.readouterr().err
     assert (tmp_path / "evidence" / "resources.yaml").exists()
-    assert cluster.api.calls() == [*APPLIES, *EVIDENCE_LISTS]
+    assert cluster.api.calls() == [*APPLIES, CLEAR_EXPIRY, *EVIDENCE_LISTS]
 
 
 def test_no_ingress_hosts_fail(
@@ -550,7 +553,8 @@ def test_the_janitor_removes_only_its_own_previews_past_their_expiry(janitor: Cl
     assert janitor.calls() == [listing, listing]  # nothing installed: nothing to uninstall
     assert janitor.api.calls() == [
         LIST_PREVIEWS,
-        ("GET", f"{PREVIEWS}/{expired}"),
+        ("GET", f"{PREVIEWS}/{expired}"),  # the expiry, read again right before the removal
+        ("GET", f"{PREVIEWS}/{expired}"),  # the ownership, after the uninstalls (cleanup's code)
         ("DELETE", f"{PREVIEWS}/{expired}?propagationPolicy=Background"),
     ]
     assert sorted(path.rsplit("/", 1)[-1] for path in janitor.api.objects) == sorted(
@@ -570,7 +574,7 @@ def test_the_janitor_uninstalls_every_release_of_an_expired_preview_first(janito
         [*UNINSTALL[:2], "sidecar-db", *UNINSTALL[3:]],
         ["helm", "list", "--namespace", NAMESPACE, "--short", "--all"],
     ]
-    assert janitor.api.calls() == [LIST_PREVIEWS, ("GET", NS)]
+    assert janitor.api.calls() == [LIST_PREVIEWS, ("GET", NS), ("GET", NS)]
     assert NS in janitor.api.objects
 
 
@@ -578,7 +582,7 @@ def test_a_dry_run_of_the_janitor_lists_and_removes_nothing(janitor: Cluster) ->
     kept_namespace(janitor.api, NAMESPACE, expires="2026-11-21T10:30:00Z")
     assert preview.expire_previews(dry_run=True) == json.dumps([NAMESPACE])
     assert janitor.calls() == []
-    assert janitor.api.calls() == [LIST_PREVIEWS]
+    assert janitor.api.calls() == [LIST_PREVIEWS, ("GET", NS)]
 
 
 def test_one_failing_removal_does_not_stop_the_others_and_fails_the_step(
@@ -605,3 +609,38 @@ def test_the_janitor_through_the_runner_boundary(tmp_path: Path, janitor: Cluste
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "parameters" / "removed").read_text() == json.dumps([NAMESPACE])
     assert janitor.api.objects == {}
+
+
+def test_deploying_over_a_kept_preview_clears_its_expiry_until_the_run_keeps_it_again(
+    tmp_path: Path, cluster: Cluster, remote: tuple[Path, str, str]
+) -> None:
+    kept_namespace(cluster.api, NAMESPACE, expires="2020-01-01T00:00:00Z")
+    cluster.api.objects[NS]["metadata"]["annotations"]["janitor/expires"] = "2020-01-01T00:00:00Z"
+    ingresses(cluster.api)
+    run_deploy(tmp_path)
+    (clear,) = [r for r in cluster.api.requests if r.content_type == "application/merge-patch+json"]
+    assert clear.body == {
+        "metadata": {"annotations": {"aphex.dev/expires-at": None, "janitor/expires": None}}
+    }
+    assert cluster.api.objects[NS]["metadata"]["annotations"] == {"aphex.dev/deployer": DEPLOYER}
+    assert preview.expire_previews() == "[]"
+
+
+def test_the_janitor_leaves_a_preview_whose_expiry_changed_since_it_listed(
+    janitor: Cluster, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kept_namespace(janitor.api, NAMESPACE, expires="2020-01-01T00:00:00Z")
+    reads: list[str] = []
+    real_read = preview._read_namespace
+
+    def read_after_a_new_run_started(cluster: kube_api.Cluster, namespace: str) -> dict[str, object]:
+        reads.append(namespace)
+        del janitor.api.objects[NS]["metadata"]["annotations"]["aphex.dev/expires-at"]
+        return real_read(cluster, namespace)
+
+    monkeypatch.setattr(preview, "_read_namespace", read_after_a_new_run_started)
+    assert preview.expire_previews() == "[]"
+    assert reads == [NAMESPACE]
+    assert janitor.calls() == []
+    assert NS in janitor.api.objects
+    assert "its expiry changed since the listing; left in place" in capsys.readouterr().out

@@ -153,6 +153,7 @@ ADMITTED = {
     "a later run's workflow label": write("UPDATE", RELABELLED, PREVIEW_NAMESPACE),
     # keep-preview annotates, cleanup deletes the namespace.
     "keep-preview's expiry": write("UPDATE", KEPT, PREVIEW_NAMESPACE),
+    "deploy clearing an earlier run's expiry": write("UPDATE", PREVIEW_NAMESPACE, KEPT),
     "cleanup (and preview-cleanup, preview-janitor) deletes the preview": write(
         "DELETE", None, PREVIEW_NAMESPACE
     ),

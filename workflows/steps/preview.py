@@ -395,6 +395,7 @@ def _deploy(
     cluster = connect(field_manager=FIELD_MANAGER)
     for manifest in manifests:
         cluster.apply(manifest)
+    _clear_expiry(namespace)
     try:
         run(
             [
@@ -484,6 +485,10 @@ def _preview_or_none(owner: str, repo: str, pr: str, domain: str) -> tuple[str, 
     return plan.namespace, plan.release
 
 
+def _read_namespace(cluster: Cluster, namespace: str) -> dict[str, Any]:
+    return cluster.call(f"get namespace {namespace}", lambda: cluster.core.read_namespace(namespace, **RAW))
+
+
 def _remove_preview(
     cluster: Cluster, namespace: str, releases: list[str], ownership: Mapping[str, str]
 ) -> str:
@@ -505,9 +510,7 @@ def _remove_preview(
             ]
         )
     try:
-        found = cluster.call(
-            f"get namespace {namespace}", lambda: cluster.core.read_namespace(namespace, **RAW)
-        )
+        found = _read_namespace(cluster, namespace)
     except NotFound:
         return f"namespace {namespace} does not exist; nothing more to do"
     labels = (found.get("metadata") or {}).get("labels") or {}
@@ -595,6 +598,18 @@ def expire_previews(dry_run: bool = False) -> Annotated[str, Parameter(name="rem
         expires = _expiry(metadata)
         if expires is None or expires > now:
             continue
+        try:
+            # Read again right before removing: a run that started since the listing clears the expiry.
+            current = _read_namespace(cluster, namespace)
+        except NotFound:
+            continue
+        except StepError as error:
+            print(f"namespace {namespace}: {error}", file=sys.stderr)
+            failed.append(namespace)
+            continue
+        if _expiry(current.get("metadata") or {}) != expires:
+            print(f"namespace {namespace}: its expiry changed since the listing; left in place")
+            continue
         if dry_run:
             print(f"expired {expires:%Y-%m-%dT%H:%M:%SZ}: would remove namespace {namespace}")
             removed.append(namespace)
@@ -616,6 +631,23 @@ def expire_previews(dry_run: bool = False) -> Annotated[str, Parameter(name="rem
         print(f"could not remove {', '.join(failed)}", file=sys.stderr)
         raise SystemExit(1)
     return json.dumps(removed)
+
+
+def _clear_expiry(namespace: str) -> None:
+    """Remove an expiry an earlier run kept (a new push to a pull request whose preview is kept): until
+    this run keeps it again, the preview is in use and ``preview-janitor`` must leave it alone."""
+    cluster = connect(field_manager=KEEP_FIELD_MANAGER)
+    patch = {"metadata": {"annotations": {EXPIRES_AT: None, JANITOR_EXPIRES: None}}}
+    cluster.call(
+        f"clear the expiry of namespace {namespace}",
+        lambda: cluster.core.patch_namespace(
+            namespace,
+            patch,
+            field_manager=KEEP_FIELD_MANAGER,
+            _content_type="application/merge-patch+json",
+            **RAW,
+        ),
+    )
 
 
 def _now() -> datetime:
