@@ -3,13 +3,13 @@
 ``deploy`` checks the pull request out with git, prepares the pull request's own namespace
 (:func:`dsl.names.preview_namespace`: labels with Pod Security admission, a RoleBinding for the deployer,
 a ResourceQuota, a LimitRange, a default-deny ingress NetworkPolicy that still admits the ingress
-controller) through the Kubernetes API, installs the chart with ``helm upgrade --install --wait``,
-discovers the ingress hosts and writes the evidence. ``cleanup`` (exit handler, failure) uninstalls the
-release and deletes the namespace when it is this pull request's and nothing else lives in it;
-``keep_preview`` (exit handler, success) sets the expiry; ``expire_previews`` (the ``preview-janitor``
-CronWorkflow) removes previews past it with the same code as ``cleanup``. What the deployer may do to
-these objects, and what the chart it installs may not, is enforced by the admission policy of
-:mod:`workflows.admission`.
+controller) through the Kubernetes API, removes an expiry an earlier run kept, installs the chart with
+``helm upgrade --install --wait``, discovers the ingress hosts and writes the evidence. ``cleanup``
+(exit handler, failure) uninstalls the release and deletes the namespace when it is this pull request's
+and nothing else lives in it; ``keep_preview`` (exit handler, success) sets the expiry;
+``expire_previews`` (the ``preview-janitor`` CronWorkflow) removes previews past it with the same code
+as ``cleanup``. What the deployer may do to these objects, and what the chart it installs may not, is
+enforced by the admission policy of :mod:`workflows.admission`.
 
 Egress is left open on purpose: a preview usually needs its dependencies (databases, APIs, registries)
 and those differ per application; clusters that want egress control add their own policy.
