@@ -279,31 +279,37 @@ def _push_sensor(settings: BundleSettings, pipeline: ClusterPipeline) -> Manifes
     )
 
 
+def _pull_request_filters(settings: BundleSettings, actions: Sequence[str], *more: Manifest) -> Manifest:
+    """A ``pull_request`` delivery of a configured repository with one of ``actions``, from a branch of
+    that repository (never a fork), and ``more`` data filters."""
+    return {
+        "data": [
+            _string_filter(EVENT_HEADER_PATH, "pull_request"),
+            _repository_filter(settings, settings.events.repositories),
+            _string_filter("body.action", *actions),
+            *more,
+        ],
+        # A fork's head repository differs from the base; a deleted fork has no head repository at
+        # all, so the path is missing and the filter fails as well.
+        "exprs": [
+            {
+                "expr": "head == base",
+                "fields": [
+                    {"name": "head", "path": "body.pull_request.head.repo.full_name"},
+                    {"name": "base", "path": "body.pull_request.base.repo.full_name"},
+                ],
+            }
+        ],
+    }
+
+
 def _pull_request_sensor(settings: BundleSettings) -> Manifest:
     return _sensor(
         settings,
         suffix="pull-request",
         trigger_name="implement-pull-request",
         template=settings.names.template(IMPLEMENTATION_DAG),
-        filters={
-            "data": [
-                _string_filter(EVENT_HEADER_PATH, "pull_request"),
-                _repository_filter(settings, settings.events.repositories),
-                _string_filter("body.action", *PULL_REQUEST_ACTIONS),
-                _not_sent_by_agents(settings),
-            ],
-            # A fork's head repository differs from the base; a deleted fork has no head repository at
-            # all, so the path is missing and the filter fails as well.
-            "exprs": [
-                {
-                    "expr": "head == base",
-                    "fields": [
-                        {"name": "head", "path": "body.pull_request.head.repo.full_name"},
-                        {"name": "base", "path": "body.pull_request.base.repo.full_name"},
-                    ],
-                }
-            ],
-        },
+        filters=_pull_request_filters(settings, PULL_REQUEST_ACTIONS, _not_sent_by_agents(settings)),
         arguments=[
             ("owner", "body.repository.owner.login"),
             ("repo", "body.repository.name"),
@@ -316,20 +322,12 @@ def _pull_request_sensor(settings: BundleSettings) -> Manifest:
 def _pull_request_closed_sensor(settings: BundleSettings) -> Manifest:
     """A pull request closed or merged (GitHub sends ``closed`` for both) removes its preview, with the
     filters of :func:`_pull_request_sensor` on repository and forks. Who closed it does not matter."""
-    pull_request = _pull_request_sensor(settings)["spec"]["dependencies"][0]["filters"]
     return _sensor(
         settings,
         suffix="pr-closed",
         trigger_name="remove-preview",
         template=settings.names.template(PREVIEW_CLEANUP),
-        filters={
-            "data": [
-                _string_filter(EVENT_HEADER_PATH, "pull_request"),
-                _repository_filter(settings, settings.events.repositories),
-                _string_filter("body.action", "closed"),
-            ],
-            "exprs": pull_request["exprs"],
-        },
+        filters=_pull_request_filters(settings, ("closed",)),
         arguments=[
             ("owner", "body.repository.owner.login"),
             ("repo", "body.repository.name"),

@@ -22,10 +22,11 @@ starts within it: shouldOutstandingWorkflowsBeRun), the history limits (enforceH
 workflowtemplate/preview-janitor``).
 """
 
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from hera.workflows import DAG, WorkflowTemplate
-from hera.workflows.models import PodGC, TTLStrategy
+from hera.workflows import DAG, Env, FieldEnv, Parameter, SecretEnv, WorkflowTemplate
+from hera.workflows.models import PodGC, Synchronization, TTLStrategy
 
 from dsl.labels import LABEL_PREFIX, standard_labels
 from dsl.params import workflow_parameter
@@ -58,26 +59,62 @@ def _param(name: str) -> str:
     return "{{workflow.parameters." + name + "}}"
 
 
-def _ttl() -> TTLStrategy:
-    return TTLStrategy(seconds_after_success=24 * 3600, seconds_after_failure=3 * 24 * 3600)
+def _one_step_template(
+    settings: BundleSettings,
+    *,
+    name: str,
+    description: str,
+    arguments: list[Parameter],
+    deadline_seconds: int,
+    function: Callable[..., Any],
+    step: str,
+    step_arguments: dict[str, str],
+    timeout: str,
+    env: Sequence[Env | SecretEnv | FieldEnv] = (),
+    synchronization: Synchronization | None = None,
+) -> WorkflowTemplate:
+    """A WorkflowTemplate whose DAG runs one runner step of ``function`` as the preview deployer."""
+    account = settings.names.object(SERVICE_ACCOUNT_DEPLOYER)
+    with WorkflowTemplate(
+        name=settings.names.template(name),
+        namespace=settings.namespace,
+        labels=standard_labels(
+            name=name, component="previews", version=settings.version, instance=settings.instance
+        ),
+        annotations={"workflows.argoproj.io/description": description},
+        entrypoint="main",
+        arguments=arguments,
+        service_account_name=account,
+        security_context=pod_security_context(),
+        active_deadline_seconds=deadline_seconds,
+        synchronization=synchronization,
+        ttl_strategy=TTLStrategy(seconds_after_success=24 * 3600, seconds_after_failure=3 * 24 * 3600),
+        pod_gc=PodGC(strategy="OnPodSuccess"),
+    ) as template:
+        script = runner_step(
+            function,
+            name=step,
+            image=settings.deployer_image,
+            resources=STANDARD,
+            env=env,
+            retry=network_retry(),
+            timeout=timeout,
+            service_account=account,
+        )
+        with DAG(name="main"):
+            script(name=step, arguments=step_arguments)
+    return template
 
 
 def preview_cleanup_template(settings: BundleSettings) -> WorkflowTemplate:
     """Build ``preview-cleanup``: remove one pull request's preview (its release and namespace)."""
-    account = settings.names.object(SERVICE_ACCOUNT_DEPLOYER)
-    with WorkflowTemplate(
-        name=settings.names.template(CLEANUP_NAME),
-        namespace=settings.namespace,
-        labels=standard_labels(
-            name=CLEANUP_NAME, component="previews", version=settings.version, instance=settings.instance
+    return _one_step_template(
+        settings,
+        name=CLEANUP_NAME,
+        description=(
+            "Removes the preview of one pull request (its Helm release and namespace) when the pull "
+            "request is closed or merged; waits for a run of the same pull request to finish first."
         ),
-        annotations={
-            "workflows.argoproj.io/description": (
-                "Removes the preview of one pull request (its Helm release and namespace) when the pull "
-                "request is closed or merged; waits for a run of the same pull request to finish first."
-            ),
-        },
-        entrypoint="main",
         arguments=[
             workflow_parameter("owner", description="GitHub owner (user or organisation) of the repository"),
             workflow_parameter("repo", description="GitHub repository name"),
@@ -88,46 +125,24 @@ def preview_cleanup_template(settings: BundleSettings) -> WorkflowTemplate:
                 description="DNS domain of the previews (names the release as the implementation DAG did)",
             ),
         ],
-        service_account_name=account,
-        security_context=pod_security_context(),
-        active_deadline_seconds=CLEANUP_DEADLINE_SECONDS,
+        deadline_seconds=CLEANUP_DEADLINE_SECONDS,
+        function=cleanup,
+        step="cleanup",
+        step_arguments={name: _param(name) for name in ("owner", "repo", "pr", "domain")},
+        timeout="15m",
         synchronization=pull_request_mutex(issue=""),
-        ttl_strategy=_ttl(),
-        pod_gc=PodGC(strategy="OnPodSuccess"),
-    ) as template:
-        step = runner_step(
-            cleanup,
-            name="cleanup-preview",
-            image=settings.deployer_image,
-            resources=STANDARD,
-            retry=network_retry(),
-            timeout="15m",
-            service_account=account,
-        )
-        with DAG(name="main"):
-            step(
-                name="cleanup",
-                arguments={name: _param(name) for name in ("owner", "repo", "pr", "domain")},
-            )
-    return template
+    )
 
 
 def preview_janitor_template(settings: BundleSettings) -> WorkflowTemplate:
     """Build ``preview-janitor``: remove every preview of this instance past its expiry."""
-    account = settings.names.object(SERVICE_ACCOUNT_DEPLOYER)
-    with WorkflowTemplate(
-        name=settings.names.template(JANITOR_NAME),
-        namespace=settings.namespace,
-        labels=standard_labels(
-            name=JANITOR_NAME, component="previews", version=settings.version, instance=settings.instance
+    return _one_step_template(
+        settings,
+        name=JANITOR_NAME,
+        description=(
+            "Removes every preview of this instance whose aphex.dev/expires-at has passed (run by the "
+            "CronWorkflow of the same name)."
         ),
-        annotations={
-            "workflows.argoproj.io/description": (
-                "Removes every preview of this instance whose aphex.dev/expires-at has passed (run by the "
-                "CronWorkflow of the same name)."
-            ),
-        },
-        entrypoint="main",
         arguments=[
             workflow_parameter(
                 "dry-run",
@@ -136,25 +151,13 @@ def preview_janitor_template(settings: BundleSettings) -> WorkflowTemplate:
                 description="true: only list the expired previews, remove nothing",
             )
         ],
-        service_account_name=account,
-        security_context=pod_security_context(),
-        active_deadline_seconds=JANITOR_DEADLINE_SECONDS,
-        ttl_strategy=_ttl(),
-        pod_gc=PodGC(strategy="OnPodSuccess"),
-    ) as template:
-        step = runner_step(
-            expire_previews,
-            name="expire-previews",
-            image=settings.deployer_image,
-            resources=STANDARD,
-            env=deployer_env(settings),
-            retry=network_retry(),
-            timeout="45m",
-            service_account=account,
-        )
-        with DAG(name="main"):
-            step(name="expire-previews", arguments={"dry_run": _param("dry-run")})
-    return template
+        deadline_seconds=JANITOR_DEADLINE_SECONDS,
+        function=expire_previews,
+        step="expire-previews",
+        step_arguments={"dry_run": _param("dry-run")},
+        timeout="45m",
+        env=deployer_env(settings),
+    )
 
 
 def janitor_cron_workflow(settings: BundleSettings) -> Manifest:
