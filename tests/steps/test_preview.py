@@ -146,7 +146,7 @@ EVIDENCE_LISTS = [
     ("GET", f"/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}/ingresses"),
     ("GET", f"{NS}/configmaps"),
 ]
-CLEAR_EXPIRY = ("PATCH", f"{NS}?fieldManager=aphex-keep-preview")
+CLEAR_EXPIRY = ("PATCH", f"{NS}?fieldManager=aphex")
 """deploy removes the expiry an earlier run kept (merge patch), so the janitor leaves the preview alone."""
 RBAC_NS = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{NAMESPACE}"
 NETWORKING_NS = f"/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}"

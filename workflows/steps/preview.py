@@ -636,14 +636,14 @@ def expire_previews(dry_run: bool = False) -> Annotated[str, Parameter(name="rem
 def _clear_expiry(namespace: str) -> None:
     """Remove an expiry an earlier run kept (a new push to a pull request whose preview is kept): until
     this run keeps it again, the preview is in use and ``preview-janitor`` must leave it alone."""
-    cluster = connect(field_manager=KEEP_FIELD_MANAGER)
+    cluster = connect(field_manager=FIELD_MANAGER)
     patch = {"metadata": {"annotations": {EXPIRES_AT: None, JANITOR_EXPIRES: None}}}
     cluster.call(
         f"clear the expiry of namespace {namespace}",
         lambda: cluster.core.patch_namespace(
             namespace,
             patch,
-            field_manager=KEEP_FIELD_MANAGER,
+            field_manager=FIELD_MANAGER,
             _content_type="application/merge-patch+json",
             **RAW,
         ),
