@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import re
+import sys
 import tempfile
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -580,7 +581,7 @@ def expire_previews(dry_run: bool = False) -> Annotated[str, Parameter(name="rem
             lambda: cluster.core.list_namespace(label_selector=PREVIEW_SELECTOR, **RAW),
         )
     except StepError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     now = _now()
     removed: list[str] = []
     failed: list[str] = []
