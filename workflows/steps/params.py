@@ -3,7 +3,7 @@
 A run works on a pull request (``pr``) or implements an issue (``issue``); an issue run only runs the
 implementation agent, whose new pull request starts a full run of its own through the PR webhook.
 
-This is the gate of the implementation DAG (seed 001): every value a later stage places into a
+This is the gate of the implementation DAG: every value a later stage places into a
 resource manifest, a command line or a GitHub API call is one of this step's outputs, never a raw
 workflow parameter. An invalid parameter fails the step with a message naming it, and nothing
 downstream runs. The exit handler re-derives the same names through :func:`derive_preview` so that it
