@@ -6,10 +6,10 @@ The bundle is a list of :class:`~dsl.bundle.BundlePart`, each installed under a 
 
 from typing import Any
 
-import yaml
 from hera.workflows import WorkflowTemplate
 
 from dsl.bundle import BundlePart
+from dsl.manifest import manifest
 from dsl.settings import BundleSettings
 from workflows.admission import admission_objects
 from workflows.agents import coderun_template, docsrun_template
@@ -34,8 +34,7 @@ __all__ = ["build_bundle", "bundle_parts", "template_to_dict"]
 
 def template_to_dict(template: WorkflowTemplate) -> dict[str, Any]:
     """A Hera object as a plain mapping in Hera's human key order (apiVersion, kind, metadata, spec)."""
-    data: dict[str, Any] = yaml.safe_load(template.to_yaml())
-    return data
+    return manifest(template)
 
 
 def bundle_parts(settings: BundleSettings) -> list[BundlePart]:
