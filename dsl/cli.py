@@ -10,23 +10,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 __all__ = ["main"]
 
 
 def _load_values(path: Path | None) -> dict[str, Any]:
+    from dsl.settings import SettingsError, read_values_file
+
     if path is None:
         return {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise SystemExit(f"aphex: cannot read values file {path}: {error}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise SystemExit(f"aphex: values file {path}: must be a mapping")
-    return data
+        return read_values_file(path)
+    except SettingsError as error:
+        print(f"aphex: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _output_refused(out: Path) -> bool:

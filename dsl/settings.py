@@ -8,10 +8,12 @@ YAML mapping with the same keys (camelCase, as in ``values.yaml``) and rejects u
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
 from dsl.images import ImageRef
 from dsl.values_schema import values_problems
+from dsl.yaml_input import YamlInputError, load_yaml
 
 __all__ = [
     "DEFAULT_INSTANCE",
@@ -25,6 +27,7 @@ __all__ = [
     "PipelineRoles",
     "SettingsError",
     "load_settings",
+    "read_values_file",
 ]
 
 _VERSION = "0.1.0"
@@ -260,3 +263,19 @@ def load_settings(values: Mapping[str, Any] | None = None) -> BundleSettings:
         raise SettingsError("; ".join(problems))
     settings: BundleSettings = _build(BundleSettings(), values)
     return settings
+
+
+def read_values_file(path: Path) -> dict[str, Any]:
+    """The values mapping in the YAML file ``path`` (``{}`` when empty), read with the hardened loader;
+    raises :class:`SettingsError` naming the file when it cannot be read or is not a mapping."""
+    try:
+        data = load_yaml(path.read_bytes(), source=str(path))
+    except OSError as error:
+        raise SettingsError(f"cannot read values file {path}: {error.strerror or error}") from None
+    except YamlInputError as error:
+        raise SettingsError(f"values file {error}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"values file {path}: must be a mapping")
+    return data

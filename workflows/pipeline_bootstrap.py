@@ -31,7 +31,7 @@ from dsl.config.cloudformation import (
     self_update_template,
 )
 from dsl.names import InvalidValue
-from dsl.settings import SettingsError, load_settings
+from dsl.settings import SettingsError, load_settings, read_values_file
 
 __all__ = ["add_arguments", "pipeline_entry", "run_from_args"]
 
@@ -53,9 +53,9 @@ def _pipeline_names(args: argparse.Namespace) -> tuple[Any, str, str]:
     values: dict[str, Any] = {}
     if args.values is not None:
         try:
-            values = yaml.safe_load(args.values.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as error:
-            raise _Refused(f"cannot read values file {args.values}: {error}") from None
+            values = read_values_file(args.values)
+        except SettingsError as error:
+            raise _Refused(str(error)) from None
     values["instance"] = args.release
     try:
         settings = load_settings(values)

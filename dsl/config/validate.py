@@ -23,10 +23,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
-import yaml
 from jsonschema import Draft202012Validator, ValidationError, validators
 
 from dsl.config.model import AphexConfig, config_from_validated, partition_of
+from dsl.yaml_input import YamlInputError, load_yaml
 
 __all__ = [
     "MAX_DEPTH",
@@ -565,69 +565,12 @@ def validate_document(data: object) -> list[ConfigProblem]:
     return sorted(set(problems), key=ConfigProblem.sort_key)
 
 
-class _Loader(yaml.SafeLoader):
-    """``yaml.safe_load``'s loader, refusing a key that appears twice in one mapping."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[tuple[str, str]] = set()
-        for key_node, _ in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
-                identity = (key_node.tag, key_node.value)
-                if identity in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {_shown(key_node.value)}", key_node.start_mark
-                    )
-                seen.add(identity)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _yaml_problem(error: yaml.YAMLError) -> ConfigProblem:
-    if isinstance(error, yaml.MarkedYAMLError):
-        mark = error.problem_mark or error.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        what = error.problem or error.context or "cannot be parsed"
-        return ConfigProblem(path=(), message=_redact(f"not valid YAML: {where}{what}"))
-    if isinstance(error, yaml.reader.ReaderError):
-        return ConfigProblem(
-            path=(), message=f"not valid YAML: position {error.position}: {_redact(str(error.reason))}"
-        )
-    return ConfigProblem(path=(), message="not valid YAML")
-
-
-def _load_yaml(text: str) -> object:
-    loader = _Loader(text)
-    try:
-        return loader.get_single_data()
-    finally:
-        loader.dispose()
-
-
 def parse_text(text: str | bytes) -> tuple[object, list[ConfigProblem]]:
     """The YAML document in ``text`` and the problems that prevented reading it (then ``None``)."""
-    if isinstance(text, str):
-        try:
-            raw = text.encode("utf-8")
-        except UnicodeEncodeError:
-            return None, [ConfigProblem(path=(), message="not valid text (unpaired surrogate characters)")]
-    else:
-        raw = text
-    if len(raw) > MAX_DOCUMENT_BYTES:
-        return None, [ConfigProblem(path=(), message=f"is larger than {MAX_DOCUMENT_BYTES // 1024} KiB")]
     try:
-        decoded = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        return None, [
-            ConfigProblem(path=(), message=f"not UTF-8 text (invalid byte at offset {error.start})")
-        ]
-    try:
-        data = _load_yaml(decoded)
-    except yaml.YAMLError as error:
-        return None, [_yaml_problem(error)]
-    except RecursionError:
-        return None, [ConfigProblem(path=(), message="nests too deeply to be read")]
-    except ValueError as error:  # an int beyond Python's digit limit, a date such as 2024-13-45
-        reason = "a number is too large" if "integer string conversion" in str(error) else str(error)
-        return None, [ConfigProblem(path=(), message=_redact(f"not valid YAML: {reason}"))]
+        data = load_yaml(text, source="aphex-config.yaml", max_bytes=MAX_DOCUMENT_BYTES, max_nodes=MAX_NODES)
+    except YamlInputError as error:
+        return None, [ConfigProblem(path=(), message=_redact(error.reason))]
     if data is None:
         return None, [
             ConfigProblem(

@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from dsl.lint.semantics import Catalog, Mode, check_object
 from dsl.lint.structure import check_structure, root_schema
+from dsl.yaml_input import YamlInputError, load_yaml_documents
 
 __all__ = [
     "ARGO_KINDS",
@@ -27,7 +26,6 @@ __all__ = [
 ]
 
 ARGO_KINDS = ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow")
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class UnreadableInput(ValueError):
@@ -73,12 +71,11 @@ def load_paths(paths: Sequence[Path]) -> list[SourceDocument]:
     documents: list[SourceDocument] = []
     for file in _files(paths):
         try:
-            text = file.read_text(encoding="utf-8")
-            loaded = list(yaml.load_all(text, Loader=_Loader))
-        except (OSError, UnicodeDecodeError) as error:
-            raise UnreadableInput(f"{file}: cannot read: {error}") from None
-        except yaml.YAMLError as error:
-            raise UnreadableInput(f"{file}: not valid YAML: {error}") from None
+            loaded = load_yaml_documents(file.read_bytes(), source=str(file))
+        except OSError as error:
+            raise UnreadableInput(f"{file}: cannot read: {error.strerror or error}") from None
+        except YamlInputError as error:
+            raise UnreadableInput(str(error)) from None
         documents += [
             SourceDocument(file=str(file), index=i, data=d) for i, d in enumerate(loaded) if d is not None
         ]

@@ -29,9 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import yaml
-
 from dsl.run.store import ConditionError, ObjectStore, ResourceRule, condition_holds, json_path
+from dsl.yaml_input import YamlInputError, load_yaml
 
 __all__ = [
     "DEADLINE_MESSAGE",
@@ -458,9 +457,9 @@ class ResourceHandler:
     def run(self, call: LeafCall) -> LeafOutcome:
         resource = call.template["resource"]
         try:
-            manifest = yaml.safe_load(str(resource.get("manifest", "")))
-        except yaml.YAMLError as error:
-            raise HandlerError(f"resource.manifest: not valid YAML after substitution: {error}") from None
+            manifest = load_yaml(str(resource.get("manifest", "")), source="resource.manifest")
+        except YamlInputError as error:
+            raise HandlerError(f"{error} (after substitution)") from None
         if not isinstance(manifest, Mapping):
             raise HandlerError("resource.manifest: must be a mapping")
         manifest = dict(manifest)

@@ -51,7 +51,7 @@ def test_an_unreadable_file_exits_2_on_stderr(tmp_path: Path, capsys: pytest.Cap
         (b"\x7fELF\x02\x01\x01\x00\xff\xfe", "(document): not UTF-8 text (invalid byte at offset 8)"),
         (
             b"key: [unclosed",
-            "(document): not valid YAML: line 1, column 15: expected ',' or ']', but got '<stream end>'",
+            "(document): not valid YAML: line 2, column 1: did not find expected ',' or ']'",
         ),
         (b"", "(document): is empty; expected a mapping with version, build and environments"),
         (b"#" * (MAX_DOCUMENT_BYTES + 10), "(document): is larger than 1024 KiB"),
