@@ -5,14 +5,12 @@ named in ``depends`` or ``dependencies``, task conditions as edge-free notes, an
 second subgraph. See https://mermaid.js.org/syntax/flowchart.html.
 """
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["GraphError", "mermaid"]
+from dsl.lint.depends import DependsError, task_names
 
-_TASK_IN_DEPENDS = re.compile(r"[A-Za-z0-9][-A-Za-z0-9]*(?=\.|\s|\)|$)")
-_KEYWORDS = {"Succeeded", "Failed", "Errored", "Skipped", "Omitted", "Daemoned", "AnySucceeded", "AllFailed"}
+__all__ = ["GraphError", "mermaid"]
 
 
 class GraphError(ValueError):
@@ -22,8 +20,13 @@ class GraphError(ValueError):
 def _depends_on(task: Mapping[str, Any]) -> list[str]:
     if "dependencies" in task:
         return list(task["dependencies"])
-    expression = str(task.get("depends", ""))
-    names = [name for name in _TASK_IN_DEPENDS.findall(expression) if name not in _KEYWORDS]
+    expression = str(task.get("depends", "")).strip()
+    if not expression:
+        return []
+    try:
+        names = task_names(expression)
+    except DependsError as error:
+        raise GraphError(f"task {task.get('name')}: depends: {error}") from None
     return list(dict.fromkeys(names))
 
 
