@@ -16,6 +16,8 @@ from typing import Any, Final
 
 import yaml
 
+from dsl.errors import DefinitionError, InputError
+
 __all__ = [
     "OUTPUT_MARKER",
     "BundleError",
@@ -61,7 +63,7 @@ class _Dumper(_BaseDumper):  # type: ignore[misc,valid-type]
         return True
 
 
-class BundleError(ValueError):
+class BundleError(DefinitionError):
     """The objects cannot be written as a bundle (duplicate or unnamed objects)."""
 
 
@@ -101,7 +103,7 @@ _MARKER_TEXT: Final = (
 )
 
 
-class OutputDirectoryError(BundleError):
+class OutputDirectoryError(InputError):
     """The output directory holds files aphex did not write; nothing was touched."""
 
 

@@ -28,6 +28,7 @@ import yaml
 from dsl.bundle import BundlePart, Condition, dump_yaml, write_tree
 from dsl.chart_readme import chart_readme
 from dsl.deadlines import AGENT_VALIDATE_SECONDS, AGENTS_WITHOUT_DOCS, STAGE_TIMEOUT_SECONDS
+from dsl.errors import DefinitionError
 from dsl.names import EVENTS_NAME_MAX, github_app_bot_login
 from dsl.settings import DEFAULT_INSTANCE, BundleSettings, load_settings
 from dsl.values_schema import CHART_ONLY_EXCLUDED, VALUES_SCHEMA, chart_values_schema, value_leaves
@@ -48,7 +49,7 @@ _ARGO_EVENTS_KINDS: Final = frozenset({"EventSource", "Sensor"})
 PartsBuilder = Callable[[BundleSettings], list[BundlePart]]
 
 
-class ChartError(ValueError):
+class ChartError(DefinitionError):
     """The bundle cannot be expressed as a chart (a value the generator cannot template)."""
 
 

@@ -9,6 +9,8 @@ timeouts live here so that the template, ``aphex compile``'s check and the chart
 
 from typing import Final
 
+from dsl.errors import InputError
+
 __all__ = [
     "AGENTS_WITHOUT_DOCS",
     "AGENT_VALIDATE_SECONDS",
@@ -25,7 +27,7 @@ AGENT_VALIDATE_SECONDS: Final = 300
 AGENTS_WITHOUT_DOCS: Final = 3
 
 
-class DeadlineError(ValueError):
+class DeadlineError(InputError):
     """The workflow deadline is shorter than the stages' deadlines in a row; the message names the value."""
 
 

@@ -8,12 +8,13 @@ second subgraph. See https://mermaid.js.org/syntax/flowchart.html.
 from collections.abc import Mapping
 from typing import Any
 
+from dsl.errors import InputError
 from dsl.lint.depends import DependsError, task_names
 
 __all__ = ["GraphError", "mermaid"]
 
 
-class GraphError(ValueError):
+class GraphError(InputError):
     """The object has no DAG to draw."""
 
 

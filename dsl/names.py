@@ -12,6 +12,8 @@ import hashlib
 import re
 from typing import Final
 
+from dsl.errors import InputError
+
 __all__ = [
     "APP_PATTERN",
     "DNS_LABEL_PATTERN",
@@ -66,7 +68,7 @@ _PATH_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
 _BRANCH = re.compile(r"^(?!/)(?!.*//)(?!.*\.\.)(?!.*@\{)[A-Za-z0-9._/-]{1,200}(?<![./])$")
 
 
-class InvalidValue(ValueError):
+class InvalidValue(InputError):
     """A value failed validation; ``str()`` names the field and what is wrong with it."""
 
     def __init__(self, field: str, value: object, reason: str) -> None:

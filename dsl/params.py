@@ -9,10 +9,12 @@ from collections.abc import Sequence
 
 from hera.workflows import Parameter
 
+from dsl.errors import DefinitionError
+
 __all__ = ["ParameterDefinitionError", "workflow_parameter"]
 
 
-class ParameterDefinitionError(ValueError):
+class ParameterDefinitionError(DefinitionError):
     """A parameter was defined without what the submit form needs."""
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from dsl.errors import InputError
 from dsl.images import ImageRef
 from dsl.values_schema import values_problems
 from dsl.yaml_input import YamlInputError, load_yaml
@@ -35,7 +36,7 @@ DEFAULT_INSTANCE: Final = "aphex"
 """The instance ``aphex compile`` emits; its WorkflowTemplates keep their bare names."""
 
 
-class SettingsError(ValueError):
+class SettingsError(InputError):
     """A settings value is invalid; the message names it by path."""
 
 

@@ -15,6 +15,8 @@ from typing import Any, Final
 
 import yaml
 
+from dsl.errors import InputError
+
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_DEPTH",
@@ -36,7 +38,7 @@ _MERGE_TAG: Final = "tag:yaml.org,2002:merge"
 _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class YamlInputError(ValueError):
+class YamlInputError(InputError):
     """An input that cannot be read as YAML within the limits: ``str()`` is ``<source>: <reason>``."""
 
     def __init__(self, reason: str, *, source: str = "") -> None:

@@ -42,6 +42,7 @@ from dsl.config.cloudformation import (
     workflow_template_name,
 )
 from dsl.config.model import AphexConfig, Environment
+from dsl.errors import InputError
 from dsl.labels import standard_labels
 from dsl.names import IAM_ROLE_ARN_PATTERN, InvalidValue
 from dsl.params import workflow_parameter
@@ -98,7 +99,7 @@ _ON_ERROR: Final = RetryPolicy(policy="OnError")
 """Repository code: retry only when the pod itself broke (eviction, node loss), never a failed command."""
 
 
-class PipelineError(ValueError):
+class PipelineError(InputError):
     """The pipeline cannot be generated from these inputs; the message names the input."""
 
 

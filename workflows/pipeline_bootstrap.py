@@ -30,13 +30,14 @@ from dsl.config.cloudformation import (
     self_update_stack_name,
     self_update_template,
 )
+from dsl.errors import InputError
 from dsl.names import InvalidValue
 from dsl.settings import SettingsError, load_settings, read_values_file
 
 __all__ = ["add_arguments", "pipeline_entry", "run_from_args"]
 
 
-class _Refused(Exception):
+class _Refused(InputError):
     """Unusable input; the message names it."""
 
 

@@ -26,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from dsl.errors import DefinitionError
+
 __all__ = [
     "ACTION_EXCEPTIONS",
     "Call",
@@ -49,7 +51,7 @@ _NO_AUTHORIZATION: Final = frozenset({("sts", "GetCallerIdentity")})
 _SUB = re.compile(r"\$\{([^}!]+)\}")
 
 
-class UnknownCall(ValueError):
+class UnknownCall(DefinitionError):
     """A call whose resource this evaluator does not know: add it rather than guess."""
 
 

@@ -26,6 +26,7 @@ from typing import Any, Final
 from jsonschema import Draft202012Validator, ValidationError, validators
 
 from dsl.config.model import AphexConfig, config_from_validated, partition_of
+from dsl.errors import InputError
 from dsl.yaml_input import YamlInputError, load_yaml
 
 __all__ = [
@@ -93,7 +94,7 @@ class ConfigProblem:
         return f"{self.location}: {self.message}"
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A configuration is invalid; ``problems`` holds every finding, ``str()`` one per line."""
 
     def __init__(self, problems: Sequence[ConfigProblem]) -> None:

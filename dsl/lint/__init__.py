@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dsl.errors import InputError
 from dsl.lint.semantics import Catalog, Mode, check_object
 from dsl.lint.structure import check_structure, root_schema
 from dsl.yaml_input import YamlInputError, load_yaml_documents
@@ -28,7 +29,7 @@ __all__ = [
 ARGO_KINDS = ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow")
 
 
-class UnreadableInput(ValueError):
+class UnreadableInput(InputError):
     """A path cannot be read or parsed as YAML."""
 
 

@@ -7,6 +7,8 @@ https://argo-workflows.readthedocs.io/en/latest/enhanced-depends-logic/.
 
 import re
 
+from dsl.errors import InputError
+
 __all__ = ["RESULTS", "DependsError", "task_names", "tokens"]
 
 RESULTS = frozenset(
@@ -15,7 +17,7 @@ RESULTS = frozenset(
 _TOKEN = re.compile(r"\s*(?:(&&|\|\|)|(!)|(\()|(\))|([A-Za-z0-9][-A-Za-z0-9_]*(?:\.[A-Za-z]+)?))")
 
 
-class DependsError(ValueError):
+class DependsError(InputError):
     """The expression does not parse."""
 
 

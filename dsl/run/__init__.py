@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dsl.errors import InputError
 from dsl.lint import UnreadableInput, lint_paths
 from dsl.run.engine import Engine, Fault, NodeRecord, RunResult
 from dsl.run.handlers import (
@@ -52,7 +53,7 @@ __all__ = [
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
-class RunRefused(ValueError):
+class RunRefused(InputError):
     """The run cannot start; every problem names its field."""
 
     def __init__(self, problems: Sequence[str]) -> None:

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from dsl.errors import InputError
 from dsl.run import Fault, LoadError, RunOptions, RunRefused, run_workflow
 from dsl.run.report import report, tree
 from dsl.run.store import RuleError, parse_rule
@@ -25,7 +26,7 @@ __all__ = [
 ]
 
 
-class OptionError(ValueError):
+class OptionError(InputError):
     """A command-line option is malformed; the message names it."""
 
 

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dsl.errors import ExecutionError
 from dsl.run.expressions import (
     ExpressionError,
     TaskOutcome,
@@ -65,7 +66,7 @@ _WORKFLOW_STATUS = {
 }
 
 
-class RunError(RuntimeError):
+class RunError(ExecutionError):
     """A node cannot proceed (it ends in phase Error); the message names the field."""
 
 

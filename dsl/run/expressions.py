@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from dsl.errors import InputError
 from dsl.lint.depends import RESULTS, DependsError, task_names
 from dsl.lint.depends import tokens as depends_tokens
 
@@ -29,7 +30,7 @@ __all__ = [
 ]
 
 
-class ExpressionError(ValueError):
+class ExpressionError(InputError):
     """An expression cannot be parsed or evaluated; the message says why."""
 
 

@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dsl.errors import InputError
+
 __all__ = ["RETRY_EXPRESSION_NAMES", "ExprError", "check_expression", "evaluate_bool"]
 
 RETRY_EXPRESSION_NAMES = (
@@ -33,7 +35,7 @@ RETRY_EXPRESSION_NAMES = (
 )
 
 
-class ExprError(ValueError):
+class ExprError(InputError):
     """The expression is outside the supported subset, or fails while evaluating."""
 
 

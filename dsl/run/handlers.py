@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from dsl.errors import ExecutionError
 from dsl.run.store import ConditionError, ObjectStore, ResourceRule, condition_holds, json_path
 from dsl.yaml_input import YamlInputError, load_yaml
 
@@ -58,7 +59,7 @@ DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadlin
 STEP_DEADLINE_MESSAGE = "Step exceeded its deadline"
 
 
-class HandlerError(RuntimeError):
+class HandlerError(ExecutionError):
     """A leaf cannot be executed (the node ends in phase Error); the message names the field."""
 
 

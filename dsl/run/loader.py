@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dsl.errors import InputError
 from dsl.lint import SourceDocument, UnreadableInput, load_paths
 
 __all__ = ["Library", "LoadError", "Resolved", "Selection", "load", "select"]
@@ -17,7 +18,7 @@ __all__ = ["Library", "LoadError", "Resolved", "Selection", "load", "select"]
 Obj = Mapping[str, Any]
 
 
-class LoadError(ValueError):
+class LoadError(InputError):
     """The input cannot be used: unreadable, or the object or template to run does not exist."""
 
 

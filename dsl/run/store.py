@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dsl.errors import InputError
+
 __all__ = [
     "ConditionError",
     "ObjectStore",
@@ -30,11 +32,11 @@ __all__ = [
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
-class RuleError(ValueError):
+class RuleError(InputError):
     """A ``--resource-rule`` is malformed; the message names the part."""
 
 
-class ConditionError(ValueError):
+class ConditionError(InputError):
     """A success/failure condition or jsonPath cannot be evaluated."""
 
 

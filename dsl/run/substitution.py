@@ -10,13 +10,15 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from dsl.errors import AphexError
+
 __all__ = ["PLACEHOLDER", "UnresolvedVariable", "has_expression_tag", "substitute", "substitute_tree"]
 
 PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _PREFIXES = ("inputs.", "outputs.", "workflow.", "tasks.", "steps.", "item", "pod.", "retries", "lastRetry")
 
 
-class UnresolvedVariable(KeyError):
+class UnresolvedVariable(AphexError, KeyError):
     """A ``{{...}}`` reference has no value where it is used."""
 
     def __init__(self, name: str, where: str) -> None:

@@ -17,6 +17,8 @@ from typing import Any, Final
 import jwt
 import requests
 
+from dsl.errors import ExecutionError
+
 __all__ = [
     "GitHubClient",
     "GitHubError",
@@ -34,7 +36,7 @@ _MAX_WAIT_SECONDS: Final = 60.0
 _HTTPS_REPOSITORY = re.compile(r"^https://[^/]+/(?:[^/]+/)*([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?/?$")
 
 
-class GitHubError(RuntimeError):
+class GitHubError(ExecutionError):
     """A GitHub call failed or is not allowed."""
 
 

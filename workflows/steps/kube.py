@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from dsl.errors import ExecutionError
+
 __all__ = ["CommandError", "StepError", "run"]
 
 _STDERR_TAIL: Final = 2000
 
 
-class StepError(RuntimeError):
+class StepError(ExecutionError):
     """A step cannot do its work; the message says why in one line a person can act on."""
 
 
