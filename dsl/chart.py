@@ -29,6 +29,7 @@ from dsl.bundle import BundlePart, Condition, dump_yaml, write_tree
 from dsl.chart_readme import chart_readme
 from dsl.deadlines import AGENT_VALIDATE_SECONDS, AGENTS_WITHOUT_DOCS, STAGE_TIMEOUT_SECONDS
 from dsl.errors import DefinitionError
+from dsl.go_regexp import quote_meta
 from dsl.names import EVENTS_NAME_MAX, github_app_bot_login
 from dsl.settings import DEFAULT_INSTANCE, BundleSettings, load_settings
 from dsl.values_schema import CHART_ONLY_EXCLUDED, VALUES_SCHEMA, chart_values_schema, value_leaves
@@ -63,14 +64,6 @@ class _Sentinel:
     """For the one element of a list value: the pipeline of the whole list (``$.Values.x``)."""
     scope: str = ""
     """For a field of a repeated section: the list it belongs to; valid only inside its ``range``."""
-
-
-_GO_REGEX_META: Final = re.compile(r"([\\.+*?()|\[\]{}^$])")
-
-
-def _quote_meta(text: str) -> str:
-    """Go's ``regexp.QuoteMeta`` (Helm's ``regexQuoteMeta``)."""
-    return _GO_REGEX_META.sub(r"\\\1", text)
 
 
 def _token_for(schema: Mapping[str, Any], number: int) -> str | int:
@@ -136,10 +129,10 @@ def _sentinels() -> tuple[dict[str, Any], list[_Sentinel]]:
         value = "$element" if listed else f"({expression})"
         list_of = expression if listed else ""
         sentinels.append(_Sentinel(token=token, expression=value, element_of=list_of, scope=scope))
-        if _quote_meta(token) != token:
+        if quote_meta(token) != token:
             sentinels.append(
                 _Sentinel(
-                    token=_quote_meta(token),
+                    token=quote_meta(token),
                     expression=f"(regexQuoteMeta {value})",
                     element_of=list_of,
                     scope=scope,
@@ -164,7 +157,7 @@ def _exact(settings: BundleSettings, template_bases: list[str]) -> list[_Sentine
         slug = f'(trimAll "-" (regexReplaceAll "[^a-z0-9]+" (lower {value}) "-"))'
         exact.append(
             _Sentinel(
-                token=_quote_meta(github_app_bot_login(getattr(settings.agents, field.name))),
+                token=quote_meta(github_app_bot_login(getattr(settings.agents, field.name))),
                 expression=f'(regexQuoteMeta (printf "%s[bot]" {slug}))',
             )
         )

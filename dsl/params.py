@@ -11,7 +11,7 @@ from hera.workflows import Parameter
 
 from dsl.errors import DefinitionError
 
-__all__ = ["ParameterDefinitionError", "workflow_parameter"]
+__all__ = ["ParameterDefinitionError", "workflow_parameter", "workflow_parameter_ref"]
 
 
 class ParameterDefinitionError(DefinitionError):
@@ -39,3 +39,8 @@ def workflow_parameter(
     if default is not None:  # Hera writes value: 'null' when given None; a required parameter has no value
         parameter.value = default
     return parameter
+
+
+def workflow_parameter_ref(name: str) -> str:
+    """The Argo expression of the workflow parameter ``name``: ``{{workflow.parameters.<name>}}``."""
+    return "{{workflow.parameters." + name + "}}"

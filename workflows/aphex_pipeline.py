@@ -45,7 +45,7 @@ from dsl.config.model import AphexConfig, Environment
 from dsl.errors import InputError
 from dsl.labels import standard_labels
 from dsl.names import IAM_ROLE_ARN_PATTERN, InvalidValue
-from dsl.params import workflow_parameter
+from dsl.params import workflow_parameter, workflow_parameter_ref
 from dsl.security import SCRATCH_PATH, ResourceProfile, pod_security_context, scratch_volume
 from dsl.settings import BundleSettings, ClusterPipeline
 from dsl.steps import LIGHT, STANDARD, RetryPolicy, github_credentials_env, network_retry, runner_step
@@ -211,10 +211,6 @@ def _accounts(name: str, settings: BundleSettings) -> dict[str, str]:
 def service_accounts(config: AphexConfig, settings: BundleSettings) -> dict[str, str]:
     """ServiceAccount name by stage kind: ``<instance>-<pipeline>-build`` and so on."""
     return _accounts(template_name(config), settings)
-
-
-def _param(name: str) -> str:
-    return "{{workflow.parameters." + name + "}}"
 
 
 def _plan(environment: str, field: str) -> str:
@@ -413,11 +409,11 @@ def aphex_pipeline(
             validate_step(
                 name="validate",
                 arguments={
-                    "commit_sha": _param("commit-sha"),
-                    "branch": _param("branch"),
-                    "repo_url": _param("repo-url"),
-                    "repo_name": _param("repo-name"),
-                    "pusher": _param("pusher"),
+                    "commit_sha": workflow_parameter_ref("commit-sha"),
+                    "branch": workflow_parameter_ref("branch"),
+                    "repo_url": workflow_parameter_ref("repo-url"),
+                    "repo_name": workflow_parameter_ref("repo-name"),
+                    "pusher": workflow_parameter_ref("pusher"),
                     "environments": json.dumps(environments),
                     "plan_directory": PLAN_DIRECTORY,
                 },
@@ -426,9 +422,9 @@ def aphex_pipeline(
                 name="build",
                 depends="validate",
                 arguments={
-                    "repo_url": _param("repo-url"),
-                    "commit_sha": _param("commit-sha"),
-                    "branch": _param("branch"),
+                    "repo_url": workflow_parameter_ref("repo-url"),
+                    "commit_sha": workflow_parameter_ref("commit-sha"),
+                    "branch": workflow_parameter_ref("branch"),
                     "bucket": bucket,
                     "artifact_path": ".",
                     "command_timeout": "3600",
@@ -438,8 +434,8 @@ def aphex_pipeline(
                 name="self-update",
                 depends="build",
                 arguments={
-                    "commit_sha": _param("commit-sha"),
-                    "repo_url": _param("repo-url"),
+                    "commit_sha": workflow_parameter_ref("commit-sha"),
+                    "repo_url": workflow_parameter_ref("repo-url"),
                     "template_name": name,
                     # Without the cluster's pipeline list: one pipeline's template never changes with
                     # another's entry, and self-update needs only the cluster settings.
@@ -481,7 +477,7 @@ def aphex_pipeline(
                         "region": _plan(env, "region"),
                         "pipeline_account": "{{tasks.validate.outputs.parameters.pipeline-account}}",
                         "bucket": bucket,
-                        "commit_sha": _param("commit-sha"),
+                        "commit_sha": workflow_parameter_ref("commit-sha"),
                         "stacks": _plan(env, "stacks"),
                         "workflow_name": "{{workflow.name}}",
                         "role": _plan(env, "role"),
@@ -501,7 +497,7 @@ def aphex_pipeline(
                         when=f"{_plan(env, 'has-tests')} == true",
                         arguments={
                             "environment": env,
-                            "commit_sha": _param("commit-sha"),
+                            "commit_sha": workflow_parameter_ref("commit-sha"),
                             "bucket": bucket,
                             "commands": _plan(env, "tests"),
                             "stack_outputs": "{{tasks.deploy-" + env + ".outputs.parameters.stack-outputs}}",
@@ -519,8 +515,8 @@ def aphex_pipeline(
                     "workflow_id": "{{workflow.uid}}",
                     "workflow_name": "{{workflow.name}}",
                     "namespace": "{{workflow.namespace}}",
-                    "commit_sha": _param("commit-sha"),
-                    "branch": _param("branch"),
+                    "commit_sha": workflow_parameter_ref("commit-sha"),
+                    "branch": workflow_parameter_ref("branch"),
                     "status": "{{workflow.status}}",
                     "started_at": "{{workflow.creationTimestamp}}",
                     "bucket": bucket,

@@ -28,10 +28,10 @@ submit the same run again.) String values of data filters are Go regular express
 in the value, so every value emitted here is anchored and its literal part quoted.
 """
 
-import re
 from collections.abc import Sequence
 from typing import Any, Final
 
+from dsl.go_regexp import exact_match, quote_meta
 from dsl.labels import LABEL_PREFIX, standard_labels
 from dsl.names import EVENTS_NAME_MAX, github_app_bot_login
 from dsl.security import container_security_context, pod_security_context
@@ -46,7 +46,6 @@ __all__ = [
     "events_objects",
     "implementation_trigger_objects",
     "push_trigger_objects",
-    "quote_meta",
     "sensor_rbac_objects",
 ]
 
@@ -66,16 +65,6 @@ RETRY_STRATEGY: Final = {"steps": 3, "duration": "10s", "factor": 2}
 SERVICE_ACCOUNT_SENSOR: Final = "sensor"
 """Role of the Sensors' ServiceAccount (``<instance>-sensor`` in the events namespace)."""
 _RBAC_API: Final = "rbac.authorization.k8s.io"
-_GO_META = re.compile(r"([\\.+*?()|\[\]{}^$])")
-
-
-def quote_meta(text: str) -> str:
-    """Go's ``regexp.QuoteMeta``: escape exactly ``\\.+*?()|[]{}^$`` so the text matches literally."""
-    return _GO_META.sub(r"\\\1", text)
-
-
-def _exact(text: str) -> str:
-    return f"^{quote_meta(text)}$"
 
 
 def _argo_events_meta(settings: BundleSettings, role: str) -> Manifest:
@@ -162,7 +151,7 @@ def _event_source(settings: BundleSettings) -> Manifest:
 
 
 def _string_filter(path: str, *values: str) -> Manifest:
-    return {"path": path, "type": "string", "value": [_exact(value) for value in values]}
+    return {"path": path, "type": "string", "value": [exact_match(value) for value in values]}
 
 
 def _repository_filter(settings: BundleSettings, repositories: Sequence[str]) -> Manifest:
@@ -170,7 +159,7 @@ def _repository_filter(settings: BundleSettings, repositories: Sequence[str]) ->
     return {
         "path": "body.repository.full_name",
         "type": "string",
-        "value": [f"(?i){_exact(f'{settings.events.github_owner}/{repo}')}" for repo in repositories],
+        "value": [f"(?i){exact_match(f'{settings.events.github_owner}/{repo}')}" for repo in repositories],
     }
 
 

@@ -18,7 +18,7 @@ from hera.workflows.models import Mutex, PodGC, Synchronization, TTLStrategy
 
 from dsl.deadlines import STAGE_TIMEOUT_SECONDS, DeadlineError, check_run_deadline
 from dsl.labels import standard_labels
-from dsl.params import workflow_parameter
+from dsl.params import workflow_parameter, workflow_parameter_ref
 from dsl.security import pod_security_context
 from dsl.settings import BundleSettings, SettingsError
 from dsl.steps import LIGHT, STANDARD, github_credentials_env, network_retry, runner_step
@@ -54,7 +54,11 @@ def pull_request_mutex(*, issue: str) -> Synchronization:
     issue part (empty for a pull request). Keyed by the base name, not the instance: two instances must
     not deploy one pull request at once."""
     return Synchronization(
-        mutexes=[Mutex(name=f"{NAME}-{_param('owner')}-{_param('repo')}-pr{_param('pr')}-issue{issue}")]
+        mutexes=[
+            Mutex(
+                name=f"{NAME}-{workflow_parameter_ref('owner')}-{workflow_parameter_ref('repo')}-pr{workflow_parameter_ref('pr')}-issue{issue}"
+            )
+        ]
     )
 
 
@@ -73,10 +77,6 @@ def check_deadlines(settings: BundleSettings) -> None:
 
 def _timeout(stage: str) -> str:
     return f"{STAGE_TIMEOUT_SECONDS[stage]}s"
-
-
-def _param(name: str) -> str:
-    return "{{workflow.parameters." + name + "}}"
 
 
 def _out(name: str) -> str:
@@ -245,7 +245,7 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
         service_account_name=settings.names.object(SERVICE_ACCOUNT_STEPS),
         security_context=pod_security_context(),
         active_deadline_seconds=settings.workflow_deadline_seconds,
-        synchronization=pull_request_mutex(issue=_param("issue")),
+        synchronization=pull_request_mutex(issue=workflow_parameter_ref("issue")),
         ttl_strategy=TTLStrategy(
             seconds_after_success=7 * 24 * 3600,
             seconds_after_failure=3 * 24 * 3600,
@@ -325,21 +325,21 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
             params = set_params_step(
                 name="set-params",
                 arguments={
-                    "owner": _param("owner"),
-                    "repo": _param("repo"),
-                    "pr": _param("pr"),
-                    "issue": _param("issue"),
-                    "commit": _param("commit"),
-                    "domain": _param("domain"),
-                    "chart_path": _param("chartPath"),
-                    "values_file": _param("valuesFile"),
-                    "image_tag": _param("imageTag"),
-                    "model": _param("model"),
-                    "rex_app": _param("rex-app"),
-                    "clippy_app": _param("clippy-app"),
-                    "qa_app": _param("qa-app"),
-                    "docs_app": _param("docs-app"),
-                    "docs_stage": _param("docs-stage"),
+                    "owner": workflow_parameter_ref("owner"),
+                    "repo": workflow_parameter_ref("repo"),
+                    "pr": workflow_parameter_ref("pr"),
+                    "issue": workflow_parameter_ref("issue"),
+                    "commit": workflow_parameter_ref("commit"),
+                    "domain": workflow_parameter_ref("domain"),
+                    "chart_path": workflow_parameter_ref("chartPath"),
+                    "values_file": workflow_parameter_ref("valuesFile"),
+                    "image_tag": workflow_parameter_ref("imageTag"),
+                    "model": workflow_parameter_ref("model"),
+                    "rex_app": workflow_parameter_ref("rex-app"),
+                    "clippy_app": workflow_parameter_ref("clippy-app"),
+                    "qa_app": workflow_parameter_ref("qa-app"),
+                    "docs_app": workflow_parameter_ref("docs-app"),
+                    "docs_stage": workflow_parameter_ref("docs-stage"),
                     "github_url": settings.github.web_url,
                 },
             )
@@ -405,13 +405,13 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
                 depends="deploy.Succeeded",
                 arguments={
                     "urls": "{{tasks.deploy.outputs.parameters.urls}}",
-                    "path": _param("acceptance-path"),
-                    "requests_per_host": _param("acceptance-requests"),
-                    "concurrency": _param("acceptance-concurrency"),
-                    "timeout_seconds": _param("acceptance-timeout-seconds"),
-                    "min_success_ratio": _param("min-success-ratio"),
-                    "max_p95_ms": _param("max-p95-ms"),
-                    "verify_tls": _param("acceptance-verify-tls"),
+                    "path": workflow_parameter_ref("acceptance-path"),
+                    "requests_per_host": workflow_parameter_ref("acceptance-requests"),
+                    "concurrency": workflow_parameter_ref("acceptance-concurrency"),
+                    "timeout_seconds": workflow_parameter_ref("acceptance-timeout-seconds"),
+                    "min_success_ratio": workflow_parameter_ref("min-success-ratio"),
+                    "max_p95_ms": workflow_parameter_ref("max-p95-ms"),
+                    "verify_tls": workflow_parameter_ref("acceptance-verify-tls"),
                 },
             )
             if settings.components.docs_stage:
@@ -419,10 +419,10 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
             del params, implement, clippy, qa, head, deployed, accepted
 
         identity = {
-            "owner": _param("owner"),
-            "repo": _param("repo"),
-            "pr": _param("pr"),
-            "domain": _param("domain"),
+            "owner": workflow_parameter_ref("owner"),
+            "repo": workflow_parameter_ref("repo"),
+            "pr": workflow_parameter_ref("pr"),
+            "domain": workflow_parameter_ref("domain"),
         }
         workflow_link = {
             "workflow_name": "{{workflow.name}}",
@@ -455,9 +455,9 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
                 # keep-preview's validated output: empty when the run had no preview (an issue run).
                 when="'{{tasks.keep-preview.outputs.parameters.expires-at}}' != ''",
                 arguments={
-                    "owner": _param("owner"),
-                    "repo": _param("repo"),
-                    "pr": _param("pr"),
+                    "owner": workflow_parameter_ref("owner"),
+                    "repo": workflow_parameter_ref("repo"),
+                    "pr": workflow_parameter_ref("pr"),
                     **workflow_link,
                     "preview_urls": "{{workflow.outputs.parameters.preview-urls}}",
                     "acceptance_summary": "{{workflow.outputs.parameters.acceptance-summary}}",
@@ -472,10 +472,10 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
                 depends="cleanup.Succeeded || cleanup.Failed || cleanup.Errored || cleanup.Skipped",
                 when="{{workflow.status}} != Succeeded",
                 arguments={
-                    "owner": _param("owner"),
-                    "repo": _param("repo"),
-                    "pr": _param("pr"),
-                    "issue": _param("issue"),
+                    "owner": workflow_parameter_ref("owner"),
+                    "repo": workflow_parameter_ref("repo"),
+                    "pr": workflow_parameter_ref("pr"),
+                    "issue": workflow_parameter_ref("issue"),
                     **workflow_link,
                     "workflow_status": "{{workflow.status}}",
                     "workflow_failures": "{{workflow.failures}}",

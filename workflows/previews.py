@@ -29,7 +29,7 @@ from hera.workflows import DAG, Env, FieldEnv, Parameter, SecretEnv, WorkflowTem
 from hera.workflows.models import PodGC, Synchronization, TTLStrategy
 
 from dsl.labels import LABEL_PREFIX, standard_labels
-from dsl.params import workflow_parameter
+from dsl.params import workflow_parameter, workflow_parameter_ref
 from dsl.security import pod_security_context
 from dsl.settings import BundleSettings
 from dsl.steps import STANDARD, network_retry, runner_step
@@ -53,10 +53,6 @@ JANITOR_STARTING_DEADLINE_SECONDS: Final = 900
 """A run the controller missed (a restart) still starts when it is at most this late."""
 
 Manifest = dict[str, Any]
-
-
-def _param(name: str) -> str:
-    return "{{workflow.parameters." + name + "}}"
 
 
 def _one_step_template(
@@ -128,7 +124,7 @@ def preview_cleanup_template(settings: BundleSettings) -> WorkflowTemplate:
         deadline_seconds=CLEANUP_DEADLINE_SECONDS,
         function=cleanup,
         step="cleanup",
-        step_arguments={name: _param(name) for name in ("owner", "repo", "pr", "domain")},
+        step_arguments={name: workflow_parameter_ref(name) for name in ("owner", "repo", "pr", "domain")},
         timeout="15m",
         synchronization=pull_request_mutex(issue=""),
     )
@@ -154,7 +150,7 @@ def preview_janitor_template(settings: BundleSettings) -> WorkflowTemplate:
         deadline_seconds=JANITOR_DEADLINE_SECONDS,
         function=expire_previews,
         step="expire-previews",
-        step_arguments={"dry_run": _param("dry-run")},
+        step_arguments={"dry_run": workflow_parameter_ref("dry-run")},
         timeout="45m",
         env=deployer_env(settings),
     )

@@ -14,7 +14,7 @@ from hera.workflows import DAG, Parameter, WorkflowTemplate
 from hera.workflows.models import PodGC, TTLStrategy
 
 from dsl.labels import standard_labels
-from dsl.params import workflow_parameter
+from dsl.params import workflow_parameter, workflow_parameter_ref
 from dsl.security import pod_security_context
 from dsl.settings import BundleSettings
 from dsl.steps import LIGHT, RetryPolicy, runner_step
@@ -43,10 +43,6 @@ _VERIFY_RULES: Final = [
     },
     {"apiGroups": ["argoproj.io"], "resources": ["eventbus"], "verbs": ["get"]},
 ]
-
-
-def _param(name: str) -> str:
-    return "{{workflow.parameters." + name + "}}"
 
 
 def _arguments(settings: BundleSettings) -> list[Parameter]:
@@ -111,10 +107,10 @@ def cluster_verify_template(settings: BundleSettings) -> WorkflowTemplate:
             verify(
                 name="verify",
                 arguments={
-                    "events_namespace": _param("events-namespace"),
-                    "eventbus_name": _param("eventbus-name"),
-                    "agent_api_group": _param("agent-api-group"),
-                    "agent_api_version": _param("agent-api-version"),
+                    "events_namespace": workflow_parameter_ref("events-namespace"),
+                    "eventbus_name": workflow_parameter_ref("eventbus-name"),
+                    "agent_api_group": workflow_parameter_ref("agent-api-group"),
+                    "agent_api_version": workflow_parameter_ref("agent-api-version"),
                 },
             )
     return template

@@ -13,6 +13,7 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from dsl.go_regexp import quote_meta
 from dsl.settings import BundleSettings, SettingsError, load_settings
 from tests.events.sensor_eval import (
     EventData,
@@ -28,7 +29,6 @@ from tests.rbac_eval import Request, allowed
 from workflows.events import (
     EVENT_HEADER_PATH,
     events_objects,
-    quote_meta,
     sensor_rbac_objects,
 )
 
