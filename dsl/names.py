@@ -15,12 +15,14 @@ from typing import Final
 from dsl.errors import InputError
 
 __all__ = [
+    "API_GROUP_PATTERN",
     "APP_PATTERN",
     "DNS_LABEL_PATTERN",
     "DNS_NAME_PATTERN",
     "EVENTS_NAME_MAX",
     "HELM_RELEASE_MAX",
     "IAM_ROLE_ARN_PATTERN",
+    "OBJECT_NAME_PATTERN",
     "PREVIEW_NAMESPACE_PATTERN",
     "PREVIEW_NAMESPACE_PREFIX",
     "InvalidValue",
@@ -30,12 +32,14 @@ __all__ = [
     "preview_namespace",
     "validate_branch_name",
     "validate_commit_sha",
+    "validate_dns_label",
     "validate_dns_name",
     "validate_github_app",
     "validate_github_owner",
     "validate_github_repo",
     "validate_image_tag",
     "validate_model",
+    "validate_object_name",
     "validate_pr_number",
     "validate_pr_or_issue",
     "validate_relative_path",
@@ -57,6 +61,11 @@ DNS_LABEL_PATTERN: Final = r"^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$"
 DNS_NAME_PATTERN: Final = r"^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?)*$"
 """A lowercase DNS name of RFC 1123 labels (the 253-character total is checked separately)."""
 _DNS_LABEL = re.compile(DNS_LABEL_PATTERN)
+OBJECT_NAME_PATTERN: Final = r"^[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?$"
+"""The name of most Kubernetes objects: a lowercase RFC 1123 subdomain of at most 253 characters."""
+_OBJECT_NAME = re.compile(OBJECT_NAME_PATTERN)
+API_GROUP_PATTERN: Final = r"^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)+$"
+"""A Kubernetes API group of a custom resource: a DNS name with at least one dot (``example.com``)."""
 IAM_ROLE_ARN_PATTERN: Final = (
     r"^arn:aws(?:-cn|-us-gov|-iso|-iso-b|-iso-e|-iso-f|-eusc)?:iam::[0-9]{12}:"
     r"role/[A-Za-z0-9_+=,.@/-]{1,512}$"
@@ -135,6 +144,24 @@ def validate_branch_name(value: str, field: str = "branch") -> str:
     allows: no leading '/', no '//', '..' or '@{', not ending in '/' or '.'."""
     if not _BRANCH.match(value):
         raise InvalidValue(field, value, "must be a git branch name")
+    return value
+
+
+def validate_dns_label(value: str, field: str, *, max_length: int = 63) -> str:
+    """A lowercase RFC 1123 label of at most ``max_length`` (at most 63) characters, such as a namespace."""
+    if len(value) > max_length or not _DNS_LABEL.match(value):
+        raise InvalidValue(
+            field,
+            value,
+            f"must be a lowercase DNS label (a-z, 0-9, inner '-') of at most {max_length} characters",
+        )
+    return value
+
+
+def validate_object_name(value: str, field: str) -> str:
+    """The name of a Kubernetes object (a lowercase RFC 1123 subdomain of at most 253 characters)."""
+    if not _OBJECT_NAME.match(value):
+        raise InvalidValue(field, value, "must be a Kubernetes name")
     return value
 
 

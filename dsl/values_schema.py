@@ -13,12 +13,17 @@ from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError
 
 from dsl.images import DIGEST_PATTERN, REGISTRY_PATTERN, REPOSITORY_PATTERN, TAG_PATTERN
-from dsl.names import APP_PATTERN, DNS_LABEL_PATTERN, DNS_NAME_PATTERN, IAM_ROLE_ARN_PATTERN
+from dsl.names import (
+    API_GROUP_PATTERN,
+    APP_PATTERN,
+    DNS_LABEL_PATTERN,
+    DNS_NAME_PATTERN,
+    IAM_ROLE_ARN_PATTERN,
+)
 
 __all__ = ["CHART_ONLY_EXCLUDED", "VALUES_SCHEMA", "chart_values_schema", "value_leaves", "values_problems"]
 
 _URL: Final = r"^https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~/-]*)?$"
-_API_GROUP: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$"
 _API_VERSION: Final = r"^v[0-9]+((alpha|beta)[0-9]+)?$"
 _MODEL: Final = r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$"
 _OWNER: Final = r"^[A-Za-z0-9](?:[A-Za-z0-9]|-[A-Za-z0-9])*$"
@@ -129,7 +134,7 @@ VALUES_SCHEMA: Final[dict[str, Any]] = {
         "builderImage": _image(
             "Image of the Aphex pipeline's build and deploy steps (git, Node.js, AWS CDK CLI)"
         ),
-        "agentApiGroup": _string("API group of the agent platform's CodeRun/DocsRun", _API_GROUP),
+        "agentApiGroup": _string("API group of the agent platform's CodeRun/DocsRun", API_GROUP_PATTERN),
         "agentApiVersion": _string("API version of the agent platform's resources", _API_VERSION),
         "agents": _object(
             "GitHub App names of the agents",

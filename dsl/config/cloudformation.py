@@ -44,7 +44,7 @@ import re
 from typing import Any, Final
 
 from dsl.config.model import AphexConfig
-from dsl.names import InvalidValue
+from dsl.names import InvalidValue, validate_dns_label
 
 __all__ = [
     "DEFAULT_WORKFLOW_TEMPLATE",
@@ -81,7 +81,6 @@ WILDCARD_RESOURCE_EXCEPTIONS: Final = {
 """Actions that AWS only authorises on ``Resource: "*"``, and how each is narrowed instead."""
 
 _PIPELINE_NAME_MAX: Final = 50
-_DNS_LABEL = re.compile(r"^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?$")
 _EXPORT_NAME = re.compile(r"^[A-Za-z0-9:-]{1,255}$")
 _CLUSTER = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,39}$")
 _OIDC_PROVIDER_ARN = re.compile(
@@ -358,14 +357,8 @@ def _bucket_policy() -> dict[str, Any]:
 
 
 def _validate_names(pipeline_name: str, namespace: str, export: str, kms_key_arn: str | None) -> None:
-    _check(
-        "pipelineName",
-        pipeline_name,
-        _DNS_LABEL,
-        f"must be a DNS label of at most {_PIPELINE_NAME_MAX} characters",
-        _PIPELINE_NAME_MAX,
-    )
-    _check("namespace", namespace, _DNS_LABEL, "must be a Kubernetes namespace name", 63)
+    validate_dns_label(pipeline_name, "pipelineName", max_length=_PIPELINE_NAME_MAX)
+    validate_dns_label(namespace, "namespace")
     _check(
         "oidcProviderArnExport",
         export,

@@ -42,7 +42,7 @@ import boto3  # type: ignore[import-untyped]
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 from hera.workflows import Artifact, Parameter
 
-from dsl.names import InvalidValue, validate_commit_sha, validate_relative_path
+from dsl.names import InvalidValue, validate_commit_sha, validate_dns_label, validate_relative_path
 from workflows.steps.aws import (
     credential_environment,
     session_for,
@@ -77,7 +77,6 @@ __all__ = [
 ]
 
 _STACK = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
-_ENVIRONMENT = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _CONTEXT_KEY = re.compile(r"^[A-Za-z0-9@][A-Za-z0-9@:._/-]{0,255}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TAIL: Final = 3000
@@ -521,8 +520,7 @@ def cdk_deploy(
     command_timeout: int = 3600,
 ) -> str:
     """Validate, fetch the artifacts, take the environment's session and deploy; return the outputs JSON."""
-    if not _ENVIRONMENT.match(environment):
-        raise InvalidValue("environment", environment, "must match ^[a-z0-9-]+$ (at most 63 characters)")
+    validate_dns_label(environment, "environment")
     validate_account(account)
     validate_account(pipeline_account, "pipeline-account")
     validate_region(region)

@@ -16,6 +16,7 @@ from dsl.names import (
     validate_commit_sha,
     validate_github_owner,
     validate_github_repo,
+    validate_object_name,
     validate_pr_number,
     validate_pr_or_issue,
 )
@@ -26,7 +27,6 @@ from workflows.steps.github import GitHubClient, GitHubError, client_for
 __all__ = ["failure_comment", "marker", "publish_failure", "publish_success", "success_comment"]
 
 _URL = re.compile(r"^https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~%/-]*)?$")
-_NAME = re.compile(r"^[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?$")
 EVIDENCE_ARTIFACTS: Final = ("deploy-evidence", "acceptance-evidence")
 
 
@@ -38,12 +38,6 @@ def marker(pr: int) -> str:
 def _url(value: str, field: str) -> str:
     if not _URL.match(value):
         raise InvalidValue(field, value, "must be an http(s) URL")
-    return value
-
-
-def _name(value: str, field: str) -> str:
-    if not _NAME.match(value):
-        raise InvalidValue(field, value, "must be a Kubernetes name")
     return value
 
 
@@ -178,8 +172,8 @@ def publish_success(
         sha = validate_commit_sha(deployed_sha, "deployed-sha", allow_empty=False)
         link = _workflow_link(
             _url(argo_ui_url, "argo-ui-url"),
-            _name(workflow_namespace, "workflow-namespace"),
-            _name(workflow_name, "workflow-name"),
+            validate_object_name(workflow_namespace, "workflow-namespace"),
+            validate_object_name(workflow_name, "workflow-name"),
         )
         if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", expires_at):
             raise InvalidValue("expires-at", expires_at, "must be an RFC 3339 UTC timestamp")
@@ -187,8 +181,8 @@ def publish_success(
             pr=number,
             workflow_url=link,
             urls=urls,
-            namespace=_name(namespace, "namespace"),
-            release=_name(release, "release"),
+            namespace=validate_object_name(namespace, "namespace"),
+            release=validate_object_name(release, "release"),
             expires_at=expires_at,
             summary=summary,
             sha=sha,
@@ -232,8 +226,8 @@ def publish_failure(
             raise InvalidValue("workflow-status", workflow_status, "must be an Argo workflow phase")
         link = _workflow_link(
             _url(argo_ui_url, "argo-ui-url"),
-            _name(workflow_namespace, "workflow-namespace"),
-            _name(workflow_name, "workflow-name"),
+            validate_object_name(workflow_namespace, "workflow-namespace"),
+            validate_object_name(workflow_name, "workflow-name"),
         )
         body = failure_comment(
             pr=number,
