@@ -13,6 +13,7 @@ the objects the preview steps write into a preview namespace
 - ``aphex ...`` commands (subcommands and options, by parser introspection), ``workflowtemplate/NAME``
   with the ``-p`` parameters of ``argo submit --from``, ``argo cron get NAME``;
 - the mutex named after "the mutex";
+- benchmarks and examples run with a Python other than ``.venv/bin/python``;
 
 and returns one line per quote that names nothing aphex compiles. A ``<placeholder>`` in a quote stands for
 any text; a compiled ``{{...}}`` expression likewise.
@@ -91,6 +92,7 @@ _LABEL_KEY = re.compile(r"aphex\.dev/[a-z0-9-]+")
 _SELECTOR = re.compile(r"(?:^|\s)(?:-l|--selector)[\s=]+['\"]?([^\s'\"`]+)")
 _TEMPLATE_REF = re.compile(r"workflowtemplate/([A-Za-z0-9<>._-]+)")
 _CRON_GET = re.compile(r"argo cron get(?:\s+-n\s+\S+)?\s+([a-z0-9<>-]+)")
+_BARE_PYTHON = re.compile(r"(?:^|[\s(])python3? (?:benchmarks/|-m (?:benchmarks|examples)\.)")
 _MUTEX = re.compile(r"(?:the mutex|mutexes`)\s*\(?`([^`]+)`")
 
 
@@ -330,6 +332,8 @@ def _span_problems(span: str, known: Known) -> list[str]:
     for name in _CRON_GET.findall(span):
         if not _matches(name, known.names["CronWorkflow"]):
             problems.append(f"argo cron get {name}: no CronWorkflow of that name")
+    if _BARE_PYTHON.search(span):
+        problems.append("benchmarks and examples run with .venv/bin/python (the system Python has no Hera)")
     assert known.parser is not None
     for command in _commands(span, "aphex"):
         problems.extend(_aphex_problems(command, known.parser))

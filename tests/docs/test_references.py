@@ -62,6 +62,7 @@ STALE = {
         "label 'aphex.dev/pull-request' is on no object aphex compiles or writes",
     ),
     "unknown object": ("the ServiceAccount is `aphex-deployer`", "`aphex-deployer`: no object or reference"),
+    "a Python without Hera": ("`python benchmarks/run_benchmark.py`", "run with .venv/bin/python"),
     "unknown cron workflow": ("`argo cron get -n argo janitor`", "argo cron get janitor: no CronWorkflow"),
 }
 
