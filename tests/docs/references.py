@@ -84,7 +84,8 @@ ALLOWED_NAMES: Final = {
 
 _PLACEHOLDER = re.compile(r"<[^<>]+>")
 _EXPRESSION = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
-_SPAN = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
+_SPAN = re.compile(r"(?<!`)`([^`]+)`(?!`)")
+"""An inline code span; it may continue on the next line (not across a blank line)."""
 _FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 _KIND_NAME = re.compile(r"\b(" + "|".join(KINDS) + r")s?\s+`([^`\n]+)`")
 _OBJECT_NAME = re.compile(r"aphex-[a-z0-9-]*[a-z0-9]")
@@ -238,8 +239,8 @@ def _spans(text: str) -> Iterator[tuple[int, str]]:
             yield number + offset - len(pending), " ".join([*pending, line])
             pending = []
     for span in _SPAN.finditer(text):
-        if not any(start <= span.start() < end for start, end in fenced):
-            yield text.count("\n", 0, span.start()) + 1, span.group(1)
+        if "\n\n" not in span.group(1) and not any(start <= span.start() < end for start, end in fenced):
+            yield text.count("\n", 0, span.start()) + 1, " ".join(span.group(1).split())
 
 
 def _commands(line: str, program: str) -> Iterator[str]:
