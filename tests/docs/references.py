@@ -111,6 +111,8 @@ class Known:
     parameters: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     """Workflow parameters by WorkflowTemplate name."""
     mutexes: set[str] = field(default_factory=set)
+    kinds: set[str] = field(default_factory=set)
+    """The kinds of the compiled bundles' objects (what ``helm install`` creates)."""
     parser: argparse.ArgumentParser | None = None
 
 
@@ -181,6 +183,7 @@ def known_references(root: Path) -> Known:
         *build_bundle(example),
         pipeline_template(load_config(examples / "aphex-config.yaml"), example),
     ]
+    known.kinds.update(str(obj["kind"]) for obj in objects)
     for settings in (BundleSettings(), example):
         preview = namespace_manifests(
             owner="octo-org",

@@ -4,6 +4,7 @@ The check (tests/docs/references.py) reads the compiled default bundle and the e
 with its pipeline; the stale quotes below are ones the docs once had, so the check is known to catch them.
 """
 
+import re
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,11 @@ def test_the_pages_quote_what_the_check_reads(known: Known) -> None:
         "ServiceAccount `aphex-verify`",
     ):
         assert any(expected in problem for problem in problems), expected
+
+
+def test_the_installer_rights_list_every_kind_the_chart_creates(known: Known) -> None:
+    """docs/install.md's table of the kinds ``helm install`` creates is the compiled bundle's kinds."""
+    text = (ROOT / "docs" / "install.md").read_text(encoding="utf-8")
+    section = text.split("## Rights the installer needs", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `(\w+)` \|", section, re.MULTILINE))
+    assert listed == known.kinds
