@@ -12,7 +12,7 @@ import pytest
 from tests.docs.references import Known, known_references, page_problems
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
+PAGES = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md", ROOT / "CHANGELOG.md"]
 
 
 @pytest.fixture(scope="module")
