@@ -549,7 +549,7 @@ def test_a_trailing_newline_from_a_yaml_block_scalar_is_refused(field: str, valu
 
 
 def test_pipeline_name_is_as_long_as_its_entry_in_the_values_may_be() -> None:
-    """``pipeline.name`` names the cluster's ``pipelines`` entry, so the config allows what the values allow."""
+    """``pipeline.name`` names the cluster's ``pipelines`` entry: the config allows what the values allow."""
     from dsl.values_schema import PIPELINE_NAME_MAX
 
     data = minimal()
