@@ -1,7 +1,7 @@
 """How often ``aphex lint`` agrees with Argo Workflows' own validation, measured on Argo's sources.
 
-Usage: ``python benchmarks/argo_agreement.py ARGO_CHECKOUT [-v]`` where ARGO_CHECKOUT is an extracted
-argo-workflows source tree of the supported release (v4.1.2). Three figures are printed:
+Usage: ``.venv/bin/python benchmarks/argo_agreement.py ARGO_CHECKOUT [-v]`` where ARGO_CHECKOUT is an
+extracted argo-workflows source tree of the supported release (v4.1.2). Three figures are printed:
 
 1. Agreement on the cases of ``workflow/validate/validate_test.go`` and ``validate_dag_test.go``. The Go
    files are read as text: YAML constants (package-level and function-local raw strings, ``@testdata/``

@@ -2,7 +2,7 @@
 
 Copies the valid corpus into a temporary directory until it holds N files (default 200), then prints
 the parse time, the lint time and whether Hera was imported (it must not be). Figures only: nothing here
-passes or fails. Usage: ``python benchmarks/lint_benchmark.py [N]``.
+passes or fails. Usage: ``.venv/bin/python benchmarks/lint_benchmark.py [N]``.
 """
 
 import shutil

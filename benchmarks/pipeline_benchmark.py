@@ -4,7 +4,7 @@ Each environment has 10 stacks in a dependency chain of ``depth`` waves (stacks 
 tests, and every third one an approval. Prints, per size: the time to build and serialize the template
 (best of 3), its number of tasks, the critical path in steps (validate, build, self-update, then every
 approval, deploy and test task one after another) and the stack dependency depth of one environment.
-Run: ``python -m benchmarks.pipeline_benchmark``.
+Run: ``.venv/bin/python -m benchmarks.pipeline_benchmark``.
 """
 
 import time

@@ -4,7 +4,7 @@ Part 1 runs a DAG of N trivial tasks (default 200: 20 layers of 10, each task de
 previous layer) with an in-process handler, so the time is the engine's own (substitution, depends,
 threads, bookkeeping) plus linting the input, which ``aphex run`` does first (printed apart). Part 2
 runs one Hera runner step in a subprocess (Python start-up plus importing Hera), as every runner step
-costs. Figures only. Usage: ``python benchmarks/run_benchmark.py [N]``.
+costs. Figures only. Usage: ``.venv/bin/python benchmarks/run_benchmark.py [N]``.
 """
 
 import sys

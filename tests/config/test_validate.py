@@ -278,7 +278,7 @@ def test_empty_lists_and_wrong_types() -> None:
         "environments[0].tests.commands: must be a non-empty list of shell commands",
         "environments[0].tests.timeoutSeconds: must be at least 1",
         "pipeline.artifactRetentionDays: must be at most 3650",
-        "pipeline.name: must be a DNS label: lowercase letters, digits and inner '-', at most 63 characters",
+        "pipeline.name: must be a DNS label: lowercase letters, digits and inner '-', at most 19 characters",
     ]
 
 
@@ -546,3 +546,17 @@ def test_a_trailing_newline_from_a_yaml_block_scalar_is_refused(field: str, valu
     data = minimal()
     data["environments"][0][field] = value
     assert [problem.location for problem in validate_document(data)] == [f"environments[0].{field}"]
+
+
+def test_pipeline_name_is_as_long_as_its_entry_in_the_values_may_be() -> None:
+    """``pipeline.name`` names the cluster's ``pipelines`` entry: the config allows what the values allow."""
+    from dsl.values_schema import PIPELINE_NAME_MAX
+
+    data = minimal()
+    data["pipeline"] = {"name": "a" * PIPELINE_NAME_MAX}
+    assert messages(data) == []
+    data["pipeline"] = {"name": "a" * (PIPELINE_NAME_MAX + 1)}
+    assert messages(data) == [
+        f"pipeline.name: must be a DNS label: lowercase letters, digits and inner '-', at most "
+        f"{PIPELINE_NAME_MAX} characters"
+    ]

@@ -1,0 +1,1 @@
+"""Tests that keep docs/ and README.md true to the compiled bundle."""
