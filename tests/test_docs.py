@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from dsl.docsgen import documented_objects, render_generated_blocks
+from tools.docsgen import documented_objects, render_generated_blocks
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 

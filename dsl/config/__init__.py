@@ -2,7 +2,7 @@
 
 The JSON Schema ``aphex-config.schema.json`` is the single source of the format: :mod:`.validate` checks
 documents against it and adds the rules a schema cannot express, :mod:`.model` is the typed result the
-pipeline generator reads, :mod:`.docgen` renders the reference in ``docs/configuration.md``, and
+pipeline generator reads (``tools/config_docgen.py`` renders the reference in ``docs/configuration.md``), and
 :mod:`.cloudformation` describes the pipeline's own AWS resources. ``aphex config validate FILE`` is
 :mod:`.cli`.
 """
