@@ -12,7 +12,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from dsl.config import load_config
 from dsl.graph import mermaid
+from dsl.settings import BundleSettings, load_settings, read_values_file
+from workflows.aphex_pipeline import pipeline_template
+from workflows.bundle import build_bundle
 
 __all__ = ["documented_objects", "render_generated_blocks"]
 
@@ -36,18 +40,12 @@ def render_generated_blocks(text: str, objects: Mapping[str, Mapping[str, Any]])
 def documented_objects() -> dict[str, Mapping[str, Any]]:
     """Every object a diagram in docs/ shows: the default bundle and the example application's pipeline
     (``examples/aphex-config.yaml`` with the example cluster's entry)."""
-    import yaml
-
-    from dsl.config import load_config
-    from dsl.settings import BundleSettings, load_settings
-    from workflows.aphex_pipeline import pipeline_template
-    from workflows.bundle import build_bundle
 
     objects: dict[str, Mapping[str, Any]] = {
         obj["metadata"]["name"]: obj for obj in build_bundle(BundleSettings()) if "spec" in obj
     }
     examples = Path(__file__).resolve().parents[1] / "examples"
-    cluster = load_settings(yaml.safe_load((examples / "cluster-values.yaml").read_text(encoding="utf-8")))
+    cluster = load_settings(read_values_file(examples / "cluster-values.yaml"))
     example = pipeline_template(load_config(examples / "aphex-config.yaml"), cluster)
     objects[example["metadata"]["name"]] = example
     return objects
