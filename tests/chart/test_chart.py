@@ -16,7 +16,7 @@ from dsl.bundle import OUTPUT_MARKER, object_path
 from dsl.chart import chart_files
 from dsl.lint import SourceDocument, lint_documents
 from dsl.settings import SettingsError, load_settings
-from dsl.values_schema import CHART_ONLY_EXCLUDED, VALUES_SCHEMA
+from dsl.values_schema import VALUES_SCHEMA
 from workflows.aphex_pipeline import IRSA_ANNOTATION
 from workflows.bundle import build_bundle, bundle_parts
 
@@ -93,19 +93,19 @@ PIPELINES = [_pipeline("shop", "shop-app"), _pipeline("billing", "billing")]
 def test_each_pipeline_gets_its_accounts_and_push_sensor(chart: helm.Chart) -> None:
     values = {"pipelines": PIPELINES}
     rendered = by_identity(render(chart, values, release="team"))
-    assert rendered == by_identity(build_bundle(load_settings({**values, "instance": "team"})))
+    assert rendered == by_identity(build_bundle(load_settings(values, release="team")))
     account = rendered[("ServiceAccount", "argo", "team-shop-deploy")]
     assert account["metadata"]["annotations"] == {IRSA_ANNOTATION: "arn:aws:iam::111122223333:role/shop-d"}
     role = rendered[("Role", "argo", "team-billing-self-update")]
-    assert role["rules"][-1]["resourceNames"] == ["billing"]
+    assert role["rules"][-1]["resourceNames"] == ["team-billing"]  # the pipeline's template in this release
     sensor = rendered[("Sensor", "argo-events", "team-argo-push-billing")]
     trigger = sensor["spec"]["triggers"][0]["template"]["k8s"]["source"]["resource"]
-    assert trigger["spec"]["workflowTemplateRef"] == {"name": "billing"}
+    assert trigger["spec"]["workflowTemplateRef"] == {"name": "team-billing"}
     filters = {f["path"]: f["value"] for f in sensor["spec"]["dependencies"][0]["filters"]["data"]}
     assert filters["body.repository.full_name"] == ["(?i)^example-org/billing$"]
     notes = chart.render(values, name="team", namespace="argo")["aphex/templates/NOTES.txt"]
-    assert "WorkflowTemplate billing: pushes of example-org/billing" in notes
-    assert "aphex compile --release team --values <values.yaml> --config aphex-config.yaml" in notes
+    assert "WorkflowTemplate team-billing:\n    pushes of example-org/billing to branch main" in notes
+    assert "aphex compile --release team --namespace argo \\\n    --values <values.yaml>" in notes
     without = render(chart, {**values, "components": {"pipeline": False}}, release="team")
     assert not [o for o in without if "shop" in o["metadata"]["name"] or "billing" in o["metadata"]["name"]]
 
@@ -190,11 +190,7 @@ def _strategy(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
     kind = schema.get("type")
     if kind == "object":
         required = set(schema.get("required", []))
-        fields = {
-            key: _strategy(child)
-            for key, child in schema["properties"].items()
-            if key not in CHART_ONLY_EXCLUDED
-        }
+        fields = {key: _strategy(child) for key, child in schema["properties"].items()}
         return st.fixed_dictionaries(
             {key: value for key, value in fields.items() if key in required},
             optional={key: value for key, value in fields.items() if key not in required},
@@ -217,28 +213,35 @@ def _strategy(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
         return st.sampled_from(schema["enum"])
     strings = st.from_regex(re.compile(schema["pattern"]), fullmatch=True)
     shortest, longest = schema.get("minLength", 0), schema.get("maxLength")
-    return strings.filter(lambda text: shortest <= len(text) and (longest is None or len(text) <= longest))
+    refused = set(schema.get("not", {}).get("enum", ()))
+    return strings.filter(
+        lambda text: (
+            shortest <= len(text) and (longest is None or len(text) <= longest) and text not in refused
+        )
+    )
 
 
 _RELEASE = st.from_regex(r"[a-z][a-z0-9-]{0,28}[a-z0-9]", fullmatch=True)
+_RELEASE_NAMESPACE = st.sampled_from(["argo", "team-a", "ci"])
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(values=_strategy(VALUES_SCHEMA), release=_RELEASE)
+@given(values=_strategy(VALUES_SCHEMA), release=_RELEASE, release_namespace=_RELEASE_NAMESPACE)
 def test_any_valid_values_render_what_the_compiler_builds(
-    chart: helm.Chart, values: dict[str, Any], release: str
+    chart: helm.Chart, values: dict[str, Any], release: str, release_namespace: str
 ) -> None:
+    """``helm template R -n N -f V`` == ``aphex compile --release R --namespace N --values V``."""
     try:
-        compiled = build_bundle(load_settings({**values, "instance": release}))
+        compiled = build_bundle(load_settings(values, release=release, release_namespace=release_namespace))
     except SettingsError as error:
         # A name too long for Argo Events, or a workflow deadline shorter than the stages' deadlines
         # (dsl/deadlines.py): the chart refuses these values too, with the same message.
         message = str(error)
         assert "longer than 57 characters" in message or message.startswith("workflowDeadlineSeconds:")
         with pytest.raises(helm.HelmError, match=re.escape(message.split(";")[0][:60])):
-            render(chart, values, release=release)
+            render(chart, values, release=release, namespace=release_namespace)
         return
-    rendered = render(chart, values, release=release)
+    rendered = render(chart, values, release=release, namespace=release_namespace)
     assert by_identity(rendered) == by_identity(compiled)
     documents = [SourceDocument(file=str(object_path(o)), index=0, data=o) for o in rendered]
     assert [str(problem) for problem in lint_documents(documents)] == []
