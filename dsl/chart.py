@@ -31,8 +31,8 @@ from dsl.deadlines import AGENT_VALIDATE_SECONDS, AGENTS_WITHOUT_DOCS, STAGE_TIM
 from dsl.errors import DefinitionError
 from dsl.go_regexp import quote_meta
 from dsl.names import EVENTS_NAME_MAX, github_app_bot_login
-from dsl.settings import DEFAULT_INSTANCE, BundleSettings, load_settings
-from dsl.values_schema import CHART_ONLY_EXCLUDED, VALUES_SCHEMA, chart_values_schema, value_leaves
+from dsl.settings import DEFAULT_INSTANCE, BundleSettings, default_values, load_settings
+from dsl.values_schema import VALUES_SCHEMA, value_leaves
 
 __all__ = ["CHART_NAME", "ChartError", "chart_files", "write_chart"]
 
@@ -42,6 +42,15 @@ DESCRIPTION: Final = (
     "GitHub triggers (Argo Events) and least-privilege RBAC"
 )
 _TOKEN_PREFIX: Final = "hxq"
+_INSTANCE_TOKEN: Final = f"{_TOKEN_PREFIX}releasez"
+"""The sentinel release name (the instance is no value: Helm gives it)."""
+KUBE_VERSION: Final = ">=1.30.0-0"
+"""The oldest Kubernetes that serves every API the bundle uses: ``admissionregistration.k8s.io/v1``
+ValidatingAdmissionPolicy is GA in 1.30 (the rest, ``v1``, ``rbac.authorization.k8s.io/v1`` and the Argo
+CRDs, are older). ``-0`` lets pre-release builds such as ``v1.30.4-eks-...`` match (Helm's semver
+constraints skip pre-releases otherwise)."""
+PROJECT_URL: Final = "https://github.com/aphex-dev/aphex"
+"""Where aphex is developed: the organisation of its images (``ghcr.io/aphex-dev``)."""
 _ELEMENT_LISTS: Final = {"pipelines": "$pipeline"}
 """List values of sections whose parts the chart repeats, and the range variable of one element."""
 _ARGO_EXPRESSION: Final = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
@@ -64,6 +73,8 @@ class _Sentinel:
     """For the one element of a list value: the pipeline of the whole list (``$.Values.x``)."""
     scope: str = ""
     """For a field of a repeated section: the list it belongs to; valid only inside its ``range``."""
+    whole: bool = False
+    """Stands for a whole scalar only (a name that is also the start of longer names built otherwise)."""
 
 
 def _token_for(schema: Mapping[str, Any], number: int) -> str | int:
@@ -104,13 +115,13 @@ def _put(values: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
 def _sentinels() -> tuple[dict[str, Any], list[_Sentinel]]:
     """Values where every templatable leaf is a token, and the expression each token stands for."""
     values: dict[str, Any] = {}
-    sentinels: list[_Sentinel] = []
+    sentinels = [_Sentinel(token=_INSTANCE_TOKEN, expression='(include "aphex.instance" $)')]
     for number, (path, schema) in enumerate(value_leaves(VALUES_SCHEMA)):
         if schema["type"] == "boolean" or path[-1] == "digest":
             continue  # structural toggles; a digest is part of the image helper
         scope = path[0] if "[]" in path else ""
-        if path[0] in CHART_ONLY_EXCLUDED:
-            expression = 'include "aphex.instance" $'
+        if path == ("namespace",):
+            expression = 'include "aphex.namespace" $'  # the release namespace unless the value is set
         elif path == ("workflowDeadlineSeconds",):
             expression = '(include "aphex.workflowDeadline" $)'  # checked against the stage deadlines
         elif scope:
@@ -168,6 +179,17 @@ def _exact(settings: BundleSettings, template_bases: list[str]) -> list[_Sentine
                 expression=f'(include "aphex.templateName" (list $ {json.dumps(base)}))',
             )
         )
+    (scope, variable), *_ = _ELEMENT_LISTS.items()
+    for pipeline in settings.pipelines:  # the one sentinel entry: its WorkflowTemplate's name
+        # Whole values only: <instance>-<pipeline>-build and the like are concatenations in every release.
+        exact.append(
+            _Sentinel(
+                token=settings.names.template(pipeline.name),
+                expression=f'(include "aphex.templateName" (list $ {variable}.name))',
+                scope=scope,
+                whole=True,
+            )
+        )
     return exact
 
 
@@ -175,7 +197,8 @@ class _Templater:
     """Turns sentinel-bearing scalars into Helm expressions, through placeholders in the dumped YAML."""
 
     def __init__(self, sentinels: list[_Sentinel]) -> None:
-        self._by_token = {sentinel.token: sentinel for sentinel in sentinels}
+        self._whole = {sentinel.token: sentinel for sentinel in sentinels if sentinel.whole}
+        self._by_token = {sentinel.token: sentinel for sentinel in sentinels if not sentinel.whole}
         alternatives = sorted(self._by_token, key=len, reverse=True)
         self._pattern = re.compile("|".join(re.escape(token) for token in alternatives))
         self._expressions: dict[str, str] = {}
@@ -183,6 +206,11 @@ class _Templater:
 
     def _pipeline(self, value: str, where: str, *, element_of: str = "") -> str | None:
         """The pipeline that computes ``value``, or None when it holds no token."""
+        whole = self._whole.get(value)
+        if whole is not None:
+            if whole.scope not in ("", self._scope):
+                raise ChartError(f"{where}: a field of a {whole.scope} entry outside its range: {value!r}")
+            return whole.expression
         pieces: list[str] = []
         position = 0
         for match in self._pattern.finditer(value):
@@ -305,12 +333,12 @@ def _templates(parts_builder: PartsBuilder) -> dict[str, str]:
         for obj in part.objects
         if obj["kind"] == "WorkflowTemplate"
     )
-    sentinel_settings = load_settings(sentinel_values)
+    sentinel_settings = load_settings(sentinel_values, release=_INSTANCE_TOKEN)
     (scope,) = _ELEMENT_LISTS
     seen: dict[tuple[Condition, str, str, str], dict[str, Any]] = {}
     for combination in itertools.product([True, False], repeat=len(toggles)):
         components = dict(zip(toggles, combination, strict=True))
-        settings = load_settings({**sentinel_values, "components": components})
+        settings = load_settings({**sentinel_values, "components": components}, release=_INSTANCE_TOKEN)
         for part in parts_builder(settings):
             if not part.applies(components):
                 continue
@@ -348,6 +376,11 @@ releases never collide; generated by `aphex chart`, do not edit.
 {{- fail (printf "release name %q: at most 30 characters (object names derive from it)" .Release.Name) -}}
 {{- end -}}
 {{- .Release.Name -}}
+{{- end -}}
+
+{{/* The workflows namespace: the namespace value, or the release namespace when it is empty. */}}
+{{- define "aphex.namespace" -}}
+{{- default .Release.Namespace .Values.namespace -}}
 {{- end -}}
 
 {{/* A WorkflowTemplate name: bare in the default instance "aphex", else prefixed with the instance. */}}
@@ -407,16 +440,16 @@ _NOTES: Final = """aphex {{ .Chart.AppVersion }} is installed as release {{ .Rel
 Run the implementation DAG for a pull request:
 
 {{- $dag := include "aphex.templateName" (list . "implementation-dag") }}
-  argo submit -n {{ .Values.namespace }} --from workflowtemplate/{{ $dag }} \\
+  argo submit -n {{ include "aphex.namespace" . }} --from workflowtemplate/{{ $dag }} \\
     -p owner=<owner> -p repo=<repo> -p pr=<number>
 
 The preview of pull request N is served at https://<release>.{{ .Values.previewDomain }} from namespace
 impl-pr-N. The reviewer's GitHub credentials are read from Secret {{ .Values.github.credentialsSecret }}
-in namespace {{ .Values.namespace }} (key token, or app-id and private-key).
+in namespace {{ include "aphex.namespace" . }} (key token, or app-id and private-key).
 {{- end }}
 
 {{- if .Values.components.events }}
-{{- $source := printf "%s-%s-github" (include "aphex.instance" .) .Values.namespace }}
+{{- $source := printf "%s-%s-github" (include "aphex.instance" .) (include "aphex.namespace" .) }}
 {{- $events := .Values.events }}
 
 GitHub webhooks: the EventSource {{ $source }} (Service {{ $source }}-eventsource-svc)
@@ -432,14 +465,14 @@ never creates that Secret.
 
 Aphex pipelines (ServiceAccounts <release>-<pipeline>-build|deploy|monitor|self-update):
 {{- range .Values.pipelines }}
-  WorkflowTemplate {{ .name }}: pushes of {{ $.Values.events.githubOwner }}/{{ .repository }}
-    to branch {{ $.Values.events.mainBranch }}
+  WorkflowTemplate {{ include "aphex.templateName" (list $ .name) }}:
+    pushes of {{ $.Values.events.githubOwner }}/{{ .repository }} to branch {{ $.Values.events.mainBranch }}
 {{- end }}
 Install each pipeline's WorkflowTemplate once from its repository (its self-update stage keeps it
 current afterwards), with the values of this release:
 
-  aphex compile --release {{ .Release.Name }} --values <values.yaml> --config aphex-config.yaml \\
-    --pipeline-only --out dist/
+  aphex compile --release {{ .Release.Name }} --namespace {{ .Release.Namespace }} \\
+    --values <values.yaml> --config aphex-config.yaml --pipeline-only --out dist/
   kubectl apply --server-side --field-manager=aphex-pipeline -R -f dist/
 {{- end }}
 
@@ -451,8 +484,6 @@ def _values_yaml(schema: Mapping[str, Any], values: Mapping[str, Any], indent: i
     lines: list[str] = []
     pad = " " * indent
     for key, child in schema["properties"].items():
-        if key in CHART_ONLY_EXCLUDED:
-            continue
         if lines and indent == 0:
             lines.append("")
         lines.append(f"{pad}# -- {child['description']}")
@@ -495,16 +526,25 @@ def chart_files(parts_builder: PartsBuilder) -> dict[str, str]:
         "type": "application",
         "version": defaults.version,
         "appVersion": defaults.version,
+        "kubeVersion": KUBE_VERSION,
+        "home": PROJECT_URL,
+        "sources": [PROJECT_URL],
+        "maintainers": [{"name": "aphex-dev", "url": PROJECT_URL}],
         "keywords": ["argo-workflows", "argo-events", "delivery", "preview-environments"],
+        "annotations": {
+            "artifacthub.io/license": "Apache-2.0",
+            "artifacthub.io/category": "integration-delivery",
+            "artifacthub.io/prerelease": "true" if defaults.version.startswith("0.") else "false",
+        },
     }
     header = "# Generated by `aphex chart`; do not edit. Values are documented inline (# -- ...).\n"
-    values_text = header + "\n".join(_values_yaml(VALUES_SCHEMA, defaults.to_values())) + "\n"
+    values_text = header + "\n".join(_values_yaml(VALUES_SCHEMA, default_values())) + "\n"
     files = {
         "Chart.yaml": header + dump_yaml(chart_yaml),
         "values.yaml": values_text,
-        "values.schema.json": json.dumps(chart_values_schema(), indent=2) + "\n",
+        "values.schema.json": json.dumps(VALUES_SCHEMA, indent=2) + "\n",
         ".helmignore": "*.orig\n*.tmp\n.DS_Store\n.aphex-output\n",
-        "README.md": chart_readme(CHART_NAME, DESCRIPTION, defaults),
+        "README.md": chart_readme(CHART_NAME, DESCRIPTION, defaults, KUBE_VERSION),
         "templates/_helpers.tpl": _HELPERS,
         "templates/NOTES.txt": _NOTES,
         **_templates(parts_builder),

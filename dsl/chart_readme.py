@@ -8,8 +8,8 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
-from dsl.settings import BundleSettings
-from dsl.values_schema import CHART_ONLY_EXCLUDED, VALUES_SCHEMA, value_leaves
+from dsl.settings import BundleSettings, default_values
+from dsl.values_schema import VALUES_SCHEMA, value_leaves
 
 __all__ = ["chart_readme"]
 
@@ -42,12 +42,10 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def _rows(defaults: BundleSettings) -> list[str]:
-    values = defaults.to_values()
+def _rows() -> list[str]:
+    values = default_values()
     rows: list[str] = []
     for path, schema in value_leaves(VALUES_SCHEMA):
-        if path[0] in CHART_ONLY_EXCLUDED:
-            continue
         if "[]" in path and not any(row.startswith(f"| `{path[0]}` |") for row in rows):
             section = VALUES_SCHEMA["properties"][path[0]]  # a list of sections: its own row first
             rows.append(
@@ -61,7 +59,7 @@ def _rows(defaults: BundleSettings) -> list[str]:
     return rows
 
 
-def chart_readme(name: str, description: str, defaults: BundleSettings) -> str:
+def chart_readme(name: str, description: str, defaults: BundleSettings, kube_version: str) -> str:
     """The README of chart ``name`` with every value of the schema and its default."""
     version = defaults.version
     lines = [
@@ -72,6 +70,8 @@ def chart_readme(name: str, description: str, defaults: BundleSettings) -> str:
         f"![Version: {version}](https://img.shields.io/badge/Version-{version}-informational?style=flat-square)",
         f"![AppVersion: {version}](https://img.shields.io/badge/AppVersion-{version}-informational?style=flat-square)",
         "",
+        f"Kubernetes: `{kube_version}`",
+        "",
         f"{description}.",
         "",
         "## Installing the chart",
@@ -81,14 +81,15 @@ def chart_readme(name: str, description: str, defaults: BundleSettings) -> str:
         "```",
         "",
         "The release name is the instance every object name derives from (a DNS label of at most 30",
-        "characters); several releases never share an object. `values.schema.json` refuses an invalid value",
+        "characters); several releases never share an object. The objects go into the release namespace",
+        "(`-n`) unless the `namespace` value names another. `values.schema.json` refuses an invalid value",
         "naming it. See docs/install.md for the prerequisites and docs/aphex-pipeline.md for pipelines.",
         "",
         "## Values",
         "",
         "| Key | Type | Default | Description |",
         "|-----|------|---------|-------------|",
-        *_rows(defaults),
+        *_rows(),
         "",
     ]
     return "\n".join(lines)

@@ -54,10 +54,8 @@ def _compile(args: argparse.Namespace) -> int:
     if _output_refused(args.out):
         return 2
     values = _load_values(args.values)
-    if args.release is not None:
-        values["instance"] = args.release
     try:
-        settings = load_settings(values)
+        settings = load_settings(values, release=args.release, release_namespace=args.namespace)
     except SettingsError as error:
         print(f"aphex: {args.values or '--release'}: {error}", file=sys.stderr)
         return 2
@@ -181,6 +179,8 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from dsl.release import add_release_arguments
+
     parser = argparse.ArgumentParser(prog="aphex", description="Argo-native delivery workflows, compiled.")
     parser.add_argument("--version", action="version", version=f"aphex {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -188,9 +188,7 @@ def _parser() -> argparse.ArgumentParser:
     compile_cmd = commands.add_parser("compile", help="write every object of the bundle as plain YAML")
     compile_cmd.add_argument("--out", type=Path, required=True, help="output directory (replaced)")
     compile_cmd.add_argument("--values", type=Path, help="per-cluster settings (values.yaml keys)")
-    compile_cmd.add_argument(
-        "--release", help="instance name, as the Helm release name (overrides the values' instance)"
-    )
+    add_release_arguments(compile_cmd, required=False)
     compile_cmd.add_argument(
         "--config",
         type=Path,

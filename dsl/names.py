@@ -17,6 +17,7 @@ from dsl.errors import InputError
 __all__ = [
     "API_GROUP_PATTERN",
     "APP_PATTERN",
+    "BUNDLE_TEMPLATE_NAMES",
     "DNS_LABEL_PATTERN",
     "DNS_NAME_PATTERN",
     "EVENTS_NAME_MAX",
@@ -45,6 +46,18 @@ __all__ = [
     "validate_relative_path",
 ]
 
+BUNDLE_TEMPLATE_NAMES: Final = frozenset(
+    {
+        "cluster-verify",
+        "coderun-template",
+        "docsrun-template",
+        "implementation-dag",
+        "preview-cleanup",
+        "preview-janitor",
+    }
+)
+"""Base names of the bundle's WorkflowTemplates; an Aphex pipeline's template is named the same way, so a
+pipeline may take none of them."""
 EVENTS_NAME_MAX: Final = 57
 """Longest EventSource or Sensor name: Argo Events puts it in a label (63 characters at most), and the
 Workflows a Sensor creates are named ``<sensor>-<5 characters>``, which Argo limits to 63."""

@@ -3,6 +3,11 @@
 The compiler builds every object from one :class:`BundleSettings`. Its defaults give the plain manifests
 in ``dist/``; the Helm chart exposes the same fields as values. ``aphex compile --values FILE`` reads a
 YAML mapping with the same keys (camelCase, as in ``values.yaml``) and rejects unknown keys by path.
+
+Two settings are not values, in the chart and in ``aphex compile`` alike: the instance is the release name
+(``helm install <release>``, ``aphex compile --release``) and the release namespace is where the release
+is installed (``helm -n``, ``aphex compile --namespace``). The ``namespace`` value overrides the latter;
+empty, it is the release namespace.
 """
 
 import dataclasses
@@ -13,11 +18,12 @@ from typing import Any, Final
 
 from dsl.errors import InputError
 from dsl.images import ImageRef
-from dsl.values_schema import values_problems
+from dsl.values_schema import instance_problems, values_problems
 from dsl.yaml_input import YamlInputError, load_yaml
 
 __all__ = [
     "DEFAULT_INSTANCE",
+    "DEFAULT_NAMESPACE",
     "AgentApps",
     "BundleSettings",
     "ClusterPipeline",
@@ -27,13 +33,20 @@ __all__ = [
     "ObjectNames",
     "PipelineRoles",
     "SettingsError",
+    "default_values",
     "load_settings",
     "read_values_file",
+    "settings_document",
+    "settings_from_document",
 ]
 
 _VERSION = "0.1.0"
 DEFAULT_INSTANCE: Final = "aphex"
-"""The instance ``aphex compile`` emits; its WorkflowTemplates keep their bare names."""
+"""The release ``aphex compile`` emits without ``--release``; its WorkflowTemplates keep their bare names."""
+DEFAULT_NAMESPACE: Final = "argo"
+"""The release namespace of ``aphex compile`` without ``--namespace`` (Helm's is ``helm -n``)."""
+_RELEASE_NAMESPACE: Final = ""
+"""The ``namespace`` value that means the release namespace (its default)."""
 
 
 class SettingsError(InputError):
@@ -125,7 +138,9 @@ class BundleSettings:
 
     version: str = _VERSION
     instance: str = DEFAULT_INSTANCE
-    namespace: str = "argo"
+    """The release name; never a value."""
+    namespace: str = DEFAULT_NAMESPACE
+    """The workflows namespace: the ``namespace`` value, or the release namespace when that is empty."""
     components: Components = field(default_factory=Components)
     deployer_image: ImageRef = field(
         default_factory=lambda: ImageRef(registry="ghcr.io", repository="aphex-dev/deployer", tag=_VERSION)
@@ -151,14 +166,17 @@ class BundleSettings:
     pipelines: tuple[ClusterPipeline, ...] = ()
 
     def __post_init__(self) -> None:
-        problems = values_problems(self.to_values())
+        problems = instance_problems(self.instance) + values_problems(self.to_values())
+        if not self.namespace:
+            problems.append("namespace: the workflows namespace cannot be empty")
         if problems:
             raise SettingsError("; ".join(problems))
 
     def to_values(self) -> dict[str, Any]:
-        """These settings as a values mapping (camelCase keys), the inverse of :func:`load_settings`."""
+        """These settings as a values mapping (camelCase keys, ``namespace`` resolved), which
+        :func:`load_settings` turns back into them with the same release."""
         values = _to_values(self)
-        del values["version"]
+        del values["version"], values["instance"]
         return values
 
     @property
@@ -181,8 +199,9 @@ class ObjectNames:
     """Every object name of one instance, so that two instances on one cluster never collide.
 
     Namespaced objects are ``<instance>-<role>``, cluster-scoped ones ``<instance>-<namespace>-<role>``.
-    WorkflowTemplates keep their bare names (``implementation-dag``) in the default instance, because
-    that is the name users submit; any other instance prefixes them (``<instance>-implementation-dag``).
+    WorkflowTemplates, the bundle's and the Aphex pipelines' alike, keep their bare names
+    (``implementation-dag``) in the default instance, because that is the name users submit; any other
+    instance prefixes them (``<instance>-implementation-dag``). Mutexes derive from the template names.
     """
 
     instance: str
@@ -256,13 +275,29 @@ def _build(defaults: Any, values: Mapping[str, Any]) -> Any:
     return dataclasses.replace(defaults, **changes)
 
 
-def load_settings(values: Mapping[str, Any] | None = None) -> BundleSettings:
-    """Build settings from a values mapping (camelCase keys); every invalid key is named by its path."""
+def load_settings(
+    values: Mapping[str, Any] | None = None,
+    *,
+    release: str = DEFAULT_INSTANCE,
+    release_namespace: str = DEFAULT_NAMESPACE,
+) -> BundleSettings:
+    """Build the settings of ``release``, installed in ``release_namespace``, from a values mapping
+    (camelCase keys); every invalid key is named by its path."""
     values = dict(values or {})
     problems = values_problems(values)
+    if "instance" in values:
+        problems = [problem for problem in problems if not problem.startswith("instance:")]
+        problems.append(
+            "instance: not a value; the instance is the release name "
+            "(helm install <release>, aphex compile --release <release>)"
+        )
     if problems:
-        raise SettingsError("; ".join(problems))
-    settings: BundleSettings = _build(BundleSettings(), values)
+        raise SettingsError("; ".join(sorted(problems)))
+    if values.get("namespace", _RELEASE_NAMESPACE) == _RELEASE_NAMESPACE:
+        values["namespace"] = release_namespace
+        if values_problems({"namespace": release_namespace}) or not release_namespace:
+            raise SettingsError(f"release namespace {release_namespace!r}: must be a DNS label")
+    settings: BundleSettings = _build(BundleSettings(instance=release), values)
     return settings
 
 
@@ -280,3 +315,22 @@ def read_values_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise SettingsError(f"values file {path}: must be a mapping")
     return data
+
+
+def default_values() -> dict[str, Any]:
+    """The chart's default values (``values.yaml``): the default settings, with the namespace left to the
+    release."""
+    return {**BundleSettings().to_values(), "namespace": _RELEASE_NAMESPACE}
+
+
+def settings_document(settings: BundleSettings) -> dict[str, Any]:
+    """``settings`` as one JSON-able mapping, release included (what the self-update step receives)."""
+    return {"release": settings.instance, "values": settings.to_values()}
+
+
+def settings_from_document(document: Mapping[str, Any]) -> BundleSettings:
+    """The inverse of :func:`settings_document`; :class:`SettingsError` names what is wrong."""
+    release, values = document.get("release"), document.get("values")
+    if set(document) != {"release", "values"} or not isinstance(release, str) or not isinstance(values, dict):
+        raise SettingsError("must be a mapping of release (a string) and values (a mapping)")
+    return load_settings(values, release=release)

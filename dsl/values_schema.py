@@ -6,6 +6,7 @@ out as ``values.schema.json``, what ``helm install`` accepts (https://helm.sh/do
 Descriptions double as the comments of the generated ``values.yaml``.
 """
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
@@ -16,12 +17,13 @@ from dsl.images import DIGEST_PATTERN, REGISTRY_PATTERN, REPOSITORY_PATTERN, TAG
 from dsl.names import (
     API_GROUP_PATTERN,
     APP_PATTERN,
+    BUNDLE_TEMPLATE_NAMES,
     DNS_LABEL_PATTERN,
     DNS_NAME_PATTERN,
     IAM_ROLE_ARN_PATTERN,
 )
 
-__all__ = ["CHART_ONLY_EXCLUDED", "VALUES_SCHEMA", "chart_values_schema", "value_leaves", "values_problems"]
+__all__ = ["INSTANCE_MAX", "VALUES_SCHEMA", "instance_problems", "value_leaves", "values_problems"]
 
 _URL: Final = r"^https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~/-]*)?$"
 _API_VERSION: Final = r"^v[0-9]+((alpha|beta)[0-9]+)?$"
@@ -110,14 +112,14 @@ VALUES_SCHEMA: Final[dict[str, Any]] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "instance": _string(
-            "Instance name every object name derives from (the Helm release name in the chart)",
-            DNS_LABEL_PATTERN,
-            max_length=INSTANCE_MAX,
-        ),
-        "namespace": _string(
-            "Namespace of the WorkflowTemplates, their ServiceAccounts and the runs", DNS_LABEL_PATTERN
-        ),
+        "namespace": {
+            "type": "string",
+            "description": (
+                "Namespace of the WorkflowTemplates, their ServiceAccounts and the runs; empty: the "
+                "release namespace (helm -n, aphex compile --namespace)"
+            ),
+            "pattern": f"^$|{DNS_LABEL_PATTERN}",
+        },
         "components": _object(
             "Which parts of the bundle are installed",
             {
@@ -233,11 +235,16 @@ VALUES_SCHEMA: Final[dict[str, Any]] = {
                 **_object(
                     "One pipeline",
                     {
-                        "name": _string(
-                            "WorkflowTemplate of the pipeline (pipeline.name in its aphex-config.yaml)",
-                            DNS_LABEL_PATTERN,
-                            max_length=PIPELINE_NAME_MAX,
-                        ),
+                        "name": {
+                            **_string(
+                                "The pipeline (pipeline.name in its aphex-config.yaml); its WorkflowTemplate "
+                                "is named like the bundle's (<release>-<name>, bare in release aphex), so "
+                                "the names of the bundle's own WorkflowTemplates are refused",
+                                DNS_LABEL_PATTERN,
+                                max_length=PIPELINE_NAME_MAX,
+                            ),
+                            "not": {"enum": sorted(BUNDLE_TEMPLATE_NAMES)},
+                        },
                         "repository": _string(
                             "Repository of events.githubOwner whose pushes to events.mainBranch run it",
                             _REPOSITORY,
@@ -280,9 +287,6 @@ VALUES_SCHEMA: Final[dict[str, Any]] = {
     },
 }
 
-CHART_ONLY_EXCLUDED: Final = frozenset({"instance"})
-"""Keys the chart takes from Helm instead of values (``instance`` is the release name)."""
-
 _VALIDATOR: Final = Draft7Validator(VALUES_SCHEMA)
 
 
@@ -300,12 +304,14 @@ def value_leaves(
             yield (*path, key), child
 
 
-def chart_values_schema() -> dict[str, Any]:
-    """``values.schema.json`` of the chart: the values schema without the keys Helm provides."""
-    properties = {
-        key: value for key, value in VALUES_SCHEMA["properties"].items() if key not in CHART_ONLY_EXCLUDED
-    }
-    return {**VALUES_SCHEMA, "properties": properties}
+def instance_problems(instance: str) -> list[str]:
+    """Why ``instance`` (the release name, never a value) cannot name a release; the chart's
+    ``aphex.instance`` helper refuses the same names with the same words."""
+    if not re.fullmatch(DNS_LABEL_PATTERN, instance):
+        return [f"release name {instance!r}: must be a DNS label (a-z, 0-9, inner '-')"]
+    if len(instance) > INSTANCE_MAX:
+        return [f"release name {instance!r}: at most {INSTANCE_MAX} characters (object names derive from it)"]
+    return []
 
 
 def _path(error: ValidationError) -> str:
@@ -327,6 +333,10 @@ def _message(error: ValidationError) -> str:
         return "; ".join(f"{where}{key}: unknown setting (known: {known})" for key in unknown)
     if error.validator == "type":
         return f"{_path(error)}: must be of type {error.validator_value} (got {error.instance!r})"
+    refused = error.validator_value if error.validator == "not" else None
+    if isinstance(refused, Mapping) and "enum" in refused:
+        taken = ", ".join(refused["enum"])
+        return f"{_path(error)}: {error.instance!r} names one of the bundle's WorkflowTemplates ({taken})"
     if error.validator == "pattern":
         description = schema.get("description", "")
         return f"{_path(error)}: invalid value {error.instance!r} ({description})"

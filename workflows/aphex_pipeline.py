@@ -47,7 +47,7 @@ from dsl.labels import standard_labels
 from dsl.names import IAM_ROLE_ARN_PATTERN, InvalidValue
 from dsl.params import workflow_parameter, workflow_parameter_ref
 from dsl.security import SCRATCH_PATH, ResourceProfile, pod_security_context, scratch_volume
-from dsl.settings import BundleSettings, ClusterPipeline
+from dsl.settings import BundleSettings, ClusterPipeline, settings_document
 from dsl.steps import LIGHT, STANDARD, RetryPolicy, github_credentials_env, network_retry, runner_step
 from workflows.rbac import EXECUTOR_RULE, account_objects
 from workflows.steps.approval import DECISIONS, REJECT, check_approval
@@ -182,9 +182,11 @@ class PipelineResources:
             raise PipelineError(f"resources: {error}") from None
 
 
-def template_name(config: AphexConfig) -> str:
-    """The WorkflowTemplate's name: ``pipeline.name``, else ``aphex-pipeline``."""
-    return workflow_template_name(config)
+def template_name(config: AphexConfig, settings: BundleSettings) -> str:
+    """The WorkflowTemplate's name: the pipeline's (``pipeline.name``, else ``aphex-pipeline``) named like
+    the bundle's templates (:meth:`dsl.settings.ObjectNames.template`: ``<instance>-<pipeline>``, bare in
+    the default instance)."""
+    return settings.names.template(workflow_template_name(config))
 
 
 def _identity(name: str, settings: BundleSettings) -> str:
@@ -198,7 +200,7 @@ def _identity(name: str, settings: BundleSettings) -> str:
 
 def pipeline_id(config: AphexConfig, settings: BundleSettings) -> str:
     """``<instance>-<pipeline>``: prefix of the ServiceAccounts, name of the pipeline's stack."""
-    return _identity(template_name(config), settings)
+    return _identity(workflow_template_name(config), settings)
 
 
 def _accounts(name: str, settings: BundleSettings) -> dict[str, str]:
@@ -210,7 +212,7 @@ def _accounts(name: str, settings: BundleSettings) -> dict[str, str]:
 
 def service_accounts(config: AphexConfig, settings: BundleSettings) -> dict[str, str]:
     """ServiceAccount name by stage kind: ``<instance>-<pipeline>-build`` and so on."""
-    return _accounts(template_name(config), settings)
+    return _accounts(workflow_template_name(config), settings)
 
 
 def _plan(environment: str, field: str) -> str:
@@ -276,7 +278,7 @@ def aphex_pipeline(
     config: AphexConfig, settings: BundleSettings, *, resources: PipelineResources
 ) -> WorkflowTemplate:
     """Build the pipeline's WorkflowTemplate for ``config`` on the cluster of ``settings``."""
-    name = template_name(config)
+    name = template_name(config, settings)
     accounts = service_accounts(config, settings)
     deployer = settings.deployer_image
     builder = settings.builder_image
@@ -300,7 +302,9 @@ def aphex_pipeline(
         service_account_name=accounts[PipelineRole.MONITOR.value],
         security_context=pod_security_context(),
         active_deadline_seconds=_deadline(config, settings),
-        # One run per pipeline at a time: later pushes queue (keyed by name, not instance).
+        # One run per pipeline at a time: later pushes queue. Argo keys a mutex by namespace and name
+        # (argo-workflows workflow/sync/lock_name.go, getMutexLockName); the template name carries the
+        # instance, so another release's pipeline of the same name never waits on this one.
         synchronization=Synchronization(mutexes=[Mutex(name=f"{NAME}-{name}")]),
         ttl_strategy=TTLStrategy(seconds_after_success=7 * 24 * 3600, seconds_after_failure=14 * 24 * 3600),
         pod_gc=PodGC(strategy="OnPodSuccess"),
@@ -440,7 +444,7 @@ def aphex_pipeline(
                     # Without the cluster's pipeline list: one pipeline's template never changes with
                     # another's entry, and self-update needs only the cluster settings.
                     "settings": json.dumps(
-                        dataclasses.replace(settings, pipelines=()).to_values(), sort_keys=True
+                        settings_document(dataclasses.replace(settings, pipelines=())), sort_keys=True
                     ),
                     "resources": resources.to_json(),
                     # Its outcome goes to S3, where the exit handler finds it (or not, if it never ran).
@@ -549,7 +553,7 @@ def pipeline_rbac(pipeline: ClusterPipeline, settings: BundleSettings) -> list[d
     for kind in (*(role.value for role in PipelineRole), SELF_UPDATE):
         rules: list[dict[str, Any]] = [dict(EXECUTOR_RULE)]
         if kind == SELF_UPDATE:
-            rules.append(_workflow_template_rule(pipeline.name))
+            rules.append(_workflow_template_rule(settings.names.template(pipeline.name)))
         account, role, role_binding = account_objects(f"{pipeline.name}-{kind}", rules, settings)
         account["metadata"]["annotations"] = {IRSA_ANNOTATION: arns[kind]}
         objects += [account, role, role_binding]
@@ -561,7 +565,7 @@ def pipeline_template(config: AphexConfig, settings: BundleSettings) -> dict[str
     bundle installs); raises :class:`PipelineError` naming the missing entry."""
     from workflows.bundle import template_to_dict
 
-    name = template_name(config)
+    name = workflow_template_name(config)
     pipeline = settings.pipeline(name)
     if pipeline is None:
         listed = ", ".join(entry.name for entry in settings.pipelines) or "none"

@@ -249,7 +249,7 @@ def _push_sensor(settings: BundleSettings, pipeline: ClusterPipeline) -> Manifes
         settings,
         suffix=f"push-{pipeline.name}",
         trigger_name="run-pipeline",
-        template=pipeline.name,
+        template=settings.names.template(pipeline.name),
         filters={
             "data": [
                 _string_filter(EVENT_HEADER_PATH, "push"),

@@ -48,15 +48,22 @@ PREVIEW_WORKLOADS_ROLE: Final = "preview-workloads"
 PREVIEW_TTL_HOURS: Final = 24
 
 
-def pull_request_mutex(*, issue: str) -> Synchronization:
-    """The mutex of one pull request's (or issue's) preview, held by its implementation-DAG run and by
-    ``preview-cleanup``, from the workflow parameters ``owner``, ``repo`` and ``pr``; ``issue`` is the
-    issue part (empty for a pull request). Keyed by the base name, not the instance: two instances must
-    not deploy one pull request at once."""
+def pull_request_mutex(settings: BundleSettings, *, issue: str) -> Synchronization:
+    """The mutex of one pull request's (or issue's) preview in this instance, held by its
+    implementation-DAG run and by ``preview-cleanup``, from the workflow parameters ``owner``, ``repo``
+    and ``pr``; ``issue`` is the issue part (empty for a pull request).
+
+    Named after this instance's template: Argo keys a mutex by namespace and name (argo-workflows
+    workflow/sync/lock_name.go, getMutexLockName), so a lock shared between instances would hold only for
+    instances in one namespace. What keeps two instances off one preview is its ownership instead: the
+    first deployer annotates the namespace, and the admission policy refuses the other's writes to it
+    (:mod:`workflows.admission`)."""
+    template = settings.names.template(NAME)
     return Synchronization(
         mutexes=[
             Mutex(
-                name=f"{NAME}-{workflow_parameter_ref('owner')}-{workflow_parameter_ref('repo')}-pr{workflow_parameter_ref('pr')}-issue{issue}"
+                name=f"{template}-{workflow_parameter_ref('owner')}-{workflow_parameter_ref('repo')}"
+                f"-pr{workflow_parameter_ref('pr')}-issue{issue}"
             )
         ]
     )
@@ -245,7 +252,7 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
         service_account_name=settings.names.object(SERVICE_ACCOUNT_STEPS),
         security_context=pod_security_context(),
         active_deadline_seconds=settings.workflow_deadline_seconds,
-        synchronization=pull_request_mutex(issue=workflow_parameter_ref("issue")),
+        synchronization=pull_request_mutex(settings, issue=workflow_parameter_ref("issue")),
         ttl_strategy=TTLStrategy(
             seconds_after_success=7 * 24 * 3600,
             seconds_after_failure=3 * 24 * 3600,

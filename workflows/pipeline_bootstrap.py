@@ -32,6 +32,7 @@ from dsl.config.cloudformation import (
 )
 from dsl.errors import InputError
 from dsl.names import InvalidValue
+from dsl.release import add_release_arguments
 from dsl.settings import SettingsError, load_settings, read_values_file
 
 __all__ = ["add_arguments", "pipeline_entry", "run_from_args"]
@@ -57,9 +58,8 @@ def _pipeline_names(args: argparse.Namespace) -> tuple[Any, str, str]:
             values = read_values_file(args.values)
         except SettingsError as error:
             raise _Refused(str(error)) from None
-    values["instance"] = args.release
     try:
-        settings = load_settings(values)
+        settings = load_settings(values, release=args.release, release_namespace=args.namespace)
     except SettingsError as error:
         raise _Refused(f"{args.values or '--release'}: {error}") from None
     try:
@@ -163,7 +163,7 @@ def _values(args: argparse.Namespace) -> None:
 
 def _stack_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--config", type=Path, required=True, help="the repository's aphex-config.yaml")
-    command.add_argument("--release", required=True, help="the Helm release (instance) of aphex")
+    add_release_arguments(command, required=True)
     command.add_argument("--values", type=Path, help="the release's values (for its namespace)")
     command.add_argument("--cluster", default="", help="the cluster, in stack and export names")
     command.add_argument("--out", type=Path, required=True, help="the template file to write (JSON)")

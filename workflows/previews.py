@@ -126,7 +126,7 @@ def preview_cleanup_template(settings: BundleSettings) -> WorkflowTemplate:
         step="cleanup",
         step_arguments={name: workflow_parameter_ref(name) for name in ("owner", "repo", "pr", "domain")},
         timeout="15m",
-        synchronization=pull_request_mutex(issue=""),
+        synchronization=pull_request_mutex(settings, issue=""),
     )
 
 

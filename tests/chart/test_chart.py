@@ -14,10 +14,12 @@ from hypothesis import strategies as st
 
 from dsl.bundle import OUTPUT_MARKER, object_path
 from dsl.chart import chart_files
+from dsl.config.validate import load_config
 from dsl.lint import SourceDocument, lint_documents
+from dsl.names import BUNDLE_TEMPLATE_NAMES
 from dsl.settings import SettingsError, load_settings
-from dsl.values_schema import CHART_ONLY_EXCLUDED, VALUES_SCHEMA
-from workflows.aphex_pipeline import IRSA_ANNOTATION
+from dsl.values_schema import VALUES_SCHEMA
+from workflows.aphex_pipeline import IRSA_ANNOTATION, pipeline_template
 from workflows.bundle import build_bundle, bundle_parts
 
 CHART = Path(__file__).resolve().parents[2] / "helm" / "aphex"
@@ -93,19 +95,19 @@ PIPELINES = [_pipeline("shop", "shop-app"), _pipeline("billing", "billing")]
 def test_each_pipeline_gets_its_accounts_and_push_sensor(chart: helm.Chart) -> None:
     values = {"pipelines": PIPELINES}
     rendered = by_identity(render(chart, values, release="team"))
-    assert rendered == by_identity(build_bundle(load_settings({**values, "instance": "team"})))
+    assert rendered == by_identity(build_bundle(load_settings(values, release="team")))
     account = rendered[("ServiceAccount", "argo", "team-shop-deploy")]
     assert account["metadata"]["annotations"] == {IRSA_ANNOTATION: "arn:aws:iam::111122223333:role/shop-d"}
     role = rendered[("Role", "argo", "team-billing-self-update")]
-    assert role["rules"][-1]["resourceNames"] == ["billing"]
+    assert role["rules"][-1]["resourceNames"] == ["team-billing"]  # the pipeline's template in this release
     sensor = rendered[("Sensor", "argo-events", "team-argo-push-billing")]
     trigger = sensor["spec"]["triggers"][0]["template"]["k8s"]["source"]["resource"]
-    assert trigger["spec"]["workflowTemplateRef"] == {"name": "billing"}
+    assert trigger["spec"]["workflowTemplateRef"] == {"name": "team-billing"}
     filters = {f["path"]: f["value"] for f in sensor["spec"]["dependencies"][0]["filters"]["data"]}
     assert filters["body.repository.full_name"] == ["(?i)^example-org/billing$"]
     notes = chart.render(values, name="team", namespace="argo")["aphex/templates/NOTES.txt"]
-    assert "WorkflowTemplate billing: pushes of example-org/billing" in notes
-    assert "aphex compile --release team --values <values.yaml> --config aphex-config.yaml" in notes
+    assert "WorkflowTemplate team-billing:\n    pushes of example-org/billing to branch main" in notes
+    assert "aphex compile --release team --namespace argo \\\n    --values <values.yaml>" in notes
     without = render(chart, {**values, "components": {"pipeline": False}}, release="team")
     assert not [o for o in without if "shop" in o["metadata"]["name"] or "billing" in o["metadata"]["name"]]
 
@@ -190,11 +192,7 @@ def _strategy(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
     kind = schema.get("type")
     if kind == "object":
         required = set(schema.get("required", []))
-        fields = {
-            key: _strategy(child)
-            for key, child in schema["properties"].items()
-            if key not in CHART_ONLY_EXCLUDED
-        }
+        fields = {key: _strategy(child) for key, child in schema["properties"].items()}
         return st.fixed_dictionaries(
             {key: value for key, value in fields.items() if key in required},
             optional={key: value for key, value in fields.items() if key not in required},
@@ -217,28 +215,35 @@ def _strategy(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
         return st.sampled_from(schema["enum"])
     strings = st.from_regex(re.compile(schema["pattern"]), fullmatch=True)
     shortest, longest = schema.get("minLength", 0), schema.get("maxLength")
-    return strings.filter(lambda text: shortest <= len(text) and (longest is None or len(text) <= longest))
+    refused = set(schema.get("not", {}).get("enum", ()))
+    return strings.filter(
+        lambda text: (
+            shortest <= len(text) and (longest is None or len(text) <= longest) and text not in refused
+        )
+    )
 
 
 _RELEASE = st.from_regex(r"[a-z][a-z0-9-]{0,28}[a-z0-9]", fullmatch=True)
+_RELEASE_NAMESPACE = st.sampled_from(["argo", "team-a", "ci"])
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(values=_strategy(VALUES_SCHEMA), release=_RELEASE)
+@given(values=_strategy(VALUES_SCHEMA), release=_RELEASE, release_namespace=_RELEASE_NAMESPACE)
 def test_any_valid_values_render_what_the_compiler_builds(
-    chart: helm.Chart, values: dict[str, Any], release: str
+    chart: helm.Chart, values: dict[str, Any], release: str, release_namespace: str
 ) -> None:
+    """``helm template R -n N -f V`` == ``aphex compile --release R --namespace N --values V``."""
     try:
-        compiled = build_bundle(load_settings({**values, "instance": release}))
+        compiled = build_bundle(load_settings(values, release=release, release_namespace=release_namespace))
     except SettingsError as error:
         # A name too long for Argo Events, or a workflow deadline shorter than the stages' deadlines
         # (dsl/deadlines.py): the chart refuses these values too, with the same message.
         message = str(error)
         assert "longer than 57 characters" in message or message.startswith("workflowDeadlineSeconds:")
         with pytest.raises(helm.HelmError, match=re.escape(message.split(";")[0][:60])):
-            render(chart, values, release=release)
+            render(chart, values, release=release, namespace=release_namespace)
         return
-    rendered = render(chart, values, release=release)
+    rendered = render(chart, values, release=release, namespace=release_namespace)
     assert by_identity(rendered) == by_identity(compiled)
     documents = [SourceDocument(file=str(object_path(o)), index=0, data=o) for o in rendered]
     assert [str(problem) for problem in lint_documents(documents)] == []
@@ -284,3 +289,121 @@ def test_a_workflow_deadline_shorter_than_the_stages_is_refused_by_compile_and_c
     render(
         chart, {**values, "workflowDeadlineSeconds": 34500}, release="aphex"
     )  # exactly the stages' budget is enough
+
+
+EXAMPLE_CONFIG = CHART.parents[1] / "examples" / "aphex-config.yaml"
+EXAMPLE_VALUES = CHART.parents[1] / "examples" / "cluster-values.yaml"
+
+
+def _installed(chart: helm.Chart, release: str, namespace: str) -> list[dict[str, Any]]:
+    """What one release puts on the cluster: the chart rendered by Helm, plus the example pipeline's
+    WorkflowTemplate as NOTES.txt has it installed (``aphex compile --release R --namespace N --values V
+    --config C --pipeline-only``)."""
+    values = yaml.safe_load(EXAMPLE_VALUES.read_text(encoding="utf-8"))
+    settings = load_settings(values, release=release, release_namespace=namespace)
+    return [
+        *render(chart, values, release=release, namespace=namespace),
+        pipeline_template(load_config(EXAMPLE_CONFIG), settings),
+    ]
+
+
+def _locks(objects: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """(namespace, kind, name) of every mutex and semaphore the objects' runs take, as Argo keys them:
+    argo-workflows workflow/sync/lock_name.go, getMutexLockName and getSemaphoreLockName (the lock's own
+    namespace, else the Workflow's; a semaphore is its ConfigMap and key)."""
+    found: set[tuple[str, str, str]] = set()
+
+    def walk(node: Any, namespace: str) -> None:
+        if isinstance(node, dict):
+            synchronization = node.get("synchronization")
+            if isinstance(synchronization, dict):
+                for mutex in synchronization.get("mutexes", []):
+                    found.add((mutex.get("namespace") or namespace, "Mutex", mutex["name"]))
+                for semaphore in synchronization.get("semaphores", []):
+                    ref = semaphore["configMapKeyRef"]
+                    found.add(
+                        (semaphore.get("namespace") or namespace, "ConfigMap", f"{ref['name']}/{ref['key']}")
+                    )
+            for value in node.values():
+                walk(value, namespace)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, namespace)
+
+    for obj in objects:
+        walk(obj.get("spec"), obj["metadata"].get("namespace", ""))
+    return found
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=st.sampled_from(["aphex", "team-a"]) | _RELEASE, second=_RELEASE)
+def test_two_releases_with_the_same_pipeline_in_one_namespace_share_no_name_and_no_lock(
+    chart: helm.Chart, first: str, second: str
+) -> None:
+    if first == second:
+        return
+    one, two = _installed(chart, first, "ci"), _installed(chart, second, "ci")
+    assert {o["metadata"]["name"] for o in one if o["kind"] == "WorkflowTemplate"} >= {
+        f"{first}-shop-delivery" if first != "aphex" else "shop-delivery"
+    }
+    assert not set(by_identity(one)) & set(by_identity(two))
+    locks_one, locks_two = _locks(one), _locks(two)
+    # The pipeline's mutex and the pull request's (implementation DAG, preview-cleanup) in each release.
+    assert {name.split("-{{")[0] for _, _, name in locks_one} == {
+        f"aphex-pipeline-{'' if first == 'aphex' else first + '-'}shop-delivery",
+        "implementation-dag" if first == "aphex" else f"{first}-implementation-dag",
+    }
+    assert not locks_one & locks_two
+
+
+def test_the_release_namespace_is_the_default_and_the_namespace_value_overrides_it(chart: helm.Chart) -> None:
+    objects = render(chart, {}, release="aphex", namespace="team-a")
+    namespaces = {o["metadata"].get("namespace") for o in objects}
+    assert namespaces == {None, "team-a", "argo-events"}  # cluster-scoped, workflows, Argo Events
+    assert by_identity(objects) == by_identity(build_bundle(load_settings(release_namespace="team-a")))
+    overridden = render(chart, {"namespace": "ci"}, release="aphex", namespace="team-a")
+    assert {o["metadata"].get("namespace") for o in overridden} == {None, "ci", "argo-events"}
+    notes = chart.render({}, name="aphex", namespace="team-a")["aphex/templates/NOTES.txt"]
+    assert "argo submit -n team-a --from workflowtemplate/implementation-dag" in notes
+
+
+def test_instance_is_no_value_in_the_chart_nor_in_aphex_compile(chart: helm.Chart) -> None:
+    with pytest.raises(helm.HelmValuesError, match="instance"):
+        chart.validate_schema({"instance": "team"})
+    with pytest.raises(SettingsError, match=r"instance: not a value; the instance is the release name"):
+        load_settings({"instance": "team"})
+
+
+def test_a_pipeline_named_like_a_bundle_template_is_refused_by_compile_and_chart(chart: helm.Chart) -> None:
+    values = {"pipelines": [_pipeline("preview-janitor", "shop")]}
+    with pytest.raises(helm.HelmValuesError, match="/pipelines/0/name"):
+        chart.validate_schema(values)
+    with pytest.raises(
+        SettingsError, match=r"pipelines\[0\]\.name: 'preview-janitor' names one of the bundle"
+    ):
+        load_settings(values)
+
+
+def test_the_reserved_names_are_the_bundles_templates() -> None:
+    templates = {
+        o["metadata"]["name"] for o in build_bundle(load_settings({})) if o["kind"] == "WorkflowTemplate"
+    }
+    assert templates == BUNDLE_TEMPLATE_NAMES
+
+
+def test_kube_version_admits_the_apis_the_bundle_uses() -> None:
+    """ValidatingAdmissionPolicy is served as admissionregistration.k8s.io/v1 from Kubernetes 1.30; every
+    other API the bundle uses is older, so 1.30 is the honest minimum."""
+    chart_yaml = yaml.safe_load((CHART / "Chart.yaml").read_text(encoding="utf-8"))
+    assert chart_yaml["kubeVersion"] == ">=1.30.0-0"
+    api_versions = {o["apiVersion"] for o in build_bundle(load_settings({}))}
+    assert api_versions == {
+        "v1",
+        "rbac.authorization.k8s.io/v1",
+        "admissionregistration.k8s.io/v1",
+        "argoproj.io/v1alpha1",
+    }
+    for obj in build_bundle(load_settings({})):
+        if not obj["apiVersion"].startswith("argoproj.io/"):
+            kubernetes_validate.validate(obj, "1.30", strict=True)
+    assert {"home", "sources", "maintainers", "annotations"} <= set(chart_yaml)

@@ -62,7 +62,7 @@ def _config(
     if namespace_override:
         values["namespace"] = namespace_override
     return load_settings(
-        {"instance": instance, "namespace": namespace, "events": values, "pipelines": [PIPELINE_ENTRY]}
+        {"namespace": namespace, "events": values, "pipelines": [PIPELINE_ENTRY]}, release=instance
     )
 
 

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from dsl.bundle import dump_yaml
 from dsl.cli import _lint_objects, main
+from dsl.config.cloudformation import workflow_template_name
 from dsl.config.model import AphexConfig
 from dsl.config.validate import config_from_document, load_config
 from dsl.graph import mermaid
@@ -26,7 +27,6 @@ from workflows.aphex_pipeline import (
     PipelineResources,
     pipeline_rbac,
     pipeline_template,
-    template_name,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,8 +49,11 @@ def resources() -> PipelineResources:
 
 def compiled(config: AphexConfig, bundle_settings: BundleSettings | None = None) -> list[dict[str, Any]]:
     """The pipeline's WorkflowTemplate, then the accounts the bundle installs for its entry."""
-    values = (bundle_settings or BundleSettings()).to_values()
-    cluster = load_settings({**values, "pipelines": [entry(template_name(config))]})
+    settings = bundle_settings or BundleSettings()
+    values = settings.to_values()
+    cluster = load_settings(
+        {**values, "pipelines": [entry(workflow_template_name(config))]}, release=settings.instance
+    )
     return [pipeline_template(config, cluster), *pipeline_rbac(cluster.pipelines[0], cluster)]
 
 
@@ -396,12 +399,18 @@ def test_service_accounts_carry_their_irsa_roles(objects: list[dict[str, Any]]) 
     }
 
 
-def test_another_instance_prefixes_every_account() -> None:
+def test_another_instance_prefixes_every_name() -> None:
     config = load_config(EXAMPLE)
     objects = compiled(config, BundleSettings(instance="blue", namespace="ci"))
-    assert objects[0]["metadata"] == {**objects[0]["metadata"], "name": "shop-delivery", "namespace": "ci"}
+    template = objects[0]
+    assert template["metadata"] == {**template["metadata"], "name": "blue-shop-delivery", "namespace": "ci"}
+    assert template["spec"]["synchronization"] == {"mutexes": [{"name": "aphex-pipeline-blue-shop-delivery"}]}
     names = {o["metadata"]["name"] for o in objects[1:]}
     assert all(name.startswith("blue-shop-delivery-") for name in names)
+    self_update = next(
+        o for o in objects if o["kind"] == "Role" and o["metadata"]["name"].endswith("-self-update")
+    )
+    assert self_update["rules"][-1]["resourceNames"] == ["blue-shop-delivery"]
 
 
 def test_the_name_defaults_to_aphex_pipeline() -> None:
@@ -454,9 +463,10 @@ def test_pipeline_only_writes_just_the_template_for_the_release(tmp_path: Path) 
     ]
     assert main([*args, "--out", str(out)]) == 0
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*.yaml")) == [
-        "workflowtemplate/shop-delivery.yaml"
+        "workflowtemplate/blue-shop-delivery.yaml"
     ]
-    written = yaml.safe_load((out / "workflowtemplate" / "shop-delivery.yaml").read_text(encoding="utf-8"))
+    template_file = out / "workflowtemplate" / "blue-shop-delivery.yaml"
+    written = yaml.safe_load(template_file.read_text(encoding="utf-8"))
     assert written == compiled(load_config(EXAMPLE), BundleSettings(instance="blue"))[0]
     (update,) = [t for t in written["spec"]["templates"] if t["name"] == "self-update"]
     assert update["serviceAccountName"] == "blue-shop-delivery-self-update"

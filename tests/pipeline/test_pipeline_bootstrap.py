@@ -166,7 +166,8 @@ def parameters(node: Any) -> Iterator[dict[str, Any]]:
     [
         (["cluster-stack", "--cluster", "9lives", "--oidc-provider-arn", PROVIDER.format("A")], "cluster:"),
         (["cluster-stack", "--oidc-provider-arn", "arn:aws:iam::1:role/x"], "oidcProviderArn:"),
-        (["stack", "--release", "Bad_Release"], "instance"),
+        (["stack", "--release", "Bad_Release"], "release name 'Bad_Release'"),
+        (["stack", "--release", "aphex", "--namespace", "Bad_NS"], "release namespace 'Bad_NS'"),
         (["stack", "--release", "aphex", "--cluster", "a_b"], "cluster:"),
     ],
 )
@@ -204,7 +205,7 @@ def test_outputs_and_names_are_right_for_every_config(release: str, name: str | 
     compiler names, the stacks and the export are valid and carry the cluster, the bucket is valid."""
     text = CONFIG + (f"pipeline: {{name: {name}}}\n" if name else "")
     config = load_config(text)
-    identity = pipeline_id(config, load_settings({"instance": release}))
+    identity = pipeline_id(config, load_settings(release=release))
     template = pipeline_resources_template(config, pipeline_name=identity, namespace="argo", cluster=cluster)
     assert template["Outputs"]["WorkflowTemplateName"]["Value"] == (name or DEFAULT_WORKFLOW_TEMPLATE)
     assert ("Cluster" in template["Outputs"]) == bool(cluster)

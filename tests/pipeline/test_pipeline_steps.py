@@ -13,7 +13,7 @@ import requests
 import yaml
 from moto.server import ThreadedMotoServer
 
-from dsl.settings import BundleSettings
+from dsl.settings import BundleSettings, settings_document
 from tests.runner import run_step
 from tests.steps.standins import StandIns, install
 from workflows.aphex_pipeline import PipelineResources
@@ -238,7 +238,7 @@ def self_update_inputs(repo: Repo, sha: str) -> dict[str, str]:
         "commit_sha": sha,
         "repo_url": repo.url,
         "template_name": "shop",
-        "settings": json.dumps(BundleSettings().to_values()),
+        "settings": json.dumps(settings_document(BundleSettings())),
         "resources": RESOURCES.to_json(),
         "bucket": RESOURCES.artifact_bucket,
         "workflow_id": WORKFLOW_ID,

@@ -52,7 +52,7 @@ def test_the_default_instance_keeps_the_submitted_template_names() -> None:
 
 
 def test_another_instance_prefixes_every_name_and_refers_only_to_its_own_objects() -> None:
-    objects = build_bundle(load_settings({"instance": "team-b"}))
+    objects = build_bundle(load_settings(release="team-b"))
     names = {o["metadata"]["name"] for o in objects}
     assert all(name.startswith("team-b-") for name in names)
     assert _references(objects) <= names
@@ -66,8 +66,8 @@ def test_two_instances_never_share_an_object(first: str, second: str, first_ns: 
     """Property 26: a pipeline never touches another pipeline's objects on a shared cluster."""
     if (first, first_ns) == (second, second_ns):
         return
-    one = build_bundle(load_settings({"instance": first, "namespace": first_ns}))
-    two = build_bundle(load_settings({"instance": second, "namespace": second_ns}))
+    one = build_bundle(load_settings(release=first, release_namespace=first_ns))
+    two = build_bundle(load_settings({"namespace": second_ns}, release=second))
     assert not _identities(one) & _identities(two)
     # Nothing of one instance refers to an object only the other one installs.
     assert not _references(one) & (

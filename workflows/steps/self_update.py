@@ -38,7 +38,7 @@ from dsl.config.cloudformation import PIPELINE_TAG, pipeline_resources_template,
 from dsl.config.model import AphexConfig
 from dsl.config.validate import ConfigError, load_config
 from dsl.names import InvalidValue
-from dsl.settings import BundleSettings, SettingsError, load_settings
+from dsl.settings import BundleSettings, SettingsError, settings_from_document
 from workflows.steps.build import CONFIG_FILE, clone, scratch
 from workflows.steps.kube import StepError, run
 from workflows.steps.monitoring import store_self_update
@@ -128,12 +128,12 @@ def _settings(values: str) -> BundleSettings:
         data = json.loads(values)
     except json.JSONDecodeError:
         raise InvalidValue(
-            "settings", "<json>", "must be the JSON values the pipeline was compiled with"
+            "settings", "<json>", "must be the JSON settings (release, values) of the pipeline"
         ) from None
     if not isinstance(data, dict):
         raise InvalidValue("settings", "<json>", "must be a JSON object")
     try:
-        return load_settings(data)
+        return settings_from_document(data)
     except SettingsError as error:
         raise InvalidValue("settings", "<json>", str(error)) from None
 
