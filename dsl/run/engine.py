@@ -475,7 +475,12 @@ class Engine:
             node.message = message
         if node.started_at is None:
             node.started_at = time.time()
-        node.finished_at = None if node.phase == "Running" else time.time()
+        if node.phase == "Running":
+            node.finished_at = None
+        else:
+            # A node that never ran is fulfilled when created: finishedAt = startedAt (operator.go,
+            # initializeNode).
+            node.finished_at = node.started_at if node.type == "Skipped" else time.time()
         if node.type not in ("StepGroup", "TaskGroup"):
             duration = (node.finished_at or time.time()) - node.started_at
             detail = f": {node.message}" if node.message and node.phase != "Succeeded" else ""
