@@ -650,13 +650,29 @@ def test_property_18_notifications_delivered(moto: str, count: int, status: Phas
         assert "Argo: https://argo.example.com/workflows/argo/aphex-x" in envelope["Message"]
 
 
+@pytest.mark.parametrize("encrypted", [False, True], ids=["sse-s3", "sse-kms"])
 @pytest.mark.parametrize("outcome", [True, False])
 def test_every_call_of_the_record_step_is_allowed_by_the_monitor_role(
-    moto: str, aws_calls: AwsCalls, outcome: bool
+    moto: str, aws_calls: AwsCalls, outcome: bool, encrypted: bool
 ) -> None:
     """The record (present or missing self-update outcome: GetObject, then ListBucket on the prefix),
-    metrics and SNS under the generated monitor policy of a config naming the topic."""
+    metrics and SNS under the generated monitor policy of a config naming the topic; with
+    ``pipeline.artifactKmsKeyArn``, on a bucket whose default encryption is that key (as the template sets
+    it), also the KMS calls S3 makes with the monitor's rights."""
     boto3.client("s3").create_bucket(Bucket=BUCKET)
+    key = None
+    if encrypted:
+        key = boto3.client("kms").create_key()["KeyMetadata"]["Arn"]
+        (rule,) = sse_kms_template(key)["Resources"]["ArtifactBucket"]["Properties"]["BucketEncryption"][
+            "ServerSideEncryptionConfiguration"
+        ]
+        default = rule["ServerSideEncryptionByDefault"]
+        boto3.client("s3").put_bucket_encryption(
+            Bucket=BUCKET,
+            ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": default, "BucketKeyEnabled": True}]
+            },
+        )
     if outcome:
         monitoring.store_self_update(
             boto3.client("s3"), bucket=BUCKET, workflow_id=WORKFLOW_ID, succeeded=True, message="ok"
@@ -671,14 +687,35 @@ def test_every_call_of_the_record_step_is_allowed_by_the_monitor_role(
         ("cloudwatch", "PutMetricData"),
         ("sns", "Publish"),
     } <= made
-    config = load_config(
-        json.dumps({"version": "1.0", "build": {"commands": ["make"]},
-                    "environments": [{"name": "dev", "region": "us-east-1", "account": "123456789012",
-                                      "stacks": [{"name": "App", "path": "."}]}],
-                    "notifications": {"snsTopicArns": [topic]}})
-    )  # fmt: skip
-    template = pipeline_resources_template(config, pipeline_name="shop", namespace="argo")
+    stored_record = boto3.client("s3").head_object(Bucket=BUCKET, Key=RECORD_KEY)
+    assert stored_record.get("SSEKMSKeyId") == key  # no header sent: the bucket's default applies
+    template = sse_kms_template(key, topic)
     statements = role_statements(template, "MonitorRole", {"ArtifactBucket.Arn": f"arn:aws:s3:::{BUCKET}"})
-    assert aws_calls.denied(statements) == []
+    assert aws_calls.denied(statements, bucket_key=key) == []
     without_topics = [s for s in statements if s["Sid"] != "Notifications"]
-    assert aws_calls.denied(without_topics) == [f"sns:Publish on {topic} {{}}"]
+    assert aws_calls.denied(without_topics, bucket_key=key) == [f"sns:Publish on {topic} {{}}"]
+    if key:
+        without_key = [s for s in statements if s["Sid"] != "ArtifactKey"]
+        writes = [c for c in aws_calls.made_with("testing") if c.operation == "PutObject"]
+        reads = [c for c in aws_calls.made_with("testing") if c.operation == "GetObject"]
+        assert writes
+        assert reads
+        expected = [f"kms:GenerateDataKey on {key} {{}}"] * len(writes) + [
+            f"kms:Decrypt on {key} {{}}"
+        ] * len(reads)
+        assert sorted(aws_calls.denied(without_key, bucket_key=key)) == sorted(expected)
+
+
+def sse_kms_template(key: str | None, topic: str = "arn:aws:sns:us-east-1:123456789012:t") -> dict[str, Any]:
+    """The pipeline stack of a config naming ``topic`` and, when given, ``pipeline.artifactKmsKeyArn``."""
+    document: dict[str, Any] = {
+        "version": "1.0", "build": {"commands": ["make"]},
+        "environments": [{"name": "dev", "region": "us-east-1", "account": "123456789012",
+                          "stacks": [{"name": "App", "path": "."}]}],
+        "notifications": {"snsTopicArns": [topic]},
+    }  # fmt: skip
+    if key:
+        document["pipeline"] = {"artifactKmsKeyArn": key}
+    return pipeline_resources_template(
+        load_config(json.dumps(document)), pipeline_name="shop", namespace="argo"
+    )
