@@ -27,6 +27,7 @@ import yaml
 
 from dsl.run import Fault, RunResult
 from dsl.run.engine import timestamp
+from tests.pipeline_steps.argo_nodes import STAGES
 from tests.run.pipeline_harness import (
     PIPELINE,
     AwsState,
@@ -38,16 +39,7 @@ from tests.run.pipeline_harness import (
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # moto: AWS::S3::BucketPolicy unsupported
 
-MAIN_TASKS = [
-    "validate",
-    "build",
-    "self-update",
-    "deploy-staging",
-    "tests-staging",
-    "approve-production",
-    "check-approval-production",
-    "deploy-production",
-]
+MAIN_TASKS = STAGES  # the compiled app's main DAG (staging with tests, production with an approval)
 
 
 @dataclass(frozen=True)
@@ -87,6 +79,18 @@ def recorded(outcome: Outcome) -> list[tuple[str, str | None, str]]:
     assert record["unread"] == []
     assert times_agree(outcome.result, record["stages"])
     return [(stage["name"], stage["phase"], stage["message"]) for stage in record["stages"]]
+
+
+def succeeded(outcome: Outcome, tasks: list[str]) -> list[tuple[str, str | None, str]]:
+    """The record's rows of ``tasks`` that succeeded; self-update's message is its outcome."""
+    return [
+        (
+            task,
+            "Succeeded",
+            outcome.output("self-update", "self-update-status") if task == "self-update" else "",
+        )
+        for task in tasks
+    ]
 
 
 def times_agree(result: RunResult, stages: list[dict[str, Any]]) -> bool:
@@ -132,12 +136,7 @@ def test_a_rejected_approval_stops_before_the_deploy(env: PipelineEnvironment) -
     assert not outcome.aws.production_stacks
     rejected = outcome.result.by_display_name("check-approval-production").message
     assert recorded(outcome) == [
-        ("validate", "Succeeded", ""),
-        ("build", "Succeeded", ""),
-        ("self-update", "Succeeded", outcome.output("self-update", "self-update-status")),
-        ("deploy-staging", "Succeeded", ""),
-        ("tests-staging", "Succeeded", ""),
-        ("approve-production", "Succeeded", ""),
+        *succeeded(outcome, MAIN_TASKS[:6]),
         ("check-approval-production", "Failed", rejected),
         ("deploy-production", "Omitted", OMITTED),
     ]
@@ -160,14 +159,7 @@ def test_an_environment_missing_from_the_commit_is_skipped_in_the_record(env: Pi
         (task, "Skipped", outcome.result.by_display_name(task).message)
         for task in ("approve-production", "check-approval-production", "deploy-production")
     ]
-    assert recorded(outcome) == [
-        ("validate", "Succeeded", ""),
-        ("build", "Succeeded", ""),
-        ("self-update", "Succeeded", outcome.output("self-update", "self-update-status")),
-        ("deploy-staging", "Succeeded", ""),
-        ("tests-staging", "Succeeded", ""),
-        *skipped,
-    ]
+    assert recorded(outcome) == [*succeeded(outcome, MAIN_TASKS[:5]), *skipped]
     assert all(
         message.startswith("when '") and message.endswith("' evaluated false") for *_, message in skipped
     )
