@@ -23,6 +23,7 @@ __all__ = [
     "EVENTS_NAME_MAX",
     "HELM_RELEASE_MAX",
     "IAM_ROLE_ARN_PATTERN",
+    "KMS_KEY_ARN_PATTERN",
     "OBJECT_NAME_PATTERN",
     "PREVIEW_NAMESPACE_PATTERN",
     "PREVIEW_NAMESPACE_PREFIX",
@@ -84,6 +85,11 @@ IAM_ROLE_ARN_PATTERN: Final = (
     r"role/[A-Za-z0-9_+=,.@/-]{1,512}$"
 )
 """An IAM role ARN in any AWS partition."""
+KMS_KEY_ARN_PATTERN: Final = (
+    r"^arn:aws(?:-cn|-us-gov|-iso|-iso-b|-iso-e|-iso-f|-eusc)?:kms:[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}:[0-9]{12}:"
+    r"key/(?:mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+)
+"""A KMS key ARN (single- or multi-Region key id) in any AWS partition; an alias is not a key ARN."""
 _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$")
 _PATH_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")

@@ -63,6 +63,7 @@ __all__ = [
     "NAME",
     "PLAN_DIRECTORY",
     "SELF_UPDATE",
+    "WORKFLOW_READ_RULE",
     "PipelineError",
     "PipelineResources",
     "aphex_pipeline",
@@ -409,7 +410,7 @@ def aphex_pipeline(
             service_account=accounts[PipelineRole.MONITOR.value],
         )
 
-        with DAG(name="main"):
+        with DAG(name="main") as main:
             validate_step(
                 name="validate",
                 arguments={
@@ -526,6 +527,8 @@ def aphex_pipeline(
                     "bucket": bucket,
                     "finished_at": "",
                     "failures": "{{workflow.failures}}",
+                    # The main DAG's tasks in order: the record lists each with its node's phase and times.
+                    "stages": json.dumps([task.name for task in main.tasks]),
                     "sns_topics": json.dumps(list(config.notifications.sns_topic_arns)),
                     "slack_webhook_file": f"{SLACK_MOUNT}/webhook-url" if slack is not None else "",
                     "argo_ui": settings.argo_ui_url,
@@ -545,6 +548,15 @@ def _workflow_template_rule(name: str) -> dict[str, Any]:
     }
 
 
+WORKFLOW_READ_RULE: Final = {
+    # The record reads its own run's status.nodes (every stage's phase and times). Only `get`: Workflow
+    # names are generated per run (generateName), so `resourceNames` cannot narrow it; no list or watch.
+    "apiGroups": ["argoproj.io"],
+    "resources": ["workflows"],
+    "verbs": ["get"],
+}
+
+
 def pipeline_rbac(pipeline: ClusterPipeline, settings: BundleSettings) -> list[dict[str, Any]]:
     """One ServiceAccount (annotated with its IRSA role), Role and RoleBinding per stage kind."""
     _identity(pipeline.name, settings)
@@ -554,6 +566,8 @@ def pipeline_rbac(pipeline: ClusterPipeline, settings: BundleSettings) -> list[d
         rules: list[dict[str, Any]] = [dict(EXECUTOR_RULE)]
         if kind == SELF_UPDATE:
             rules.append(_workflow_template_rule(settings.names.template(pipeline.name)))
+        if kind == PipelineRole.MONITOR.value:
+            rules.append(dict(WORKFLOW_READ_RULE))
         account, role, role_binding = account_objects(f"{pipeline.name}-{kind}", rules, settings)
         account["metadata"]["annotations"] = {IRSA_ANNOTATION: arns[kind]}
         objects += [account, role, role_binding]

@@ -2,9 +2,10 @@
 
 The self-update stage deploys this template before it regenerates the WorkflowTemplate. It holds:
 
-- the artifact bucket: encrypted (SSE-S3, or SSE-KMS with a given key), versioned, all public access
-  blocked, ACLs disabled, TLS required by its policy, artifacts and superseded versions expiring after
-  ``pipeline.artifactRetentionDays``;
+- the artifact bucket: encrypted (SSE-S3, or SSE-KMS with ``pipeline.artifactKmsKeyArn`` and an S3
+  Bucket Key; steps send no encryption headers, S3 applies the bucket's default to every object),
+  versioned, all public access blocked, ACLs disabled, TLS required by its policy, artifacts and
+  superseded versions expiring after ``pipeline.artifactRetentionDays``;
 - one IAM role per stage kind, assumed through IRSA (EKS IAM roles for service accounts): each trusts only
   ``sts:AssumeRoleWithWebIdentity`` from the cluster's OIDC provider (imported from the CloudFormation
   export the cluster stack publishes) for one ServiceAccount of the pipeline's namespace.
@@ -44,7 +45,7 @@ import re
 from typing import Any, Final
 
 from dsl.config.model import AphexConfig
-from dsl.names import InvalidValue, validate_dns_label
+from dsl.names import KMS_KEY_ARN_PATTERN, InvalidValue, validate_dns_label
 
 __all__ = [
     "DEFAULT_WORKFLOW_TEMPLATE",
@@ -86,7 +87,7 @@ _CLUSTER = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,39}$")
 _OIDC_PROVIDER_ARN = re.compile(
     r"^arn:aws(?:-[a-z-]+)?:iam::[0-9]{12}:oidc-provider/[A-Za-z0-9.-]+(?:/[A-Za-z0-9._-]+)*$"
 )
-_KMS_KEY_ARN = re.compile(r"^arn:aws(?:-[a-z-]+)?:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]{1,128}$")
+_KMS_KEY_ARN = re.compile(KMS_KEY_ARN_PATTERN)
 _POLICY_VERSION: Final = "2012-10-17"
 
 
@@ -356,7 +357,7 @@ def _bucket_policy() -> dict[str, Any]:
     }
 
 
-def _validate_names(pipeline_name: str, namespace: str, export: str, kms_key_arn: str | None) -> None:
+def _validate_names(pipeline_name: str, namespace: str, export: str, config: AphexConfig) -> None:
     validate_dns_label(pipeline_name, "pipelineName", max_length=_PIPELINE_NAME_MAX)
     validate_dns_label(namespace, "namespace")
     _check(
@@ -365,8 +366,9 @@ def _validate_names(pipeline_name: str, namespace: str, export: str, kms_key_arn
         _EXPORT_NAME,
         "must be a CloudFormation export name (letters, digits, ':' and '-')",
     )
-    if kms_key_arn is not None:
-        _check("kmsKeyArn", kms_key_arn, _KMS_KEY_ARN, "must be a KMS key ARN", 2048)
+    key = config.pipeline.artifact_kms_key_arn
+    if key is not None:
+        _check("pipeline.artifactKmsKeyArn", key, _KMS_KEY_ARN, "must be a KMS key ARN, not an alias", 2048)
 
 
 def _output(description: str, value: Any, key: str) -> dict[str, Any]:
@@ -384,7 +386,6 @@ def pipeline_resources_template(
     namespace: str,
     cluster: str = "",
     oidc_provider_arn_export: str | None = None,
-    kms_key_arn: str | None = None,
 ) -> dict[str, Any]:
     """The CloudFormation template of the pipeline's bucket and IRSA roles (JSON-serialisable, stable),
     for the stack :func:`pipeline_stack_name` ``(pipeline_name, cluster)``.
@@ -392,11 +393,13 @@ def pipeline_resources_template(
     ``pipeline_name`` names the ServiceAccounts (``<pipeline_name>-build``, ``-deploy``, ``-monitor``) in
     ``namespace`` and tags every resource; ``oidc_provider_arn_export`` (default
     :func:`oidc_provider_export` of ``cluster``) is the export of the cluster's OIDC provider ARN;
-    ``kms_key_arn`` switches the bucket from SSE-S3 to SSE-KMS with that key. Raises
+    ``pipeline.artifactKmsKeyArn`` of ``config`` switches the bucket from SSE-S3 to SSE-KMS with that key
+    and grants each role exactly what S3 asks of KMS for its object calls on that key. Raises
     :class:`dsl.names.InvalidValue` naming the argument that is not acceptable.
     """
     export = oidc_provider_export(cluster) if oidc_provider_arn_export is None else oidc_provider_arn_export
-    _validate_names(pipeline_name, namespace, export, kms_key_arn)
+    _validate_names(pipeline_name, namespace, export, config)
+    kms_key_arn = config.pipeline.artifact_kms_key_arn
     stack_name = pipeline_stack_name(pipeline_name, cluster)
     path = _role_path(stack_name)
 
@@ -499,12 +502,12 @@ def self_update_template(
     pipeline_name: str,
     namespace: str,
     cluster: str = "",
-    kms_key_arn: str | None = None,
 ) -> dict[str, Any]:
     """The stack of the self-update role (:func:`self_update_stack_name`), created once by the platform
     team: IRSA for ServiceAccount ``<pipeline_name>-self-update``, :func:`self_update_statements`."""
     export = oidc_provider_export(cluster)
-    _validate_names(pipeline_name, namespace, export, kms_key_arn)
+    _validate_names(pipeline_name, namespace, export, config)
+    kms_key_arn = config.pipeline.artifact_kms_key_arn
     stack_name = pipeline_stack_name(pipeline_name, cluster)
     role = _role(
         SELF_UPDATE_SERVICE_ACCOUNT,

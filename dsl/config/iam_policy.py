@@ -35,6 +35,7 @@ __all__ = [
     "allows",
     "call_authorization",
     "resolve",
+    "sse_kms_calls",
 ]
 
 ACTION_EXCEPTIONS: Final[Mapping[tuple[str, str], str]] = {
@@ -47,6 +48,15 @@ ACTION_EXCEPTIONS: Final[Mapping[tuple[str, str], str]] = {
 
 _NO_AUTHORIZATION: Final = frozenset({("sts", "GetCallerIdentity")})
 """Operations IAM always allows (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html)."""
+
+_SSE_KMS_ACTIONS: Final[Mapping[str, tuple[str, ...]]] = {
+    "PutObject": ("kms:GenerateDataKey",),
+    "CreateMultipartUpload": ("kms:GenerateDataKey", "kms:Decrypt"),
+    "GetObject": ("kms:Decrypt",),
+}
+"""What S3 asks of KMS, with the caller's rights, for an object call on a bucket whose default encryption
+is SSE-KMS (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html, "Permissions":
+a write needs ``kms:GenerateDataKey``, a read ``kms:Decrypt``, a multipart upload both)."""
 
 _SUB = re.compile(r"\$\{([^}!]+)\}")
 
@@ -142,6 +152,14 @@ def _s3(operation: str, params: Mapping[str, Any], partition: str) -> tuple[str,
         return f"arn:{partition}:s3:::{bucket}/{params['Key']}", {}
     context = {"s3:prefix": str(params.get("Prefix", ""))} if operation.startswith("List") else {}
     return f"arn:{partition}:s3:::{bucket}", context
+
+
+def sse_kms_calls(service: str, operation: str, key_arn: str) -> list[Call]:
+    """The KMS calls S3 makes for ``service.operation`` on an object of a bucket encrypted with
+    ``key_arn`` (none for other calls); they need the caller's identity policy to allow them."""
+    if service != "s3":
+        return []
+    return [Call(action=action, resource=key_arn) for action in _SSE_KMS_ACTIONS.get(operation, ())]
 
 
 def call_authorization(

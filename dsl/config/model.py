@@ -207,6 +207,8 @@ class PipelineSettings:
 
     name: str | None = None
     artifact_retention_days: int = DEFAULT_ARTIFACT_RETENTION_DAYS
+    artifact_kms_key_arn: str | None = None
+    """SSE-KMS with this key for the artifact bucket; None: SSE-S3."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -286,5 +288,9 @@ def config_from_validated(data: Mapping[str, Any]) -> AphexConfig:
         build=Build(commands=_strings(data["build"]["commands"])),
         environments=tuple(_environment(environment) for environment in data["environments"]),
         notifications=_notifications(data.get("notifications") or {}),
-        pipeline=PipelineSettings(name=pipeline.get("name"), artifact_retention_days=int(retention)),
+        pipeline=PipelineSettings(
+            name=pipeline.get("name"),
+            artifact_retention_days=int(retention),
+            artifact_kms_key_arn=pipeline.get("artifactKmsKeyArn"),
+        ),
     )

@@ -87,6 +87,9 @@ class RunOptions:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     progress: Callable[[str], None] | None = None
+    on_update: Callable[[dict[str, Any]], None] | None = None
+    """Called with the Workflow object (``status.nodes`` as Argo keeps them) whenever a node starts or
+    ends: what a step reading its own Workflow through the API server would see (tests serve it)."""
 
 
 def _registry(options: RunOptions, store: ObjectStore) -> HandlerRegistry:
@@ -208,5 +211,6 @@ def run_workflow(paths: Sequence[Path], options: RunOptions) -> RunResult:
         clock=options.clock,
         progress=options.progress,
         store_cleanup=store.delete_owned_by,
+        on_update=options.on_update,
     )
     return engine.run()

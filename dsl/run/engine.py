@@ -147,6 +147,29 @@ class _Node:
     log_tail: str = ""
     items: list["_Node"] = field(default_factory=list)
     on_exit: bool = False
+    boundary_id: str = ""
+
+    def status(self) -> dict[str, Any]:
+        """The node as the controller keeps it in the Workflow's ``status.nodes`` (argo-workflows
+        pkg/apis/workflow/v1alpha1/workflow_types.go, NodeStatus: ``omitempty`` strings left out, a zero
+        ``finishedAt`` as ``null``)."""
+        status: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "displayName": self.display_name,
+            "type": self.type,
+            "templateName": self.template_name,
+            "phase": self.phase,
+            "startedAt": timestamp(self.started_at),
+            "finishedAt": timestamp(self.finished_at),
+        }
+        if self.boundary_id:
+            status["boundaryID"] = self.boundary_id
+        if self.message:
+            status["message"] = self.message
+        if self.children:
+            status["children"] = list(self.children)
+        return status
 
     def record(self) -> NodeRecord:
         return NodeRecord(
@@ -358,6 +381,7 @@ class Engine:
         clock: Callable[[], float],
         progress: Callable[[str], None] | None,
         store_cleanup: Callable[[str], list[dict[str, Any]]],
+        on_update: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.library = library
         self.selection = selection
@@ -375,6 +399,8 @@ class Engine:
         self.clock = clock
         self.progress = progress
         self.store_cleanup = store_cleanup
+        self.on_update = on_update
+        self.update_lock = threading.Lock()
         self.created = time.time()
         self.lock = threading.Lock()
         self.nodes: dict[str, _Node] = {}
@@ -403,6 +429,7 @@ class Engine:
             template_name=template_name,
             pod_name=pod_name(self.name, name, template_name),
             on_exit=name.endswith(".onExit") or (parent is not None and parent.on_exit),
+            boundary_id=_boundary_of(parent),
         )
         with self.lock:
             self.nodes[node_id] = node
@@ -415,6 +442,31 @@ class Engine:
         node.started_at = time.time()
         if node.type not in ("StepGroup", "Retry", "TaskGroup"):
             self._emit(f"{timestamp(node.started_at)} started   {node.name} ({node.template_name})")
+        self._persist()
+
+    def workflow_object(self) -> dict[str, Any]:
+        """The Workflow as the API server holds it during the run: metadata, ``status.phase`` (Running
+        until the exit handler has ended), ``status.startedAt`` and ``status.nodes`` keyed by node id."""
+        with self.lock:
+            nodes = {node_id: node.status() for node_id, node in self.nodes.items()}
+        return {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Workflow",
+            "metadata": {
+                "name": self.name,
+                "namespace": self.namespace,
+                "uid": self.uid,
+                "creationTimestamp": timestamp(self.created),
+            },
+            "status": {"phase": "Running", "startedAt": timestamp(self.created), "nodes": nodes},
+        }
+
+    def _persist(self) -> None:
+        """Hand the Workflow to ``on_update`` after a node changed, as the controller writes it at the end
+        of each reconciliation (argo-workflows workflow/controller/operator.go, persistUpdates)."""
+        if self.on_update is not None:
+            with self.update_lock:  # snapshots reach on_update in the order they were taken
+                self.on_update(self.workflow_object())
 
     def _finish(self, node: _Node, phase: str | None = None, message: str | None = None) -> _Node:
         if phase is not None:
@@ -423,13 +475,19 @@ class Engine:
             node.message = message
         if node.started_at is None:
             node.started_at = time.time()
-        node.finished_at = None if node.phase == "Running" else time.time()
+        if node.phase == "Running":
+            node.finished_at = None
+        else:
+            # A node that never ran is fulfilled when created: finishedAt = startedAt (operator.go,
+            # initializeNode).
+            node.finished_at = node.started_at if node.type == "Skipped" else time.time()
         if node.type not in ("StepGroup", "TaskGroup"):
             duration = (node.finished_at or time.time()) - node.started_at
             detail = f": {node.message}" if node.message and node.phase != "Succeeded" else ""
             if node.log_tail and node.phase != "Succeeded":
                 detail += f" (stderr: {node.log_tail})"
             self._emit(f"{timestamp(node.finished_at)} {node.phase:<9} {node.name} {duration:.2f}s{detail}")
+        self._persist()
         return node
 
     def _mark(self, name: str, display: str, template: str, parent: _Node, phase: str, message: str) -> _Node:
@@ -1299,6 +1357,15 @@ class Engine:
             if node.phase in FAILED
         ]
         return go_quote(go_json(failures or None))
+
+
+def _boundary_of(parent: _Node | None) -> str:
+    """A node's ``boundaryID``: the DAG or Steps node whose template it belongs to; nodes under a Retry,
+    TaskGroup or StepGroup share that node's boundary (argo-workflows workflow/controller/operator.go,
+    initializeNode and executeTemplate; dag.go, executeDAGTask)."""
+    if parent is None:
+        return ""
+    return parent.id if parent.type in ("DAG", "Steps") else parent.boundary_id
 
 
 def _safe_kind(template: Mapping[str, Any]) -> str:

@@ -10,6 +10,7 @@ specification instead, and the structure tests check their values.
 
 import ast
 import copy
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,8 +40,7 @@ PROVIDER = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws
 ISSUER = "oidc.eks.eu-west-1.amazonaws.com/id/0123456789ABCDEF"
 KMS_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
-CONFIG = load_config(
-    """
+CONFIG_TEXT = """
 version: "1.0"
 build: {commands: [make]}
 environments:
@@ -57,6 +57,11 @@ notifications:
   snsTopicArns: ["arn:aws:sns:eu-west-1:123456789012:deployments"]
 pipeline: {artifactRetentionDays: 14}
 """
+CONFIG = load_config(CONFIG_TEXT)
+KMS_CONFIG = load_config(
+    CONFIG_TEXT.replace(
+        "{artifactRetentionDays: 14}", f"{{artifactRetentionDays: 14, artifactKmsKeyArn: '{KMS_KEY}'}}"
+    )
 )
 
 
@@ -128,7 +133,7 @@ def test_the_bucket_is_encrypted_versioned_private_and_expires_artifacts() -> No
 
 
 def test_a_kms_key_switches_the_bucket_to_sse_kms_and_grants_only_the_needed_key_actions() -> None:
-    tpl = template(kms_key_arn=KMS_KEY)
+    tpl = template(KMS_CONFIG)
     (rule,) = tpl["Resources"]["ArtifactBucket"]["Properties"]["BucketEncryption"][
         "ServerSideEncryptionConfiguration"
     ]
@@ -160,7 +165,7 @@ def test_the_bucket_policy_denies_requests_without_tls() -> None:
 
 
 def test_no_statement_allows_every_action_and_only_documented_actions_use_every_resource() -> None:
-    for statement in all_statements(template(kms_key_arn=KMS_KEY)):
+    for statement in all_statements(template(KMS_CONFIG)):
         actions = as_list(statement["Action"])
         assert "*" not in actions
         if statement["Effect"] == "Allow":
@@ -297,7 +302,6 @@ def test_outputs_and_service_accounts() -> None:
         ({"pipeline_name": "a" * 51}, "pipelineName"),
         ({"namespace": "aphex_shop"}, "namespace"),
         ({"oidc_provider_arn_export": "${Evil}"}, "oidcProviderArnExport"),
-        ({"kms_key_arn": "alias/aws/s3"}, "kmsKeyArn"),
     ],
 )
 def test_invalid_arguments_are_refused_by_name(kwargs: dict[str, str], field: str) -> None:
@@ -305,24 +309,31 @@ def test_invalid_arguments_are_refused_by_name(kwargs: dict[str, str], field: st
         template(CONFIG, **kwargs)
 
 
+def test_a_key_that_bypassed_the_schema_is_still_refused_by_name() -> None:
+    """A config built in code (not loaded) with an alias: the template is refused, naming the field."""
+    alias = dataclasses.replace(
+        CONFIG, pipeline=dataclasses.replace(CONFIG.pipeline, artifact_kms_key_arn="alias/aws/s3")
+    )
+    for build in (template, lambda config: self_update_template(config, pipeline_name="shop", namespace="a")):
+        with pytest.raises(InvalidValue, match=r"^pipeline.artifactKmsKeyArn: .*not an alias"):
+            build(alias)
+
+
 def cfn_lint(tpl: dict[str, Any]) -> list[str]:
     matches = lint(json.dumps(tpl, indent=1), config=ManualArgs(regions=["eu-west-1"], include_checks=["I"]))
     return [f"{match.rule.id}: {match.message}" for match in matches]
 
 
-@pytest.mark.parametrize("kms", [None, KMS_KEY])
-def test_cfn_lint_finds_nothing(kms: str | None) -> None:
-    assert cfn_lint(template(kms_key_arn=kms)) == []
+@pytest.mark.parametrize("config", [CONFIG, KMS_CONFIG], ids=["sse-s3", "sse-kms"])
+def test_cfn_lint_finds_nothing(config: AphexConfig) -> None:
+    assert cfn_lint(template(config)) == []
 
 
 def test_cfn_lint_finds_nothing_in_the_self_update_and_cluster_templates() -> None:
     assert (
         cfn_lint(self_update_template(CONFIG, pipeline_name="shop", namespace="argo", cluster="blue")) == []
     )
-    assert (
-        cfn_lint(self_update_template(CONFIG, pipeline_name="shop", namespace="argo", kms_key_arn=KMS_KEY))
-        == []
-    )
+    assert cfn_lint(self_update_template(KMS_CONFIG, pipeline_name="shop", namespace="argo")) == []
     assert cfn_lint(cluster_export_template("blue", PROVIDER)) == []
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from dsl.config.cloudformation import self_update_statements
-from dsl.config.iam_policy import Call, UnknownCall, allows, call_authorization, resolve
+from dsl.config.iam_policy import Call, UnknownCall, allows, call_authorization, resolve, sse_kms_calls
 
 BUCKET_OBJECTS = {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::b/metadata/*"]}
 
@@ -85,3 +85,19 @@ def test_the_self_update_policy_resolves_to_exactly_its_stack() -> None:
     itself = "arn:aws:iam::123456789012:role/aphex-self-update/blue-aphex-shop/SelfUpdate-X"
     assert not allows(statements, Call(action="iam:PutRolePolicy", resource=itself))
     assert resolve({"Fn::Sub": ["${A}-${B}", {"B": {"Ref": "C"}}]}, {"A": "a", "C": "c"}) == "a-c"
+
+
+def test_s3_asks_kms_with_the_callers_rights_on_an_sse_kms_bucket() -> None:
+    """UsingKMSEncryption.html, "Permissions": writes GenerateDataKey, reads Decrypt, multipart both;
+    nothing for calls that touch no object data, nor for other services."""
+    key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    assert [(c.action, c.resource) for c in sse_kms_calls("s3", "PutObject", key)] == [
+        ("kms:GenerateDataKey", key)
+    ]
+    assert [(c.action, c.resource) for c in sse_kms_calls("s3", "GetObject", key)] == [("kms:Decrypt", key)]
+    assert [c.action for c in sse_kms_calls("s3", "CreateMultipartUpload", key)] == [
+        "kms:GenerateDataKey",
+        "kms:Decrypt",
+    ]
+    assert sse_kms_calls("s3", "ListObjectsV2", key) == []
+    assert sse_kms_calls("sns", "Publish", key) == []

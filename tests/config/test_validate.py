@@ -21,6 +21,7 @@ from dsl.config.validate import (
     validate_document,
     validate_text,
 )
+from dsl.names import KMS_KEY_ARN_PATTERN
 
 EXAMPLES = Path(__file__).parent / "examples"
 VALID = sorted(EXAMPLES.glob("valid-*.yaml"))
@@ -282,6 +283,40 @@ def test_empty_lists_and_wrong_types() -> None:
     ]
 
 
+KMS_MESSAGE = (
+    "pipeline.artifactKmsKeyArn: must be a KMS key ARN such as "
+    "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab "
+    "(not an alias: IAM grants the pipeline's roles the key itself)"
+)
+
+
+@pytest.mark.parametrize(
+    ("key", "problems"),
+    [
+        ("arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", []),
+        ("arn:aws:kms:us-east-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab", []),
+        ("arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", []),
+        ("alias/aphex-artifacts", [KMS_MESSAGE]),
+        ("arn:aws:kms:eu-west-1:123456789012:alias/aphex-artifacts", [KMS_MESSAGE]),
+        ("1234abcd-12ab-34cd-56ef-1234567890ab", [KMS_MESSAGE]),  # a key id: IAM needs the ARN
+        ("arn:aws:kms:eu-west-1:123456789012:key/*", [KMS_MESSAGE]),
+        ("arn:aws:s3:::bucket", [KMS_MESSAGE]),
+    ],
+)
+def test_the_artifact_key_must_be_a_key_arn(key: str, problems: list[str]) -> None:
+    data = minimal()
+    data["pipeline"] = {"artifactKmsKeyArn": key}
+    assert messages(data) == problems
+    if not problems:
+        assert load_config(yaml.safe_dump(data)).pipeline.artifact_kms_key_arn == key
+
+
+def test_the_schema_checks_the_key_as_the_templates_do() -> None:
+    """One pattern: the schema's and the CloudFormation generator's (dsl.names.KMS_KEY_ARN_PATTERN)."""
+    field = config_schema()["$defs"]["pipeline"]["properties"]["artifactKmsKeyArn"]
+    assert field["pattern"] == KMS_KEY_ARN_PATTERN
+
+
 def test_problems_are_sorted_in_document_order_with_numeric_indices() -> None:
     data = minimal()
     environment = data["environments"][0]
@@ -377,7 +412,7 @@ def test_a_secret_under_a_credential_key_is_refused_anywhere() -> None:
         "name, region, role, stacks, tests)",
         "pipeline.password: looks like a secret under the key 'password'; credentials never belong in "
         "aphex-config.yaml: keep it in a Kubernetes Secret; delete it here and rotate it",
-        "pipeline.password: unknown field (allowed: artifactRetentionDays, name)",
+        "pipeline.password: unknown field (allowed: artifactKmsKeyArn, artifactRetentionDays, name)",
     ]
 
 

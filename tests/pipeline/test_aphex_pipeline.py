@@ -185,6 +185,10 @@ def test_the_exit_handler_records_the_run(template: dict[str, Any]) -> None:
     assert arguments["bucket"] == resources().artifact_bucket
     assert json.loads(arguments["sns_topics"]) == ["arn:aws:sns:us-east-1:222222222222:deployments"]
     assert arguments["argo_ui"] == BundleSettings().argo_ui_url
+    # Every task of the main DAG, in order: the record reads each one's node (`<workflow>.<task>`).
+    assert arguments["workflow_name"] == "{{workflow.name}}"
+    assert arguments["namespace"] == "{{workflow.namespace}}"
+    assert json.loads(arguments["stages"]) == list(tasks_of(template))
     (recorder,) = [t for t in template["spec"]["templates"] if t["name"] == "record-workflow"]
     (volume,) = [v for v in recorder["volumes"] if v["name"] == "slack-webhook"]
     assert volume["secret"]["secretName"] == "shop-slack"
@@ -372,6 +376,34 @@ def test_only_self_update_may_patch_its_own_template(objects: list[dict[str, Any
             assert not allowed(
                 rules, request(account, verb, "argoproj.io", "workflowtemplates", name="shop-delivery")
             ), (account, verb)
+
+
+def test_only_the_monitor_may_get_workflows_and_do_nothing_else_with_them(
+    objects: list[dict[str, Any]],
+) -> None:
+    """The record reads its run's Workflow by name (generated, so no resourceNames): get, nothing more."""
+    rules = rbac(objects)
+    run = "shop-delivery-x7k2p"
+    assert allowed(rules, request("monitor", "get", "argoproj.io", "workflows", name=run))
+    assert allowed(rules, request("monitor", "get", "argoproj.io", "workflows", name="implementation-dag-1"))
+    for verb in ("list", "watch", "create", "update", "patch", "delete", "deletecollection"):
+        assert not allowed(rules, request("monitor", verb, "argoproj.io", "workflows", name=run)), verb
+    for resource in ("workflows/status", "workflowtemplates", "cronworkflows", "workfloweventbindings"):
+        assert not allowed(rules, request("monitor", "get", "argoproj.io", resource, name=run)), resource
+    assert not allowed(
+        rules, request("monitor", "get", "argoproj.io", "workflows", namespace="other", name=run)
+    )
+    assert not allowed(rules, request("monitor", "get", "", "pods", name=run))
+    assert not allowed(rules, request("monitor", "get", "argoproj.io.evil", "workflows", name=run))
+    for account in ("build", "deploy", "self-update"):
+        assert not allowed(rules, request(account, "get", "argoproj.io", "workflows", name=run)), account
+    (role,) = [
+        o for o in rules if o["kind"] == "Role" and o["metadata"]["name"] == "aphex-shop-delivery-monitor"
+    ]
+    assert role["rules"] == [
+        {"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"], "verbs": ["create", "patch"]},
+        {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["get"]},
+    ]
 
 
 def test_every_account_may_report_outputs_and_nothing_else(objects: list[dict[str, Any]]) -> None:

@@ -264,19 +264,23 @@ class AwsCalls:
         *,
         access_key: str = "testing",
         account: str = PIPELINE_ACCOUNT,
+        bucket_key: str | None = None,
     ) -> list[str]:
         """Every call made with ``access_key`` (the pipeline's own credentials, i.e. the stage's role)
         that ``statements`` do not allow, as ``action on resource``; each call must be one the
-        evaluator knows."""
-        from dsl.config.iam_policy import allows, call_authorization
+        evaluator knows. With ``bucket_key`` (the artifact bucket's SSE-KMS key) the KMS calls S3 makes
+        for each object call are checked too."""
+        from dsl.config.iam_policy import allows, call_authorization, sse_kms_calls
 
         refused = []
         for call in self.made_with(access_key):
             checked = call_authorization(
                 call.service, call.operation, call.params, region=call.region, account=account
             )
-            if checked is not None and not allows(statements, checked):
-                refused.append(f"{checked.action} on {checked.resource} {dict(checked.context)}")
+            implied = sse_kms_calls(call.service, call.operation, bucket_key) if bucket_key else []
+            for needed in [checked, *implied] if checked is not None else []:
+                if not allows(statements, needed):
+                    refused.append(f"{needed.action} on {needed.resource} {dict(needed.context)}")
         return refused
 
 

@@ -428,3 +428,43 @@ def test_every_call_of_the_build_step_is_allowed_by_the_build_role(
     assert aws_calls.denied(
         role_statements(template, "MonitorRole", {"ArtifactBucket.Arn": f"arn:aws:s3:::{BUCKET}"})
     )
+
+
+def test_with_an_artifact_key_every_object_is_encrypted_with_it_and_the_build_role_may_use_it(
+    moto: str, tmp_path: Path, aws_calls: AwsCalls
+) -> None:
+    """``pipeline.artifactKmsKeyArn``: the step sends no encryption header, S3 applies the bucket's default
+    (the template's) to every object, and asks KMS with the build role's rights (kms:GenerateDataKey)."""
+    key = boto3.client("kms").create_key()["KeyMetadata"]["Arn"]
+    repo = make_repo(tmp_path / "repo", {}, ["echo ok"])
+    document = load_config((tmp_path / "repo" / "work" / "aphex-config.yaml").read_text())
+    config = load_config(
+        json.dumps({"version": "1.0", "build": {"commands": list(document.build.commands)},
+                    "environments": [{"name": "dev", "region": "us-east-1", "account": "123456789012",
+                                      "stacks": [{"name": "App", "path": "."}]}],
+                    "pipeline": {"artifactKmsKeyArn": key}})
+    )  # fmt: skip
+    template = pipeline_resources_template(config, pipeline_name="shop", namespace="argo")
+    (rule,) = template["Resources"]["ArtifactBucket"]["Properties"]["BucketEncryption"][
+        "ServerSideEncryptionConfiguration"
+    ]
+    bucket()
+    boto3.client("s3").put_bucket_encryption(
+        Bucket=BUCKET,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
+                       "BucketKeyEnabled": rule["BucketKeyEnabled"]}]
+        },
+    )  # fmt: skip
+    aws_calls.calls.clear()
+    run_build(repo, repo.head)
+    puts = [call for call in aws_calls.made_with("testing") if call.operation == "PutObject"]
+    assert puts
+    assert not [call for call in puts if any(name.startswith("SSE") for name in call.params)]
+    for call in puts:
+        head = boto3.client("s3").head_object(Bucket=BUCKET, Key=call.params["Key"])
+        assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == ("aws:kms", key)
+    statements = role_statements(template, "BuildRole", {"ArtifactBucket.Arn": f"arn:aws:s3:::{BUCKET}"})
+    assert aws_calls.denied(statements, bucket_key=key) == []
+    without_key = [statement for statement in statements if statement["Sid"] != "ArtifactKey"]
+    assert aws_calls.denied(without_key, bucket_key=key) == [f"kms:GenerateDataKey on {key} {{}}"] * len(puts)

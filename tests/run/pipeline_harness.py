@@ -6,8 +6,11 @@ run-tests, record-workflow) in a subprocess, git (a bare repository fetched over
 against a moto server (S3, STS, CloudFormation, CloudWatch, SNS).
 
 Stand-ins: ``cdk`` (the recording stand-in of ``tests/pipeline_steps/conftest.py``: synth runs the app,
-deploy creates the stack in moto), ``node`` (validate only checks it is on PATH) and ``kubectl`` (the
-recording stand-in of ``tests/steps/standins.py``; self-update applies the regenerated template with it).
+deploy creates the stack in moto), ``node`` (validate only checks it is on PATH), ``kubectl`` (the
+recording stand-in of ``tests/steps/standins.py``; self-update applies the regenerated template with it)
+and the Kubernetes API (``tests/steps/kube_standin.py``, reached through ``KUBECONFIG`` as a pod reaches it
+with its ServiceAccount): it serves the run's Workflow as ``aphex run`` keeps it (``RunOptions.on_update``,
+every node change), which the exit handler's record reads.
 
 ``aphex run`` gives a runner step only PATH and the locale from the host, as a pod gets only what its spec
 says. The pod's AWS identity (IRSA in the cluster) is therefore given by a stand-in per step template,
@@ -38,6 +41,7 @@ from moto.server import ThreadedMotoServer
 from dsl.cli import main as aphex
 from dsl.run import Fault, RunOptions, RunResult, run_workflow
 from tests.pipeline_steps.conftest import AppRepo, CdkStandIn, install_cdk, make_repo
+from tests.steps.kube_standin import KubeStandIn, kube_standin
 from tests.steps.standins import StandIns, install
 from workflows.steps.monitoring import NAMESPACE as METRICS_NAMESPACE
 
@@ -191,6 +195,7 @@ class PipelineEnvironment:
     bin: Path
     cdk: CdkStandIn
     kubectl: StandIns
+    kube: KubeStandIn
     runs: int = field(default=0)
 
     @property
@@ -214,6 +219,7 @@ class PipelineEnvironment:
             "AWS_CONFIG_FILE": str(self.base / "no-aws-config"),
             "AWS_SHARED_CREDENTIALS_FILE": str(self.base / "no-aws-credentials"),
             "AWS_MAX_ATTEMPTS": "2",
+            "KUBECONFIG": str(self.kube.kubeconfig(self.base / "kubeconfig")),
             **{key: value for key, value in self.kubectl.environment().items() if key != "PATH"},
         }
 
@@ -234,6 +240,9 @@ class PipelineEnvironment:
         )
         self.cdk.clear()
         self.kubectl.log.unlink(missing_ok=True)
+        with self.kube.lock:
+            self.kube.objects.clear()
+            self.kube.requests.clear()
 
     def run(
         self,
@@ -249,6 +258,8 @@ class PipelineEnvironment:
         answers = {"approve-production": "approve"} if approvals is None else dict(approvals)
         environment = self.base / "pod-environment.json"
         environment.write_text(json.dumps(self.step_environment()))
+        name = f"shop-e2e-{self.runs}"
+        workflow_path = f"/apis/argoproj.io/v1alpha1/namespaces/aphex/workflows/{name}"
         wrapper = shlex.join([sys.executable, str(self.base / "pod_wrapper.py"), str(environment)])
         options = RunOptions(
             template=PIPELINE,
@@ -260,7 +271,7 @@ class PipelineEnvironment:
                 "pusher": "octocat",
             },
             workdir=self.base / f"run-{self.runs}",
-            workflow_name=f"shop-e2e-{self.runs}",
+            workflow_name=name,
             namespace="aphex",
             standins={name: wrapper for name in STEP_TEMPLATES},
             # The operator's answer to each approval node (argo node set --output-parameter decision=...
@@ -272,6 +283,7 @@ class PipelineEnvironment:
             python_path=[str(ROOT)],
             sleep=sleep,  # the network steps' retry backoff, without waiting
             progress=progress,
+            on_update=lambda workflow: self.kube.put(workflow_path, workflow),
         )
         saved = os.environ["PATH"]
         os.environ["PATH"] = f"{self.bin}{os.pathsep}{self.kubectl.directory / 'bin'}{os.pathsep}{saved}"
@@ -358,16 +370,18 @@ def pipeline_environment(base: Path) -> Iterator[PipelineEnvironment]:
     server.start()
     host, port = server.get_host_and_port()
     try:
-        environment = PipelineEnvironment(
-            base=base,
-            pipeline=pipeline_file(bundle),
-            moto_url=f"http://{host}:{port}",
-            repo=repo,
-            bin=bin_dir,
-            cdk=cdk,
-            kubectl=kubectl,
-        )
-        print(f"set-up {time.perf_counter() - started:.1f} s", file=sys.stderr)
-        yield environment
+        with kube_standin() as kube:
+            environment = PipelineEnvironment(
+                base=base,
+                pipeline=pipeline_file(bundle),
+                moto_url=f"http://{host}:{port}",
+                repo=repo,
+                bin=bin_dir,
+                cdk=cdk,
+                kubectl=kubectl,
+                kube=kube,
+            )
+            print(f"set-up {time.perf_counter() - started:.1f} s", file=sys.stderr)
+            yield environment
     finally:
         server.stop()

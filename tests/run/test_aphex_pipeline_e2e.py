@@ -8,41 +8,38 @@ See :mod:`tests.run.pipeline_harness`.
 
 Fault matrix: every task of the main DAG forced to fail (``Fault(node=...)``, the API form of ``--fail``).
 Each case asserts: the tasks before it succeeded and those after it were omitted, the exit handler ran and
-recorded the run in ``metadata/workflows/`` with the failed stage and a ``WorkflowCount`` metric of the
-run's status, nothing is left in the local object store. This holds for ``validate`` too, although no step
-ever ran: the exit handler takes nothing a step publishes (the self-update outcome comes from S3).
+recorded the run in ``metadata/workflows/`` with every stage (phase and times of its node, read from the
+Workflow the Kubernetes API stand-in serves) and a ``WorkflowCount`` metric of the run's status, nothing
+is left in the local object store. This holds for ``validate`` too, although no step ever ran: the exit
+handler takes nothing a step publishes (the self-update outcome comes from S3).
 """
 
 import io
 import json
 import tarfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
 
 import pytest
 import yaml
 
 from dsl.run import Fault, RunResult
+from dsl.run.engine import timestamp
+from tests.pipeline_steps.argo_nodes import STAGES
 from tests.run.pipeline_harness import (
     PIPELINE,
     AwsState,
     PipelineEnvironment,
+    app_config,
     main_dag_tasks,
     pipeline_environment,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # moto: AWS::S3::BucketPolicy unsupported
 
-MAIN_TASKS = [
-    "validate",
-    "build",
-    "self-update",
-    "deploy-staging",
-    "tests-staging",
-    "approve-production",
-    "check-approval-production",
-    "deploy-production",
-]
+MAIN_TASKS = STAGES  # the compiled app's main DAG (staging with tests, production with an approval)
 
 
 @dataclass(frozen=True)
@@ -52,6 +49,7 @@ class Outcome:
     store: list[str]
     kubectl: list[list[str]]
     applied: str
+    api_calls: list[tuple[str, str]]
 
     @property
     def phases(self) -> dict[str, str]:
@@ -71,6 +69,45 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineEnvironmen
         yield environment
 
 
+OMITTED = "omitted: depends condition not met"
+
+
+def recorded(outcome: Outcome) -> list[tuple[str, str | None, str]]:
+    """(name, phase, message) of every stage of the run's record; the times are checked against the
+    nodes by :func:`times_agree`."""
+    (record,) = outcome.aws.records()
+    assert record["unread"] == []
+    assert times_agree(outcome.result, record["stages"])
+    return [(stage["name"], stage["phase"], stage["message"]) for stage in record["stages"]]
+
+
+def succeeded(outcome: Outcome, tasks: list[str]) -> list[tuple[str, str | None, str]]:
+    """The record's rows of ``tasks`` that succeeded; self-update's message is its outcome."""
+    return [
+        (
+            task,
+            "Succeeded",
+            outcome.output("self-update", "self-update-status") if task == "self-update" else "",
+        )
+        for task in tasks
+    ]
+
+
+def times_agree(result: RunResult, stages: list[dict[str, Any]]) -> bool:
+    """Each stage's times are its node's, its duration their difference."""
+    for stage in stages:
+        node = next(n for n in result.nodes if n.name == f"{result.name}.{stage['name']}")
+        started, finished = timestamp(node.started_at), timestamp(node.finished_at)
+        assert (stage["started_at"], stage["finished_at"]) == (started, finished), stage
+        assert (
+            stage["duration_seconds"]
+            == (
+                datetime.fromisoformat(finished) - datetime.fromisoformat(started)  # type: ignore[arg-type]
+            ).total_seconds()
+        ), stage
+    return True
+
+
 def _run(env: PipelineEnvironment, faults: list[Fault], approvals: dict[str, str] | None = None) -> Outcome:
     env.reset()
     result = env.run(faults=faults, approvals=approvals)
@@ -81,6 +118,7 @@ def _run(env: PipelineEnvironment, faults: list[Fault], approvals: dict[str, str
         store=[str(path) for path in env.store_objects()],
         kubectl=calls,
         applied=env.kubectl.stdin_of("kubectl", "apply") if calls else "",
+        api_calls=env.kube.calls(),
     )
 
 
@@ -95,6 +133,36 @@ def test_a_rejected_approval_stops_before_the_deploy(env: PipelineEnvironment) -
     assert dict(outcome.result.by_display_name("approve-production").parameters) == {"decision": "reject"}
     assert outcome.phases["check-approval-production"] == "Failed"
     assert outcome.phases["deploy-production"] == "Omitted"
+    assert not outcome.aws.production_stacks
+    rejected = outcome.result.by_display_name("check-approval-production").message
+    assert recorded(outcome) == [
+        *succeeded(outcome, MAIN_TASKS[:6]),
+        ("check-approval-production", "Failed", rejected),
+        ("deploy-production", "Omitted", OMITTED),
+    ]
+    assert rejected
+
+
+def test_an_environment_missing_from_the_commit_is_skipped_in_the_record(env: PipelineEnvironment) -> None:
+    """The pushed commit's configuration drops production: its tasks' `when` is false (Skipped)."""
+    config = app_config()
+    config["environments"] = config["environments"][:1]
+    original = env.repo
+    sha = original.commit({"aphex-config.yaml": yaml.safe_dump(config)}, message="staging only")
+    env.repo = replace(original, old=original.head, head=sha)
+    try:
+        outcome = _run(env, [])
+    finally:
+        env.repo = original
+    assert outcome.result.phase == "Succeeded", outcome.result.message
+    skipped = [
+        (task, "Skipped", outcome.result.by_display_name(task).message)
+        for task in ("approve-production", "check-approval-production", "deploy-production")
+    ]
+    assert recorded(outcome) == [*succeeded(outcome, MAIN_TASKS[:5]), *skipped]
+    assert all(
+        message.startswith("when '") and message.endswith("' evaluated false") for *_, message in skipped
+    )
     assert not outcome.aws.production_stacks
 
 
@@ -174,7 +242,12 @@ def test_the_exit_handler_records_metadata_and_the_workflow_count(
     assert record["failures"] == []
     status = success.output("self-update", "self-update-status")
     assert status.startswith("succeeded: "), status
-    assert record["stages"] == {"self-update": {"status": "Succeeded", "message": status}}
+    assert recorded(success) == [
+        (task, "Succeeded", status if task == "self-update" else "") for task in MAIN_TASKS
+    ]
+    # What the record read: its own run's Workflow, once, under the monitor account's one verb.
+    workflow = f"/apis/argoproj.io/v1alpha1/namespaces/aphex/workflows/{success.result.name}"
+    assert success.api_calls == [("GET", workflow)]
     assert success.aws.self_update_outcomes() == [{"status": "Succeeded", "message": status}]
     assert success.aws.workflow_count("Succeeded") == 1.0
     assert success.aws.workflow_count("Failed") == 0.0
@@ -212,13 +285,23 @@ def test_fault(env: PipelineEnvironment, node: str) -> None:
     (record,) = outcome.aws.records()
     assert record["status"] == status
     assert record["name"] == result.name
-    assert record["stages"][node]["status"] == "Failed"
-    # The stage shows the message of the last failed node of that name in workflow.failures: the forced
-    # attempt's, or Argo's "No more retries left" on a retry node (operator.go, processNodeRetries).
-    named = [n for n in result.nodes if n.display_name == node and n.phase in ("Failed", "Error")]
-    assert record["stages"][node]["message"] == named[-1].message
-    assert {n.message for n in named} <= {f"failed by --fail {node}", "No more retries left"}
-    assert f"failed by --fail {node}" in {n.message for n in result.nodes}
+    # Every stage: the forced one Failed with the forced attempt's message (after Argo's "No more retries
+    # left" on a retry node, operator.go, processNodeRetries), the others as their nodes ended.
+    message = record["stages"][position]["message"]
+    assert message.endswith(f"failed by --fail {node}"), message
+    assert message in (f"failed by --fail {node}", f"No more retries left: failed by --fail {node}")
+    outcome_message = outcome.output("self-update", "self-update-status") if position > 2 else ""
+    assert recorded(outcome) == [
+        *[
+            (task, "Succeeded", outcome_message if task == "self-update" else "")
+            for task in MAIN_TASKS[:position]
+        ],
+        (node, "Failed", message),
+        *[
+            (task, "Succeeded", "") if continues else (task, "Omitted", OMITTED)
+            for task in MAIN_TASKS[position + 1 :]
+        ],
+    ]
     # Argo's workflow.failures: every failed node (the task, its attempts, the DAG when it failed).
     assert node in [failure["displayName"] for failure in record["failures"]]
     assert outcome.aws.workflow_count(status) == 1.0
@@ -226,8 +309,6 @@ def test_fault(env: PipelineEnvironment, node: str) -> None:
     # The self-update outcome comes from S3 when the step ran, and is absent otherwise.
     ran = position > MAIN_TASKS.index("self-update")
     assert len(outcome.aws.self_update_outcomes()) == int(ran)
-    if ran:
-        assert record["stages"]["self-update"]["status"] == "Succeeded"
 
     # What ran is what the position allows; nothing is left in the local object store.
     built = f"{env.sha}/artifacts.tar.gz" in outcome.aws.objects

@@ -9,6 +9,7 @@ import pytest
 
 from dsl.cli import main
 from dsl.run import Fault, LeafOutcome, RunOptions, RunResult, run_workflow
+from dsl.run.engine import fnv32a
 
 HEADER = "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {name: wf}\nspec:\n"
 LEAF = """  - name: leaf
@@ -285,3 +286,95 @@ def test_no_retry_after_the_workflow_deadline(tmp_path: Path) -> None:
     assert re.fullmatch(
         r"retry exceeded workflow deadline \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0000 UTC", root.message
     )
+
+
+RETRIED_DAG = """  entrypoint: main
+  onExit: exit
+  templates:
+  - name: main
+    dag:
+      tasks:
+      - {name: first, template: flaky}
+      - {name: skipped, template: leaf, depends: first, when: "a == b"}
+      - {name: omitted, template: leaf, depends: first.Failed}
+  - name: exit
+    dag:
+      tasks:
+      - {name: record, template: snapshot}
+  - name: flaky
+    retryStrategy: {limit: 1, retryPolicy: Always}
+    container: {image: a, command: [x]}
+  - name: snapshot
+    container: {image: a, command: [x]}
+"""
+
+
+def test_the_workflow_object_holds_the_nodes_as_the_exit_handler_sees_them(tmp_path: Path) -> None:
+    """``on_update`` gets ``status.nodes`` as the controller keeps them: task nodes named
+    ``<dag node>.<task>`` with the DAG's node as ``boundaryID`` (dag.go, taskNodeName; operator.go,
+    initializeNode), attempts under the Retry node in its boundary, Skipped and Omitted nodes with
+    ``finishedAt`` = ``startedAt``, the exit handler's tasks in the ``onExit`` node's boundary; while
+    the exit handler runs the main DAG is fulfilled and the workflow still Running (operator.go, operate)."""
+    file = tmp_path / "wf.yaml"
+    file.write_text(HEADER + RETRIED_DAG + LEAF)
+    attempts: list[str] = []
+    seen: list[dict[str, object]] = []
+    updates: list[dict[str, object]] = []
+
+    def flaky(call: object) -> LeafOutcome:
+        attempts.append("x")
+        return LeafOutcome(phase="Failed" if len(attempts) == 1 else "Succeeded", message="flaked")
+
+    def snapshot(call: object) -> LeafOutcome:
+        seen.append(updates[-1])
+        return LeafOutcome(phase="Succeeded")
+
+    run_workflow(
+        [file],
+        RunOptions(
+            workdir=tmp_path / "w",
+            workflow_name="wf",
+            functions={
+                "flaky": flaky,
+                "snapshot": snapshot,
+                "leaf": lambda call: LeafOutcome(phase="Succeeded"),
+            },
+            on_update=updates.append,
+        ),
+    )
+    (workflow,) = seen
+    assert workflow["metadata"]["name"] == "wf"  # type: ignore[index]
+    assert workflow["status"]["phase"] == "Running"  # type: ignore[index]
+    nodes = workflow["status"]["nodes"]  # type: ignore[index]
+    table = {
+        n["name"]: (n["displayName"], n["type"], n["phase"], n.get("boundaryID", ""), n.get("message", ""))
+        for n in nodes.values()
+    }
+    exit_id = next(n["id"] for n in nodes.values() if n["name"] == "wf.onExit")
+    assert table == {
+        "wf": ("wf", "DAG", "Succeeded", "", ""),
+        "wf.first": ("first", "Retry", "Succeeded", "wf", ""),
+        "wf.first(0)": ("first(0)", "Pod", "Failed", "wf", "flaked"),
+        "wf.first(1)": ("first(1)", "Pod", "Succeeded", "wf", "flaked"),
+        "wf.skipped": ("skipped", "Skipped", "Skipped", "wf", "when 'a == b' evaluated false"),
+        "wf.omitted": ("omitted", "Skipped", "Omitted", "wf", "omitted: depends condition not met"),
+        "wf.onExit": ("wf.onExit", "DAG", "Running", "", ""),
+        "wf.onExit.record": ("record", "Pod", "Running", exit_id, ""),
+    }
+    for node in nodes.values():
+        assert node["id"] == ("wf" if node["name"] == "wf" else f"wf-{fnv32a(node['name'])}")
+        if node["phase"] in ("Skipped", "Omitted"):
+            assert node["finishedAt"] == node["startedAt"] is not None
+        if node["phase"] == "Running":
+            assert node["finishedAt"] is None
+    assert nodes[f"wf-{fnv32a('wf.first')}"]["children"] == [
+        f"wf-{fnv32a('wf.first(0)')}",
+        f"wf-{fnv32a('wf.first(1)')}",
+    ]
+    # After the run: the last snapshot has every node fulfilled.
+    assert {n["phase"] for n in updates[-1]["status"]["nodes"].values()} <= {  # type: ignore[index]
+        "Succeeded",
+        "Failed",
+        "Skipped",
+        "Omitted",
+    }

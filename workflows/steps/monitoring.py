@@ -1,17 +1,24 @@
 """Monitoring of pipeline runs: workflow metadata in S3, CloudWatch metrics, SNS and Slack notifications.
 
 :func:`record_workflow` runs in the workflow's exit handler (Argo "exit handler",
-https://argo-workflows.readthedocs.io/en/latest/walk-through/exit-handlers/). It receives the run's
-status and ``{{workflow.failures}}`` (Argo's quoted JSON list of the failed nodes, decoded by
-:func:`workflows.steps.argo_values.workflow_failures`), and nothing else that could be
-unset: a global output (``globalName``) of a step that never ran cannot be resolved and would end the exit
-handler in Error. The self-update stage's outcome therefore travels through S3: the step writes
-``s3://<bucket>/metadata/workflows/<id>/self-update.json`` (:func:`store_self_update`,
-``{"message": ..., "status": "Succeeded" | "Failed"}``) and the record reads it (:func:`read_self_update`;
-absent when the step never ran). It
+https://argo-workflows.readthedocs.io/en/latest/walk-through/exit-handlers/). It takes only values Argo
+sets in every run (a global output, ``globalName``, of a step that never ran cannot be resolved and would
+end the exit handler in Error): the run's status, ``{{workflow.failures}}`` (decoded by
+:func:`workflows.steps.argo_values.workflow_failures`) and the main DAG's task names, compiled into the
+template. It reads
+
+- the run's Workflow through the Kubernetes API (``get`` on ``workflows``, the monitor account's only
+  Kubernetes right besides the executor's): every stage's phase, start, end and duration
+  (:mod:`workflows.steps.run_stages`);
+- the self-update outcome, which that step writes to ``s3://<bucket>/metadata/workflows/<id>/self-update.json``
+  (:func:`store_self_update`, ``{"message": ..., "status": "Succeeded" | "Failed"}``; absent when the step
+  never ran): the step itself always succeeds, so its outcome is the stage's phase and message, unless
+  its pod failed;
+
+then it
 
 - writes ``s3://<bucket>/metadata/workflows/<id>.json`` (id, name, commit, branch, start and finish
-  times, duration, status, per-stage statuses: the self-update outcome overlaid with the failed nodes,
+  times, duration, status, every stage in the DAG's order, Argo's failed nodes, what could not be read,
   the Argo UI link);
 - puts ``WorkflowCount`` and ``WorkflowDuration`` (dimension ``Status``) into the CloudWatch namespace
   ``AphexPipeline``; the deploy step puts ``DeploymentCount`` and ``DeploymentDuration`` (dimensions
@@ -19,17 +26,21 @@ absent when the step never ran). It
 - publishes to every SNS topic and posts to the Slack webhook whose URL is read from a mounted Secret
   file (the URL is never printed). Slack answers 5xx and connection errors are retried.
 
-Every channel is attempted; the step fails afterwards when any of them failed, or when the self-update
-outcome could not be read (the record is written without it).
+What it cannot read (the Workflow: API refused or unreachable, nodes offloaded; the self-update outcome)
+does not stop it: the record is written with what is known (without the Workflow, the stages' phases
+come from ``workflow.failures`` and the outcome, the others have none), ``unread`` names each gap, the
+notification says so, and the step succeeds. What it cannot deliver fails it: every channel is
+attempted, then the step fails when any of them failed.
 """
 
+import dataclasses
 import json
 import re
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Final
 from urllib.parse import urlsplit
@@ -44,6 +55,16 @@ from workflows.steps.aws import validate_bucket
 from workflows.steps.build import validate_branch
 from workflows.steps.exits import fail
 from workflows.steps.kube import StepError
+from workflows.steps.kube_api import Cluster, connect
+from workflows.steps.run_stages import (
+    Phase,
+    Stage,
+    read_workflow,
+    stage_names,
+    stages_from_failures,
+    stages_from_nodes,
+    status_nodes,
+)
 
 __all__ = [
     "NAMESPACE",
@@ -51,6 +72,7 @@ __all__ = [
     "Deployment",
     "NotificationError",
     "Phase",
+    "Stage",
     "WorkflowRecord",
     "argo_link",
     "deployment_metrics",
@@ -59,8 +81,8 @@ __all__ = [
     "put_metrics",
     "read_self_update",
     "record_workflow",
+    "run_stages",
     "self_update_key",
-    "stage_statuses",
     "store_record",
     "store_self_update",
     "workflow_metrics",
@@ -75,18 +97,6 @@ _K8S_NAME = re.compile(r"^[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?$")
 _TOPIC = re.compile(r"^arn:aws[a-z-]*:sns:([a-z0-9-]+):[0-9]{12}:[A-Za-z0-9_-]{1,256}(?:\.fifo)?$")
 _URL = re.compile(r"^https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~%/-]*)?$")
 _LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
-class Phase(StrEnum):
-    """Argo's node and workflow phases."""
-
-    PENDING = "Pending"
-    RUNNING = "Running"
-    SUCCEEDED = "Succeeded"
-    SKIPPED = "Skipped"
-    FAILED = "Failed"
-    ERROR = "Error"
-    OMITTED = "Omitted"
 
 
 class NotificationError(StepError):
@@ -116,8 +126,11 @@ class WorkflowRecord:
     finished_at: str
     duration_seconds: float
     status: Phase
-    stages: dict[str, dict[str, str]]
+    stages: list[dict[str, Any]]
+    """Every task of the main DAG in order (:class:`workflows.steps.run_stages.Stage`)."""
     failures: list[dict[str, Any]] = field(default_factory=list)
+    unread: list[str] = field(default_factory=list)
+    """What the record could not read, each with the reason (empty: the record is complete)."""
     argo_url: str = ""
 
     def to_json(self) -> str:
@@ -131,29 +144,18 @@ def argo_link(argo_ui: str, namespace: str, name: str) -> str:
     return f"{argo_ui.rstrip('/')}/workflows/{namespace}/{name}"
 
 
-def stage_statuses(
-    nodes: Mapping[str, Mapping[str, str]], failures: Sequence[Mapping[str, Any]]
-) -> dict[str, dict[str, str]]:
-    """Per-stage status: ``nodes`` (stage -> ``{"status": <phase>, "message"?: ...}``) overlaid with Argo's
-    ``workflow.failures`` entries."""
-    stages: dict[str, dict[str, str]] = {}
-    for stage, state in nodes.items():
-        phase = state.get("status")
-        if phase not in Phase.__members__.values():
-            raise InvalidValue("stages", dict(nodes), f"{stage}: {phase!r} is not an Argo phase")
-        stages[stage] = {"status": str(phase)}
-        if "message" in state:
-            stages[stage]["message"] = str(state["message"])
-    for failure in failures:
-        stage = str(failure.get("displayName") or failure.get("templateName") or "")
-        if not stage:
-            continue
-        phase = str(failure.get("phase") or Phase.FAILED.value)
-        stages[stage] = {
-            "status": phase if phase in Phase.__members__.values() else Phase.FAILED.value,
-            "message": str(failure.get("message", "")),
-        }
-    return dict(sorted(stages.items()))
+def run_stages(stages: Sequence[Stage], self_update: Mapping[str, str] | None) -> list[Stage]:
+    """``stages`` with the self-update outcome applied to the ``self-update`` stage: the step always
+    succeeds, so its outcome gives the phase and message, unless the pod itself failed (Argo's phase
+    wins) or the stage was never reached."""
+    if self_update is None:
+        return list(stages)
+    applied = []
+    for stage in stages:
+        if stage.name == SELF_UPDATE_STAGE and stage.phase in (None, Phase.SUCCEEDED.value):
+            stage = dataclasses.replace(stage, phase=self_update["status"], message=self_update["message"])
+        applied.append(stage)
+    return applied
 
 
 def _workflow_id(value: str) -> str:
@@ -195,8 +197,8 @@ def _absent(s3: Any, bucket: str, key: str, error: ClientError) -> bool:
     return all(item.get("Key") != key for item in listed)
 
 
-def read_self_update(s3: Any, *, bucket: str, workflow_id: str) -> dict[str, dict[str, str]]:
-    """The self-update stage as :func:`stage_statuses` takes it; empty when the step wrote no outcome.
+def read_self_update(s3: Any, *, bucket: str, workflow_id: str) -> dict[str, str] | None:
+    """The outcome ``{"status": ..., "message": ...}`` the self-update step wrote; None when it wrote none.
 
     Raises :class:`StepError` naming the object when it cannot be read or does not hold an outcome.
     """
@@ -207,7 +209,7 @@ def read_self_update(s3: Any, *, bucket: str, workflow_id: str) -> dict[str, dic
             body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except ClientError as error:
             if _absent(s3, bucket, key, error):
-                return {}
+                return None
             raise
     except (BotoCoreError, ClientError) as error:
         raise StepError(f"{where}: {error}") from None
@@ -221,7 +223,7 @@ def read_self_update(s3: Any, *, bucket: str, workflow_id: str) -> dict[str, dic
         or not isinstance(outcome.get("message"), str)
     ):
         raise StepError(f'{where}: must be JSON {{"status": <Argo phase>, "message": <text>}}')
-    return {SELF_UPDATE_STAGE: {"status": outcome["status"], "message": outcome["message"]}}
+    return {"status": outcome["status"], "message": outcome["message"]}
 
 
 def store_record(s3: Any, *, bucket: str, record: WorkflowRecord) -> str:
@@ -286,9 +288,13 @@ def _message(record: WorkflowRecord) -> str:
         f"Commit: {record.commit_sha}",
         f"Duration: {record.duration_seconds:.0f} s",
     ]
-    for stage, state in record.stages.items():
-        detail = f" ({state['message']})" if state.get("message") else ""
-        lines.append(f"- {stage}: {state['status']}{detail}")
+    for stage in record.stages:
+        duration = stage["duration_seconds"]
+        took = f", {duration:.0f} s" if duration is not None else ""
+        detail = f" ({stage['message']})" if stage["message"] else ""
+        lines.append(f"- {stage['name']}: {stage['phase'] or 'unknown'}{took}{detail}")
+    for gap in record.unread:
+        lines.append(f"Not read: {gap}")
     if record.argo_url:
         lines.append(f"Argo: {record.argo_url}")
     return "\n".join(lines)
@@ -392,6 +398,23 @@ def _boto_session() -> Any:
     return boto3.Session()
 
 
+def _cluster() -> Cluster:
+    """The Kubernetes API with the pod's ServiceAccount (a seam for tests)."""
+    return connect(field_manager="aphex-record")
+
+
+def _stages_of_run(
+    *, workflow_name: str, namespace: str, names: Sequence[str], failures: Sequence[Mapping[str, Any]]
+) -> tuple[list[Stage], str]:
+    """Every stage from the run's Workflow; without it (the reason is returned), from ``failures``."""
+    where = f"workflow {namespace}/{workflow_name}"
+    try:
+        workflow = read_workflow(_cluster(), namespace=namespace, name=workflow_name)
+        return stages_from_nodes(workflow_name, names, status_nodes(workflow)), ""
+    except StepError as error:
+        return stages_from_failures(names, failures), f"{where}: {error}"
+
+
 def record_workflow(
     workflow_id: str,
     workflow_name: str,
@@ -403,6 +426,7 @@ def record_workflow(
     bucket: str,
     finished_at: str = "",
     failures: str = "[]",
+    stages: str = "[]",
     sns_topics: str = "[]",
     slack_webhook_file: str = "",
     argo_ui: str = "",
@@ -420,6 +444,7 @@ def record_workflow(
             finished_at=finished_at,
             bucket=bucket,
             failures=failures,
+            stages=stages,
             sns_topics=sns_topics,
             slack_webhook_file=slack_webhook_file,
             argo_ui=argo_ui,
@@ -441,6 +466,7 @@ def _record_workflow(
     finished_at: str,
     bucket: str,
     failures: str,
+    stages: str,
     sns_topics: str,
     slack_webhook_file: str,
     argo_ui: str,
@@ -461,6 +487,7 @@ def _record_workflow(
     if argo_ui and not _URL.match(argo_ui):
         raise InvalidValue("argo-ui", argo_ui, "must be an http(s) URL")
     failed_nodes = workflow_failures(failures, "failures")
+    names = stage_names(stages)
     topics = _json(sns_topics, "sns-topics", list)
     for topic in topics:
         if not isinstance(topic, str) or not _TOPIC.match(topic):
@@ -468,12 +495,17 @@ def _record_workflow(
     started = _timestamp(started_at, "started-at")
     finished = _timestamp(finished_at, "finished-at") if finished_at else _now()
     s3 = session.client("s3")
-    problems = []
+    unread = []
+    known, gap = _stages_of_run(
+        workflow_name=workflow_name, namespace=namespace, names=names, failures=failed_nodes
+    )
+    if gap:
+        unread.append(gap)
     try:
-        nodes = read_self_update(s3, bucket=bucket, workflow_id=workflow_id)
+        outcome = read_self_update(s3, bucket=bucket, workflow_id=workflow_id)
     except StepError as error:
-        problems.append(str(error))
-        nodes = {}
+        unread.append(str(error))
+        outcome = None
     record = WorkflowRecord(
         id=workflow_id,
         name=workflow_name,
@@ -484,12 +516,16 @@ def _record_workflow(
         finished_at=finished.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         duration_seconds=round(max(0.0, (finished - started).total_seconds()), 3),
         status=phase,
-        stages=stage_statuses(nodes, failed_nodes),
+        stages=[stage.to_dict() for stage in run_stages(known, outcome)],
         failures=failed_nodes,
+        unread=unread,
         argo_url=argo_link(argo_ui, namespace, workflow_name),
     )
     uri = store_record(s3, bucket=bucket, record=record)
     put_metrics(session.client("cloudwatch"), workflow_metrics(record, finished))
+    for gap in unread:
+        print(f"not read: {gap}", file=sys.stderr)
+    problems = []
     try:
         notify_sns(lambda region: session.client("sns", region_name=region), topics, record)
     except (BotoCoreError, ClientError) as error:
@@ -501,5 +537,5 @@ def _record_workflow(
             problems.append(str(error))
     print(f"recorded {workflow_name} ({phase.value}) at {uri}")
     if problems:
-        raise StepError("recorded with problems: " + "; ".join(problems))
+        raise StepError("recorded, not delivered: " + "; ".join(problems))
     return uri
