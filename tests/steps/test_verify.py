@@ -196,7 +196,7 @@ DEFAULT_CHECKS = [
     "CustomResourceDefinition eventbus.argoproj.io (required by components.events)",
     "CustomResourceDefinition eventsources.argoproj.io (required by components.events)",
     "CustomResourceDefinition sensors.argoproj.io (required by components.implementationDag and "
-    "components.events, components.events and components.pipeline)",
+    "components.events or components.events and components.pipeline)",
     "CustomResourceDefinition workflows.argoproj.io (required by every install)",
     "CustomResourceDefinition workflowtaskresults.argoproj.io (required by every install)",
     "CustomResourceDefinition workflowtemplates.argoproj.io (required by every install)",
@@ -210,7 +210,7 @@ DEFAULT_CHECKS = [
     "Namespace ingress-nginx (named by ingressNamespace; required by components.implementationDag)",
     "Namespace argo-events (named by events.namespace; required by components.events)",
     "Secret aphex-github in namespace argo (named by github.credentialsSecret, namespace; required by "
-    "components.implementationDag, components.pipeline)",
+    "components.implementationDag or components.pipeline)",
     "Secret aphex-github-webhook in namespace argo-events (named by events.webhookSecretName, "
     "events.namespace; required by components.events)",
     "EventBus default in namespace argo-events (named by events.eventbusName, events.namespace; required by "
@@ -368,7 +368,7 @@ def test_values_that_name_one_namespace_twice_keep_both_reasons_and_check_it_onc
     ]
     merged = [c for c in verify.merge_checks(checks) if c.kind == "namespace"]
     assert [f"{c.where} {c.because()}" for c in merged] == [
-        "Namespace argo (named by namespace; named by events.namespace; required by every install, "
+        "Namespace argo (named by namespace; named by events.namespace; required by every install or "
         "components.events)",
         "Namespace ingress-nginx (named by ingressNamespace; required by components.implementationDag)",
     ]
@@ -387,7 +387,7 @@ def test_a_ready_cluster_passes_with_exactly_these_calls(
     assert out.startswith("cluster ready for aphex, 16 check(s) passed:\n")
     assert (
         "  ok: Secret aphex-github in namespace argo has one of the keys token, app-id, private-key "
-        "(named by github.credentialsSecret, namespace; required by components.implementationDag, "
+        "(named by github.credentialsSecret, namespace; required by components.implementationDag or "
         "components.pipeline)\n"
     ) in out
     assert "  ok: EventBus default in namespace argo-events is ready" in out
@@ -408,13 +408,13 @@ def test_every_missing_secret_namespace_and_crd_is_reported_once(
     assert capsys.readouterr().err == (
         "aphex verify: the cluster is not ready for aphex, 5 item(s) missing:\n"
         "  - CustomResourceDefinition sensors.argoproj.io is not installed (required by "
-        "components.implementationDag and components.events, components.events and components.pipeline)\n"
+        "components.implementationDag and components.events or components.events and components.pipeline)\n"
         "  - CustomResourceDefinition coderuns.agents.platform does not serve version v1 (served: v1alpha1) "
         "(named by agentApiGroup, agentApiVersion; required by components.implementationDag)\n"
         "  - Namespace ingress-nginx does not exist (named by ingressNamespace; required by "
         "components.implementationDag)\n"
         "  - Secret aphex-github in namespace argo does not exist (named by github.credentialsSecret, "
-        "namespace; required by components.implementationDag, components.pipeline)\n"
+        "namespace; required by components.implementationDag or components.pipeline)\n"
         "  - Secret aphex-github-webhook in namespace argo-events has no key secret (named by "
         "events.webhookSecretName, events.namespace; required by components.events)\n"
         "see docs/troubleshooting.md, section 'cluster-verify fails'\n"
@@ -429,7 +429,8 @@ def test_a_credentials_secret_without_a_token_or_app_key_is_reported(kubectl: St
         verify.check_cluster(required_checks(BundleSettings()))
     assert raised.value.missing == (
         "Secret aphex-github in namespace argo has none of the keys token, app-id, private-key (named by "
-        "github.credentialsSecret, namespace; required by components.implementationDag, components.pipeline)",
+        "github.credentialsSecret, namespace; required by components.implementationDag or "
+        "components.pipeline)",
     )
 
 

@@ -149,7 +149,7 @@ class Check:
 
     def because(self) -> str:
         """``(detail; required by ...)``: why the check exists."""
-        reason = f"required by {', '.join(self.required_by)}"
+        reason = f"required by {' or '.join(self.required_by)}"
         return f"({self.detail}; {reason})" if self.detail else f"({reason})"
 
 
