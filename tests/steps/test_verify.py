@@ -3,6 +3,7 @@ reports against a recording kubectl stand-in, the runner boundary, the template 
 
 import json
 import re
+import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from dsl.names import InvalidValue
 from dsl.settings import BundleSettings, load_settings
 from tests.rbac_eval import Request, allowed
 from tests.runner import run_step
+from tests.steps.kube_standin import KubeStandIn, kube_standin
 from tests.steps.standins import StandIns, install
 from workflows.bundle import build_bundle, required_checks, template_to_dict
 from workflows.steps import verify
@@ -785,3 +787,118 @@ def test_the_verifier_may_make_exactly_the_calls_of_its_checks(components: dict[
 def test_the_secret_keys_template_prints_key_names_only() -> None:
     assert verify.SECRET_KEYS_TEMPLATE == "{{range $key, $value := .data}}{{$key}}\n{{end}}"
     assert re.search(r"\$value\}\}", verify.SECRET_KEYS_TEMPLATE) is None
+
+
+# The real kubectl against the Kubernetes API stand-in: the HTTP requests the checks make, and RBAC.
+
+
+def _resources(group_version: str, resources: list[tuple[str, bool, str]]) -> dict[str, Any]:
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": group_version,
+        "resources": [
+            {"name": name, "singularName": "", "namespaced": namespaced, "kind": kind, "verbs": ["get"]}
+            for name, namespaced, kind in resources
+        ],
+    }
+
+
+def _seed_discovery(standin: KubeStandIn) -> None:
+    """What kubectl reads to map resource names to paths (legacy discovery: /api, /apis, each version)."""
+    groups = {
+        "apiextensions.k8s.io/v1": [("customresourcedefinitions", False, "CustomResourceDefinition")],
+        "argoproj.io/v1alpha1": [("eventbus", True, "EventBus")],
+        ADMISSION: [(name, False, name) for name in ADMISSION_RESOURCES],
+    }
+    standin.put("/api", {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})
+    standin.put(
+        "/apis",
+        {
+            "kind": "APIGroupList",
+            "apiVersion": "v1",
+            "groups": [
+                {
+                    "name": gv.split("/")[0],
+                    "versions": [{"groupVersion": gv, "version": gv.split("/")[1]}],
+                    "preferredVersion": {"groupVersion": gv, "version": gv.split("/")[1]},
+                }
+                for gv in groups
+            ],
+        },
+    )
+    standin.put(
+        "/api/v1", _resources("v1", [("namespaces", False, "Namespace"), ("secrets", True, "Secret")])
+    )
+    for group_version, resources in groups.items():
+        standin.put(f"/apis/{group_version}", _resources(group_version, resources))
+
+
+_RESOURCE_PATH = re.compile(
+    r"^/(?:api/v1|apis/(?P<group>[a-z0-9.-]+)/(?P<version>v[0-9a-z]+))"
+    r"(?:/namespaces/(?P<namespace>[a-z0-9-]+))?/(?P<resource>[a-z]+)/(?P<name>[a-z0-9.-]+)$"
+)
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_the_real_kubectl_makes_exactly_the_requests_the_verifier_may_make(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = BundleSettings()
+    checks = required_checks(settings)
+    with kube_standin() as standin:
+        standin.anonymous = True
+        _seed_discovery(standin)
+        for check in checks:
+            if check.kind == "crd":
+                versions = [{"name": check.version, "served": True}]
+                path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{check.name}"
+                standin.put(path, _named("CustomResourceDefinition", check.name, spec={"versions": versions}))
+            elif check.kind == "namespace" and check.name != "ingress-nginx":
+                standin.put(
+                    f"/api/v1/namespaces/{check.name}",
+                    _named("Namespace", check.name, status={"phase": "Active"}),
+                )
+            elif check.kind == "secret":
+                data = {"token": "c2VjcmV0"} if check.one_of_keys else {"other": "eA=="}
+                standin.put(
+                    f"/api/v1/namespaces/{check.namespace}/secrets/{check.name}",
+                    _named("Secret", check.name, data=data),
+                )
+            elif check.kind == "eventbus":
+                path = f"/apis/argoproj.io/v1alpha1/namespaces/{check.namespace}/eventbus/{check.name}"
+                standin.put(path, _named("EventBus", check.name, status={"conditions": []}))
+        monkeypatch.setenv("KUBECONFIG", str(standin.kubeconfig(tmp_path / "kubeconfig")))
+        monkeypatch.setenv("KUBECACHEDIR", str(tmp_path / "cache"))
+        assert aphex(["verify"]) == 1
+        requests = [(r.method, r.path) for r in standin.requests]
+    err = capsys.readouterr().err
+    assert [line.split(" (")[0] for line in err.splitlines() if line.startswith("  - ")] == [
+        "  - Namespace ingress-nginx does not exist",
+        "  - Secret aphex-github-webhook in namespace argo-events has no key secret",
+    ]
+    assert "c2VjcmV0" not in err  # a Secret's values never reach the report
+    assert {method for method, _ in requests} == {"GET"}
+    objects = [m for m in (_RESOURCE_PATH.match(path) for _, path in requests) if m]
+    discovery = {path for _, path in requests if not _RESOURCE_PATH.match(path)}
+    assert discovery <= {
+        "/version",
+        "/api",
+        "/apis",
+        "/api/v1",
+        *(f"/apis/{gv}" for gv in ("apiextensions.k8s.io/v1", "argoproj.io/v1alpha1", ADMISSION)),
+    }
+    made = [(m["group"] or "", m["resource"], m["namespace"], m["name"]) for m in objects]
+    assert sorted(set(made)) == sorted({request for check in checks for request in _requests(check)})
+    rbac = [o for o in build_bundle(settings) if "verifier" in o["metadata"]["name"]]
+    for group, resource, namespace, name in made:
+        request = Request(
+            account="aphex-verifier",
+            account_namespace="argo",
+            verb="get",
+            group=group,
+            resource=resource,
+            namespace=namespace,
+            name=name,
+        )
+        assert allowed(rbac, request), request
