@@ -89,18 +89,8 @@ class PrerequisiteError(ValueError):
     """The bundle uses something the derivation does not know (a new kind or API): say how to check it."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class _Found:
-    """One requirement found in one part, before the parts are merged."""
-
-    kind: str
-    name: str
-    namespace: str = ""
-    version: str = ""
-    resources: tuple[str, ...] = ()
-    keys: tuple[str, ...] = ()
-    one_of_keys: tuple[str, ...] = ()
-    detail: str = ""
+_FOUND: Final = (EVERY_INSTALL,)
+"""``required_by`` of a check found in one part, before the toggles that require it are known."""
 
 
 def _group_version(api_version: str) -> tuple[str, str]:
@@ -139,7 +129,7 @@ def _kinds(obj: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
             yield _ARGO, "WorkflowTaskResult"
 
 
-def _api_found(obj: Mapping[str, Any]) -> Iterator[_Found]:
+def _api_found(obj: Mapping[str, Any]) -> Iterator[Check]:
     for api_version, kind in _kinds(obj):
         group, version = _group_version(api_version)
         if _is_custom(group):
@@ -148,12 +138,14 @@ def _api_found(obj: Mapping[str, Any]) -> Iterator[_Found]:
                 raise PrerequisiteError(
                     f"kind {kind} ({api_version}): add its CRD's plural to CUSTOM_RESOURCE_PLURALS"
                 )
-            yield _Found(kind="crd", name=f"{plural}.{group}", version=version)
+            yield Check(required_by=_FOUND, kind="crd", name=f"{plural}.{group}", version=version)
         elif api_version in NEWER_APIS:
             release, resources = NEWER_APIS[api_version]
             if kind not in resources:
                 raise PrerequisiteError(f"kind {kind} ({api_version}): add its resource to NEWER_APIS")
-            yield _Found(kind="api", name=api_version, resources=(resources[kind],), detail=release)
+            yield Check(
+                required_by=_FOUND, kind="api", name=api_version, resources=(resources[kind],), detail=release
+            )
         elif api_version not in ALWAYS_SERVED:
             raise PrerequisiteError(
                 f"kind {kind} ({api_version}): add its API to NEWER_APIS or ALWAYS_SERVED"
@@ -179,7 +171,7 @@ def _secret_refs(node: Any) -> Iterator[tuple[str, str, bool]]:
             yield from _secret_refs(item)
 
 
-def _secrets_found(obj: Mapping[str, Any]) -> Iterator[_Found]:
+def _secrets_found(obj: Mapping[str, Any]) -> Iterator[Check]:
     namespace = str((obj.get("metadata") or {}).get("namespace") or "")
     keys: dict[str, dict[str, bool]] = {}
     for name, key, optional in _secret_refs(obj):
@@ -187,7 +179,8 @@ def _secrets_found(obj: Mapping[str, Any]) -> Iterator[_Found]:
         if key:
             held[key] = held.get(key, True) and optional
     for name, held in keys.items():
-        yield _Found(
+        yield Check(
+            required_by=_FOUND,
             kind="secret",
             name=name,
             namespace=namespace,
@@ -196,21 +189,28 @@ def _secrets_found(obj: Mapping[str, Any]) -> Iterator[_Found]:
         )
 
 
-def _eventbus_found(obj: Mapping[str, Any]) -> Iterator[_Found]:
+def _eventbus_found(obj: Mapping[str, Any]) -> Iterator[Check]:
     """The EventBus a Sensor or EventSource names, and the CRD of EventBus objects."""
     if obj.get("apiVersion") == _ARGO and obj.get("kind") in ("Sensor", "EventSource"):
         name = (obj.get("spec") or {}).get("eventBusName") or "default"
         group, version = _group_version(_ARGO)
-        yield _Found(kind="crd", name=f"{CUSTOM_RESOURCE_PLURALS['EventBus']}.{group}", version=version)
-        yield _Found(kind="eventbus", name=str(name), namespace=str(obj["metadata"]["namespace"]))
+        yield Check(
+            required_by=_FOUND,
+            kind="crd",
+            name=f"{CUSTOM_RESOURCE_PLURALS['EventBus']}.{group}",
+            version=version,
+        )
+        yield Check(
+            required_by=_FOUND, kind="eventbus", name=str(name), namespace=str(obj["metadata"]["namespace"])
+        )
 
 
-def _namespaces_found(objects: Sequence[Mapping[str, Any]], tokens: Mapping[str, str]) -> Iterator[_Found]:
+def _namespaces_found(objects: Sequence[Mapping[str, Any]], tokens: Mapping[str, str]) -> Iterator[Check]:
     """Every namespace value whose token the objects hold (a namespace they live in or name)."""
     text = json.dumps(objects)
     for token, path in tokens.items():
         if _NAMESPACE_LEAF.search(path) and re.search(rf"(?<![a-z0-9]){re.escape(token)}(?![a-z0-9])", text):
-            yield _Found(kind="namespace", name=token)
+            yield Check(required_by=_FOUND, kind="namespace", name=token)
 
 
 def _required_by(condition: Condition) -> frozenset[str]:
@@ -229,7 +229,7 @@ def _describe_conditions(conditions: set[frozenset[str]], order: Sequence[str]) 
     )
 
 
-def _named_by(found: _Found, tokens: Mapping[str, str]) -> str:
+def _named_by(found: Check, tokens: Mapping[str, str]) -> str:
     text = " ".join((found.name, found.namespace, found.version))
     positions = {path: text.find(token) for token, path in tokens.items() if token in text}
     paths = sorted(positions, key=positions.__getitem__)
@@ -245,11 +245,11 @@ def derive_checks(
     ``tokens`` maps each value's token to its path (``events.namespace``); ``order`` lists the
     component toggles in the order required-by lists name them.
     """
-    conditions: dict[_Found, set[frozenset[str]]] = {}
+    conditions: dict[Check, set[frozenset[str]]] = {}
     secret_keys: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
     for part in parts:
         condition = _required_by(part.condition)
-        found: list[_Found] = list(_namespaces_found(part.objects, tokens))
+        found: list[Check] = list(_namespaces_found(part.objects, tokens))
         for obj in part.objects:
             found += [*_api_found(obj), *_secrets_found(obj), *_eventbus_found(obj)]
         for item in found:
@@ -263,8 +263,8 @@ def derive_checks(
     checks = []
 
     # CRDs by API group, then resource; everything else in the order the bundle first needs it.
-    def rank(item: _Found) -> tuple[int, str, str]:
-        group, _, plural = (item.name.partition(".")[2], "", item.name.partition(".")[0])
+    def rank(item: Check) -> tuple[int, str, str]:
+        plural, _, group = item.name.partition(".")
         return (
             (kinds.index(item.kind), group, plural)
             if item.kind == "crd"
@@ -276,12 +276,8 @@ def derive_checks(
             secret_keys.get((item.namespace, item.name), ([], [])) if item.kind == "secret" else ([], [])
         )
         checks.append(
-            Check(
-                kind=item.kind,
-                name=item.name,
-                namespace=item.namespace,
-                version=item.version,
-                resources=item.resources,
+            dataclasses.replace(
+                item,
                 keys=tuple(keys),
                 one_of_keys=tuple(key for key in one_of if key not in keys),
                 detail=_named_by(item, tokens),

@@ -726,6 +726,18 @@ def _requests(check: verify.Check) -> list[tuple[str, str, str | None, str]]:
     }[check.kind]
 
 
+def _as_verifier(group: str, resource: str, namespace: str | None, name: str) -> Request:
+    return Request(
+        account="aphex-verifier",
+        account_namespace="argo",
+        verb="get",
+        group=group,
+        resource=resource,
+        namespace=namespace,
+        name=name,
+    )
+
+
 def _granted(rbac: list[dict[str, Any]]) -> set[tuple[str, str, str, str | None, str | None]]:
     """Every (verb, group, resource, namespace, name) the verifier's roles grant, expanded."""
     granted = set()
@@ -762,16 +774,8 @@ def test_the_verifier_may_make_exactly_the_calls_of_its_checks(components: dict[
         and "verifier" in o["metadata"]["name"]
     ]
     needed = {request for check in required_checks(settings) for request in _requests(check)}
-    for group, resource, namespace, name in needed:
-        request = Request(
-            account="aphex-verifier",
-            account_namespace="argo",
-            verb="get",
-            group=group,
-            resource=resource,
-            namespace=namespace,
-            name=name,
-        )
+    for needs in needed:
+        request = _as_verifier(*needs)
         assert allowed(rbac, request), request
         assert not allowed(rbac, replace(request, verb="list", name=None)), request
         assert not allowed(rbac, replace(request, name="other")), request
@@ -891,14 +895,5 @@ def test_the_real_kubectl_makes_exactly_the_requests_the_verifier_may_make(
     made = [(m["group"] or "", m["resource"], m["namespace"], m["name"]) for m in objects]
     assert sorted(set(made)) == sorted({request for check in checks for request in _requests(check)})
     rbac = [o for o in build_bundle(settings) if "verifier" in o["metadata"]["name"]]
-    for group, resource, namespace, name in made:
-        request = Request(
-            account="aphex-verifier",
-            account_namespace="argo",
-            verb="get",
-            group=group,
-            resource=resource,
-            namespace=namespace,
-            name=name,
-        )
-        assert allowed(rbac, request), request
+    for needs in made:
+        assert allowed(rbac, _as_verifier(*needs)), needs
