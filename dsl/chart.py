@@ -493,7 +493,9 @@ current afterwards), with the values of this release:
   kubectl apply --server-side --field-manager=aphex-pipeline -R -f dist/
 {{- end }}
 
-Check that the cluster has everything aphex needs: aphex verify (or submit the cluster-verify template)
+Check that the cluster has what the enabled components need (CRDs, namespaces, Secrets, EventBus):
+  aphex verify --values <values.yaml> --release {{ .Release.Name }}
+or submit the cluster-verify template, which carries the same checks.
 """
 
 
