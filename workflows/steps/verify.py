@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from dsl.exit_codes import FAILED, INVALID_INPUT
-from dsl.names import InvalidValue
+from dsl.names import API_GROUP_PATTERN, DNS_LABEL_PATTERN, OBJECT_NAME_PATTERN, InvalidValue
 from workflows.steps.exits import fail
 from workflows.steps.kube import CommandError, StepError, run
 
@@ -50,9 +50,9 @@ REQUEST_TIMEOUT: Final = "30s"
 SECRET_KEYS_TEMPLATE: Final = "{{range $key, $value := .data}}{{$key}}\n{{end}}"
 """Prints a Secret's key names, one a line, and none of its values."""
 
-_DNS_LABEL = re.compile(r"^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$")
-_OBJECT_NAME = re.compile(r"^[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?$")
-_CRD_NAME = re.compile(r"^[a-z0-9]+(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)+$")
+_DNS_LABEL = re.compile(DNS_LABEL_PATTERN)
+_OBJECT_NAME = re.compile(OBJECT_NAME_PATTERN)
+_CRD_NAME = re.compile(r"^[a-z][a-z0-9]*\." + API_GROUP_PATTERN.removeprefix("^"))
 _GROUP_VERSION = re.compile(
     r"^(?:[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?/)?v[1-9][0-9]*(?:(?:alpha|beta)[1-9][0-9]*)?$"
 )
@@ -439,22 +439,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_from_args(args: argparse.Namespace) -> int:
     """Run the checks the values require (:func:`workflows.bundle.required_checks`): 0 ready,
     1 problems found, 2 unusable input."""
-    import yaml
-
-    from dsl.settings import SettingsError, load_settings
+    from dsl.settings import SettingsError, load_settings, read_values_file
     from workflows.bundle import required_checks
     from workflows.prerequisites import PrerequisiteError
 
-    values: Any = {}
-    if args.values is not None:
-        try:
-            values = yaml.safe_load(args.values.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as error:
-            print(f"aphex verify: cannot read values file {args.values}: {error}", file=sys.stderr)
-            return INVALID_INPUT
-        if not isinstance(values, dict):
-            print(f"aphex verify: values file {args.values}: must be a mapping", file=sys.stderr)
-            return INVALID_INPUT
+    try:
+        values = {} if args.values is None else read_values_file(args.values)
+    except SettingsError as error:
+        print(f"aphex verify: {error}", file=sys.stderr)
+        return INVALID_INPUT
     if args.context is not None and not args.context.strip():
         print("aphex verify: --context: must not be empty", file=sys.stderr)
         return INVALID_INPUT
