@@ -39,6 +39,7 @@ import yaml
 
 from dsl.bundle import BundlePart, Condition
 from dsl.chart import sentinel_values
+from dsl.errors import DefinitionError
 from dsl.settings import BundleSettings, load_settings
 from dsl.values_schema import VALUES_SCHEMA, value_leaves
 from workflows.steps.verify import EVERY_INSTALL, Check
@@ -85,7 +86,7 @@ _SECRET_SELECTORS: Final = ("secretKeyRef", "webhookSecret")
 _NAMESPACE_LEAF: Final = re.compile(r"(?:^|\.)(?:namespace|[a-z]+Namespace)$")
 
 
-class PrerequisiteError(ValueError):
+class PrerequisiteError(DefinitionError):
     """The bundle uses something the derivation does not know (a new kind or API): say how to check it."""
 
 

@@ -441,7 +441,6 @@ def run_from_args(args: argparse.Namespace) -> int:
     1 problems found, 2 unusable input."""
     from dsl.settings import SettingsError, load_settings, read_values_file
     from workflows.bundle import required_checks
-    from workflows.prerequisites import PrerequisiteError
 
     try:
         values = {} if args.values is None else read_values_file(args.values)
@@ -455,7 +454,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         checks = required_checks(
             load_settings(values, release=args.release, release_namespace=args.namespace)
         )
-    except (SettingsError, PrerequisiteError) as error:
+    except SettingsError as error:
         print(f"aphex verify: {args.values or 'values'}: {error}", file=sys.stderr)
         return INVALID_INPUT
     if args.list:
