@@ -494,7 +494,7 @@ current afterwards), with the values of this release:
 {{- end }}
 
 Check that the cluster has what the enabled components need (CRDs, namespaces, Secrets, EventBus):
-  aphex verify --values <values.yaml> --release {{ .Release.Name }}
+  aphex verify --values <values.yaml> --release {{ .Release.Name }} --namespace {{ .Release.Namespace }}
 or submit the cluster-verify template, which carries the same checks.
 """
 

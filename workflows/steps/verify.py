@@ -455,7 +455,7 @@ def run_from_args(args: argparse.Namespace) -> int:
             load_settings(values, release=args.release, release_namespace=args.namespace)
         )
     except SettingsError as error:
-        print(f"aphex verify: {args.values or 'values'}: {error}", file=sys.stderr)
+        print(f"aphex verify: {args.values or '--release'}: {error}", file=sys.stderr)
         return INVALID_INPUT
     if args.list:
         for check in merge_checks(checks):
