@@ -18,11 +18,24 @@ evaluates it). A step that rejects its input exits with :data:`INVALID_INPUT`: a
 the same input, so it is never retried, while any other failure keeps its backoff.
 """
 
+import sys
+import textwrap
 from collections.abc import Sequence
 from enum import IntEnum
 from typing import Final
 
-__all__ = ["FAILED", "INVALID_INPUT", "RETRY_UNLESS_INVALID_INPUT", "ExitCode", "UnusableInput"]
+from dsl.errors import InputError
+
+__all__ = [
+    "FAILED",
+    "INVALID_INPUT",
+    "MEANINGS",
+    "RETRY_UNLESS_INVALID_INPUT",
+    "ExitCode",
+    "UnusableInput",
+    "contract_text",
+    "refuse",
+]
 
 
 class ExitCode(IntEnum):
@@ -33,7 +46,32 @@ class ExitCode(IntEnum):
     UNUSABLE_INPUT = 2
 
 
-class UnusableInput(Exception):
+MEANINGS: Final[dict[ExitCode, str]] = {
+    ExitCode.OK: "done; nothing wrong found",
+    ExitCode.PROBLEMS: (
+        "problems found in what you asked to check or run: lint findings, aphex-config.yaml errors, a run "
+        "that did not end Succeeded, a cluster that lacks a prerequisite or cannot be reached"
+    ),
+    ExitCode.UNUSABLE_INPUT: (
+        "unusable input or usage, nothing done: a missing or unknown option, a file that cannot be read "
+        "or is not YAML, an invalid values key or value, an unknown node or workflow, an output "
+        "directory aphex may not replace"
+    ),
+}
+"""What each exit code means: the ``aphex --help`` epilog and README.md's table say exactly this."""
+
+
+def contract_text() -> str:
+    """The exit-code contract as ``aphex --help`` prints it, one code per line."""
+    lines = ["exit codes (every subcommand):"]
+    for code, meaning in MEANINGS.items():
+        lines += textwrap.wrap(
+            meaning, width=100, initial_indent=f"  {int(code)}  ", subsequent_indent="     "
+        )
+    return "\n".join(lines) + "\n"
+
+
+class UnusableInput(InputError):
     """Input or usage a command cannot work with; every line names what is wrong (exit 2)."""
 
     def __init__(self, lines: str | Sequence[str]) -> None:
@@ -47,3 +85,10 @@ INVALID_INPUT: Final = int(ExitCode.UNUSABLE_INPUT)
 """The step's input is invalid (a parameter, a configuration value): retrying cannot fix it."""
 RETRY_UNLESS_INVALID_INPUT: Final = f'lastRetry.exitCode != "{INVALID_INPUT}"'
 """``retryStrategy.expression`` of every retried step: keep retrying unless the input was rejected."""
+
+
+def refuse(command: str, lines: str | Sequence[str]) -> ExitCode:
+    """Print why ``command`` (``aphex compile``) cannot use its input, one line each on stderr; exit 2."""
+    for line in UnusableInput(lines).lines:
+        print(f"{command}: {line}", file=sys.stderr)
+    return ExitCode.UNUSABLE_INPUT
