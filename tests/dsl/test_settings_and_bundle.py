@@ -66,7 +66,7 @@ _ROLE_ARN = IAM_ROLE_ARN_PATTERN
 @pytest.mark.parametrize(
     ("values", "problems"),
     [
-        ({"namespace": "Argo"}, [f"namespace: must match {_LABEL}"]),
+        ({"namespace": "Argo"}, [f"namespace: must match ^$|{_LABEL}"]),
         ({"agentDeadlineSeconds": "10"}, ["agentDeadlineSeconds: must be an integer"]),
         ({"agentDeadlineSeconds": 59}, ["agentDeadlineSeconds: must be at least 60"]),
         ({"agents": {"qa": "bad name"}}, [f"agents.qa: must match {APP_PATTERN}"]),
@@ -139,15 +139,15 @@ def test_bad_values_are_named_one_per_line_with_the_rule_and_its_limit(
 def test_several_values_problems_come_one_per_line_in_document_order() -> None:
     values = {
         "previewPodSecurity": "privileged",
-        "instance": "x" * 31,
+        "agentModel": "",
         "namespce": "argo",
         "events": {"webhookPort": 80, "mainbranch": "main"},
         "pipelines": [_pipeline("shop"), {**_pipeline("b"), "name": "y" * 20}],
     }
     expected = [
+        f"agentModel: must match {VALUES_SCHEMA['properties']['agentModel']['pattern']}",
         "events.mainbranch: unknown field (did you mean mainBranch?)",
         "events.webhookPort: must be at least 1024",
-        "instance: must be at most 30 characters long",
         "namespce: unknown field (did you mean namespace?)",
         "pipelines[1].name: must be at most 19 characters long",
         'previewPodSecurity: must be one of "restricted", "baseline"',
