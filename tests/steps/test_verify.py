@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dsl.bundle import object_path
+from dsl.exit_codes import INVALID_INPUT
 from dsl.lint import SourceDocument, lint_documents
 from dsl.settings import BundleSettings
 from tests.rbac_eval import Request, allowed
@@ -221,9 +222,10 @@ def test_output_that_is_not_json_is_an_error(kubectl: StandIns) -> None:
 def test_invalid_parameters_fail_before_any_call(
     kubectl: StandIns, capsys: pytest.CaptureFixture[str], field: str, value: str
 ) -> None:
+    """An invalid parameter exits INVALID_INPUT, which the steps' retry expression never retries."""
     with pytest.raises(SystemExit) as raised:
         verify.verify_cluster(**{field: value})
-    assert raised.value.code == 1
+    assert raised.value.code == INVALID_INPUT
     assert capsys.readouterr().err.startswith(f"invalid parameter {field.replace('_', '-')}: ")
     assert kubectl.calls() == []
 

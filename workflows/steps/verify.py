@@ -20,7 +20,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from dsl.exit_codes import ExitCode, refuse
 from dsl.names import InvalidValue
+from workflows.steps.exits import fail, reject_input
 from workflows.steps.kube import CommandError, StepError, run
 
 __all__ = [
@@ -275,7 +277,8 @@ def verify_cluster(
     agent_api_group: str = DEFAULT_AGENT_API_GROUP,
     agent_api_version: str = DEFAULT_AGENT_API_VERSION,
 ) -> None:
-    """Runner entrypoint of ``cluster-verify``: print the summary, or the missing items and exit 1."""
+    """Runner entrypoint of ``cluster-verify``: print the summary, or the missing items and exit 1 (2 for an
+    invalid parameter, :mod:`workflows.steps.exits`)."""
     try:
         expected = Expectations(
             events_namespace=events_namespace,
@@ -284,13 +287,11 @@ def verify_cluster(
             agent_api_version=agent_api_version,
         )
     except InvalidValue as error:
-        print(f"invalid parameter {error}", file=sys.stderr)
-        raise SystemExit(1) from None
+        raise reject_input(error) from None
     try:
         summary = check_cluster(expected)
     except StepError as error:
-        print(error, file=sys.stderr)
-        raise SystemExit(1) from None
+        raise fail(error) from None
     print(summary)
 
 
@@ -320,7 +321,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    """Run the check for parsed :func:`add_arguments` options: 0 ready, 1 not ready, 2 bad arguments."""
+    """Run the check for parsed :func:`add_arguments` options: 0 ready, 1 not ready (a prerequisite is
+    missing, or the cluster cannot be reached: the cluster is what is checked), 2 bad arguments."""
     try:
         expected = Expectations(
             events_namespace=args.events_namespace,
@@ -329,18 +331,16 @@ def run_from_args(args: argparse.Namespace) -> int:
             agent_api_version=args.agent_api_version,
         )
     except InvalidValue as error:
-        print(f"aphex verify: {error}", file=sys.stderr)
-        return 2
+        return refuse("aphex verify", str(error))
     if args.context is not None and not args.context.strip():
-        print("aphex verify: --context: must not be empty", file=sys.stderr)
-        return 2
+        return refuse("aphex verify", "--context: must not be empty")
     kubectl = ["kubectl", *(["--context", args.context] if args.context else [])]
     try:
         print(check_cluster(expected, kubectl=kubectl))
     except StepError as error:
         print(f"aphex verify: {error}", file=sys.stderr)
-        return 1
-    return 0
+        return ExitCode.PROBLEMS
+    return ExitCode.OK
 
 
 def verify_main(argv: Sequence[str] | None = None) -> int:
