@@ -257,13 +257,23 @@ def _done(task: str) -> str:
     return f"{task}.Succeeded || {task}.Skipped"
 
 
+class _MeteredSuspend(Suspend):
+    """A suspend template with its ``metrics``: Hera 7.1.0's :class:`Suspend` accepts them but leaves
+    them out of the template it builds."""
+
+    def _build_template(self) -> Any:
+        template = super()._build_template()
+        template.metrics = self._build_metrics()
+        return template
+
+
 def _approval(environment: Environment, pipeline: str) -> Suspend:
     """Argo's approval pattern (docs/aphex-pipeline.md): a suspend whose supplied ``decision`` defaults to
     ``reject``; with a timeout, the suspend's ``duration`` (Argo refuses ``timeout`` on a suspend)."""
     timeout = environment.approval.timeout_seconds if environment.approval else None
     text = f"approve to deploy to {environment.name}; anything else, or no answer, rejects"
     name = f"approve-{environment.name}"
-    return Suspend(
+    return _MeteredSuspend(
         name=name,
         metrics=stage_metrics(pipeline, name),
         duration=f"{timeout}s" if timeout else None,
