@@ -75,12 +75,20 @@ class MetricDefinition:
         if set(labels) != set(self.labels):
             raise ValueError(f"{self.name}: labels must be {sorted(self.labels)}, not {sorted(labels)}")
         label_list = [Label(key=key, value=labels[key]) for key in self.labels]
-        common = {"name": self.name, "help": self.help, "labels": label_list, "when": when, "value": value}
         if self.kind is MetricKind.COUNTER:
-            return Counter(**common)
+            return Counter(name=self.name, help=self.help, labels=label_list, when=when, value=value)
         if self.kind is MetricKind.GAUGE:
-            return Gauge(**common, realtime=False)
-        return Histogram(**common, buckets=list(self.buckets))
+            return Gauge(
+                name=self.name, help=self.help, labels=label_list, when=when, value=value, realtime=False
+            )
+        return Histogram(
+            name=self.name,
+            help=self.help,
+            labels=label_list,
+            when=when,
+            value=value,
+            buckets=list(self.buckets),
+        )
 
 
 _DURATION_BUCKETS: Final = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0, 86400.0, 604800.0)
