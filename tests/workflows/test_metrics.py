@@ -340,3 +340,22 @@ def test_archive_logs_is_set_on_every_template_a_run_starts_from(archive: bool) 
 def test_archive_logs_defaults_to_false() -> None:
     assert BundleSettings().archive_logs is False
     assert BundleSettings().to_values()["archiveLogs"] is False
+
+
+def test_observability_doc_lists_every_metric_as_defined() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "observability.md").read_text(encoding="utf-8")
+    rows = {
+        cells[0].strip("` "): cells
+        for line in text.splitlines()
+        if line.startswith("| `aphex_")
+        for cells in [[cell.strip() for cell in line.strip("|").split("|")]]
+    }
+    assert sorted(rows) == sorted(definition.name for definition in DEFINITIONS)
+    for definition in DEFINITIONS:
+        kind, labels, help_text, emitted = rows[definition.name][1:]
+        assert kind.split(" ")[0] == definition.kind.value
+        if definition.buckets:
+            assert ", ".join(f"{bucket:g}" for bucket in definition.buckets) in kind
+        assert labels == ", ".join(f"`{label}`" for label in definition.labels)
+        assert help_text == definition.help
+        assert emitted == definition.emitted
