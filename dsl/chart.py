@@ -168,20 +168,27 @@ def _flags() -> list[tuple[tuple[str, ...], _Sentinel]]:
     return flags
 
 
-def _mark_flag(base: Any, flipped: Any, token: str, where: str) -> Any:
+def _mark_flag(
+    base: Any, flipped: Any, token: str, where: str, *, earlier: frozenset[str] = frozenset()
+) -> Any:
     """``base`` (built with the flag false) with ``token`` wherever ``flipped`` (built with it true) holds
-    true instead of false; any other difference is a :class:`ChartError`."""
+    true instead of false; any other difference is a :class:`ChartError`. ``earlier`` are the tokens of
+    flags already marked in ``base`` (false in ``flipped``)."""
     if base == flipped:
         return base
     if isinstance(base, dict) and isinstance(flipped, dict) and list(base) == list(flipped):
-        return {key: _mark_flag(base[key], flipped[key], token, f"{where}.{key}") for key in base}
+        return {
+            key: _mark_flag(base[key], flipped[key], token, f"{where}.{key}", earlier=earlier) for key in base
+        }
     if isinstance(base, list) and isinstance(flipped, list) and len(base) == len(flipped):
         return [
-            _mark_flag(item, other, token, f"{where}[{index}]")
+            _mark_flag(item, other, token, f"{where}[{index}]", earlier=earlier)
             for index, (item, other) in enumerate(zip(base, flipped, strict=True))
         ]
     if base is False and flipped is True:
         return token
+    if isinstance(base, str) and base in earlier and flipped is False:
+        return base
     raise ChartError(f"{where}: a boolean value changes more than a boolean field ({base!r} -> {flipped!r})")
 
 
@@ -397,12 +404,15 @@ def _templates(parts_builder: PartsBuilder) -> dict[str, str]:
             if seen.setdefault(key, obj) != obj:
                 raise ChartError(f"{key[2]}/{key[3]} depends on a toggle its part does not name")
         new = {key: obj for key, obj in built.items() if key not in marked}
+        earlier: frozenset[str] = frozenset()
         for path, flag in flags if new else ():
             flipped_values = copy.deepcopy(values)
             _put(flipped_values, path, True)
             flipped = _built(parts_builder, flipped_values, components)
             for key in new:
-                new[key] = _mark_flag(new[key], flipped.get(key), flag.token, f"{key[2]}/{key[3]}")
+                where = f"{key[2]}/{key[3]}"
+                new[key] = _mark_flag(new[key], flipped.get(key), flag.token, where, earlier=earlier)
+            earlier |= {flag.token}
         marked.update(new)
     templater = _Templater([*_exact(sentinel_settings, bases), *sentinels, *(flag for _, flag in flags)])
     tokens = [sentinel.token for sentinel in sentinels]

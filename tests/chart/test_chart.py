@@ -101,6 +101,10 @@ def test_a_flag_is_templated_only_where_it_flips_a_boolean() -> None:
     assert _mark_flag(base, flipped, "TOKEN", "W/x") == {
         "spec": {"archiveLogs": "TOKEN", "readOnly": True, "items": [False, "x"]}
     }
+    # A second flag leaves the first one's token alone where it is false in its own flipped build.
+    assert _mark_flag(
+        {"a": "TOKEN", "b": False}, {"a": False, "b": True}, "OTHER", "W/x", earlier=frozenset({"TOKEN"})
+    ) == {"a": "TOKEN", "b": "OTHER"}
     with pytest.raises(ChartError, match=r"W/x\.spec: a boolean value changes more than a boolean field"):
         _mark_flag(base, {"spec": {**flipped["spec"], "extra": 1}}, "TOKEN", "W/x")
     with pytest.raises(ChartError, match=r"W/x\.spec\.items\[1\]: .* \('x' -> 'y'\)"):
