@@ -354,7 +354,7 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
             *stage_metrics(pipeline, "acceptance"),
             *acceptance_metrics(
                 pipeline,
-                repo=f"{_param('owner')}/{_param('repo')}",
+                repo=f"{workflow_parameter_ref('owner')}/{workflow_parameter_ref('repo')}",
                 success_ratio_output="success-ratio",
                 p95_output="p95-ms",
             ),

@@ -267,7 +267,9 @@ _RELEASE_NAMESPACE = st.sampled_from(["argo", "team-a", "ci"])
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(values=_strategy(VALUES_SCHEMA), release=_RELEASE, release_namespace=_RELEASE_NAMESPACE)
-@example(values={"archiveLogs": True, "components": {"docsStage": False}}, release="team", release_namespace="argo")
+@example(
+    values={"archiveLogs": True, "components": {"docsStage": False}}, release="team", release_namespace="argo"
+)
 def test_any_valid_values_render_what_the_compiler_builds(
     chart: helm.Chart, values: dict[str, Any], release: str, release_namespace: str
 ) -> None:
