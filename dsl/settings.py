@@ -166,6 +166,8 @@ class BundleSettings:
     argo_ui_url: str = "https://argo.example.com"
     workflow_deadline_seconds: int = 10 * 3600
     """Must cover one run's stages (:func:`dsl.deadlines.check_run_deadline`), checked at compile."""
+    archive_logs: bool = False
+    """``spec.archiveLogs`` of the WorkflowTemplates that runs start from (needs an artifact repository)."""
     events: EventsSettings = field(default_factory=EventsSettings)
     pipelines: tuple[ClusterPipeline, ...] = ()
 

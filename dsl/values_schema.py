@@ -188,6 +188,10 @@ VALUES_SCHEMA: Final[dict[str, Any]] = {
             "activeDeadlineSeconds of one implementation-DAG run; at least its stages' deadlines in a row "
             "(agents x (agentDeadlineSeconds + 300) + 4500, see docs/implementation-dag.md)"
         ),
+        "archiveLogs": _flag(
+            "Archive the logs of every pod of a run into Argo's artifact repository (spec.archiveLogs of "
+            "the WorkflowTemplates runs start from); needs an artifact repository configured in Argo"
+        ),
         "events": _object(
             "Argo Events: a GitHub EventSource and Sensors that start runs (needs Argo Events v1.9)",
             {
