@@ -14,6 +14,7 @@ Rendering the chart with default values and release ``aphex`` gives exactly the 
 with a real Helm engine). See https://helm.sh/docs/chart_template_guide/.
 """
 
+import copy
 import dataclasses
 import itertools
 import json
@@ -167,6 +168,45 @@ def _sentinels() -> tuple[dict[str, Any], list[_Sentinel]]:
                 )
             )
     return values, sentinels
+
+
+def _flags() -> list[tuple[tuple[str, ...], _Sentinel]]:
+    """Boolean values other than the component toggles (``archiveLogs``), with the token that stands for
+    each where the bundle holds it: a flag is templated at every place where flipping it flips a boolean
+    of the built objects (:func:`_mark_flag`)."""
+    flags = []
+    for number, (path, schema) in enumerate(value_leaves(VALUES_SCHEMA)):
+        if schema["type"] != "boolean" or path[0] == "components":
+            continue
+        if "[]" in path:
+            raise ChartError(f"{'.'.join(path)}: a boolean inside a list of sections cannot be templated")
+        expression = "($.Values." + ".".join(path) + ")"
+        flags.append((path, _Sentinel(token=f"{_TOKEN_PREFIX}{number}flagz", expression=expression)))
+    return flags
+
+
+def _mark_flag(
+    base: Any, flipped: Any, token: str, where: str, *, earlier: frozenset[str] = frozenset()
+) -> Any:
+    """``base`` (built with the flag false) with ``token`` wherever ``flipped`` (built with it true) holds
+    true instead of false; any other difference is a :class:`ChartError`. ``earlier`` are the tokens of
+    flags already marked in ``base`` (false in ``flipped``)."""
+    if base == flipped:
+        return base
+    if isinstance(base, dict) and isinstance(flipped, dict) and list(base) == list(flipped):
+        return {
+            key: _mark_flag(base[key], flipped[key], token, f"{where}.{key}", earlier=earlier) for key in base
+        }
+    if isinstance(base, list) and isinstance(flipped, list) and len(base) == len(flipped):
+        return [
+            _mark_flag(item, other, token, f"{where}[{index}]", earlier=earlier)
+            for index, (item, other) in enumerate(zip(base, flipped, strict=True))
+        ]
+    if base is False and flipped is True:
+        return token
+    if isinstance(base, str) and base in earlier and flipped is False:
+        return base
+    raise ChartError(f"{where}: a boolean value changes more than a boolean field ({base!r} -> {flipped!r})")
 
 
 def _exact(settings: BundleSettings, template_bases: list[str]) -> list[_Sentinel]:
@@ -340,6 +380,25 @@ def _file_name(obj: Mapping[str, Any], tokens: list[str], scope: str) -> str:
     return f"{prefix}{str(obj['kind']).lower()}-{name}.yaml"
 
 
+_PartKey = tuple[Condition, str, str, str]
+"""An object of a part: the part's condition, the list it is repeated for, kind and name."""
+
+
+def _built(
+    parts_builder: PartsBuilder, values: Mapping[str, Any], components: Mapping[str, bool]
+) -> dict[_PartKey, dict[str, Any]]:
+    """The objects ``values`` install with these ``components``, by part key."""
+    (scope,) = _ELEMENT_LISTS
+    built: dict[_PartKey, dict[str, Any]] = {}
+    for part in parts_builder(load_settings(values, release=_INSTANCE_TOKEN)):
+        if not part.applies(components):
+            continue
+        for obj in part.objects:
+            in_scope = scope if part.element is not None else ""
+            built[(part.condition, in_scope, str(obj["kind"]), str(obj["metadata"]["name"]))] = obj
+    return built
+
+
 def _templates(parts_builder: PartsBuilder) -> dict[str, str]:
     sentinel_values, sentinels = _sentinels()
     toggles = sorted(VALUES_SCHEMA["properties"]["components"]["properties"])
@@ -351,23 +410,31 @@ def _templates(parts_builder: PartsBuilder) -> dict[str, str]:
         if obj["kind"] == "WorkflowTemplate"
     )
     sentinel_settings = load_settings(sentinel_values, release=_INSTANCE_TOKEN)
-    (scope,) = _ELEMENT_LISTS
-    seen: dict[tuple[Condition, str, str, str], dict[str, Any]] = {}
+    flags = _flags()
+    seen: dict[_PartKey, dict[str, Any]] = {}
+    marked: dict[_PartKey, dict[str, Any]] = {}
     for combination in itertools.product([True, False], repeat=len(toggles)):
         components = dict(zip(toggles, combination, strict=True))
-        settings = load_settings({**sentinel_values, "components": components}, release=_INSTANCE_TOKEN)
-        for part in parts_builder(settings):
-            if not part.applies(components):
-                continue
-            for obj in part.objects:
-                in_scope = scope if part.element is not None else ""
-                key = (part.condition, in_scope, str(obj["kind"]), str(obj["metadata"]["name"]))
-                if seen.setdefault(key, obj) != obj:
-                    raise ChartError(f"{key[2]}/{key[3]} depends on a toggle its part does not name")
-    templater = _Templater([*_exact(sentinel_settings, bases), *sentinels])
+        values = {**sentinel_values, "components": components}
+        built = _built(parts_builder, values, components)
+        for key, obj in built.items():
+            if seen.setdefault(key, obj) != obj:
+                raise ChartError(f"{key[2]}/{key[3]} depends on a toggle its part does not name")
+        new = {key: obj for key, obj in built.items() if key not in marked}
+        earlier: frozenset[str] = frozenset()
+        for path, flag in flags if new else ():
+            flipped_values = copy.deepcopy(values)
+            _put(flipped_values, path, True)
+            flipped = _built(parts_builder, flipped_values, components)
+            for key in new:
+                where = f"{key[2]}/{key[3]}"
+                new[key] = _mark_flag(new[key], flipped.get(key), flag.token, where, earlier=earlier)
+            earlier |= {flag.token}
+        marked.update(new)
+    templater = _Templater([*_exact(sentinel_settings, bases), *sentinels, *(flag for _, flag in flags)])
     tokens = [sentinel.token for sentinel in sentinels]
     files: dict[str, list[str]] = {}
-    for (condition, in_scope, _, _), obj in seen.items():
+    for (condition, in_scope, _, _), obj in marked.items():
         name = _file_name(obj, tokens, in_scope)
         body = "---\n" + templater.render(obj, name, scope=in_scope)
         if in_scope:

@@ -1,7 +1,8 @@
 """The ``aphex`` command line: a contract other tools rely on (README.md, "The aphex command").
 
 Subcommands import what they need lazily: ``aphex lint`` must stay fast and never import Hera, while
-``aphex compile`` loads the pipelines. Exit status: 0 success, 1 problems found, 2 unusable input.
+``aphex compile`` loads the pipelines. Every subcommand keeps one exit-code contract
+(:mod:`dsl.exit_codes`): 0 ok, 1 problems found, 2 unusable input or usage.
 """
 
 import argparse
@@ -10,31 +11,35 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dsl.exit_codes import ExitCode, UnusableInput, contract_text, refuse
+
 __all__ = ["main"]
 
 
-def _load_values(path: Path | None) -> dict[str, Any]:
+def _values(args: argparse.Namespace) -> dict[str, Any]:
+    """The values of ``--values`` (none: empty)."""
     from dsl.settings import SettingsError, read_values_file
 
-    if path is None:
-        return {}
     try:
-        return read_values_file(path)
+        return {} if args.values is None else read_values_file(args.values)
     except SettingsError as error:
-        print(f"aphex: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise UnusableInput(error.problems) from None
 
 
-def _output_refused(out: Path) -> bool:
-    """Print why ``out`` may not be replaced (it holds files aphex did not write); True when refused."""
+def _settings_refused(args: argparse.Namespace, problems: Sequence[str]) -> UnusableInput:
+    """Settings problems, each line naming the values file they come from (if any)."""
+    prefix = f"{args.values}: " if args.values is not None else ""
+    return UnusableInput([f"{prefix}{problem}" for problem in problems])
+
+
+def _check_output(out: Path) -> None:
+    """Refuse ``out`` unless aphex may replace it (it holds no files aphex did not write)."""
     from dsl.bundle import OutputDirectoryError, check_output_directory
 
     try:
         check_output_directory(out.resolve())
     except OutputDirectoryError as error:
-        print(f"aphex: {error}", file=sys.stderr)
-        return True
-    return False
+        raise UnusableInput(str(error)) from None
 
 
 def _version() -> str:
@@ -51,57 +56,45 @@ def _compile(args: argparse.Namespace) -> int:
     from dsl.settings import SettingsError, load_settings
     from workflows.bundle import build_bundle
 
-    if _output_refused(args.out):
-        return 2
-    values = _load_values(args.values)
-    try:
-        settings = load_settings(values, release=args.release, release_namespace=args.namespace)
-    except SettingsError as error:
-        print(f"aphex: {args.values or '--release'}: {error}", file=sys.stderr)
-        return 2
     if args.pipeline_only and args.config is None:
-        print("aphex: --pipeline-only needs --config", file=sys.stderr)
-        return 2
+        raise UnusableInput("--pipeline-only needs --config")
+    _check_output(args.out)
     try:
+        settings = load_settings(_values(args), release=args.release, release_namespace=args.namespace)
         objects = [] if args.pipeline_only else build_bundle(settings)
     except SettingsError as error:
-        print(f"aphex: {args.values or 'values'}: {error}", file=sys.stderr)
-        return 2
+        raise _settings_refused(args, error.problems) from None
     if args.config is not None:
-        pipeline = _pipeline_template(args, settings)
-        if pipeline is None:
-            return 2
-        objects.append(pipeline)
+        objects.append(_pipeline_template(args, settings))
     problems = _lint_objects(objects)
     if problems:
         for problem in problems:
             print(problem)
-        print(f"aphex: {len(problems)} problem(s) in the compiled bundle; nothing written", file=sys.stderr)
-        return 1
+        print(
+            f"aphex compile: {len(problems)} problem(s) in the compiled bundle; nothing written",
+            file=sys.stderr,
+        )
+        return ExitCode.PROBLEMS
     files = write_bundle(objects, args.out)
     print(f"wrote {len(files)} objects to {args.out}")
-    return 0
+    return ExitCode.OK
 
 
-def _pipeline_template(args: argparse.Namespace, settings: Any) -> dict[str, Any] | None:
-    """The Aphex pipeline of ``--config`` for its ``pipelines`` entry of the values; None on bad input."""
+def _pipeline_template(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
+    """The Aphex pipeline of ``--config`` for its ``pipelines`` entry of the values."""
     from dsl.config.validate import ConfigError, load_config
     from workflows.aphex_pipeline import PipelineError, pipeline_template
 
     try:
         config = load_config(args.config)
     except ConfigError as error:
-        for problem in error.problems:
-            print(f"{args.config}: {problem}", file=sys.stderr)
-        return None
+        raise UnusableInput([f"{args.config}: {problem}" for problem in error.problems]) from None
     except OSError as error:
-        print(f"aphex: cannot read {args.config}: {error}", file=sys.stderr)
-        return None
+        raise UnusableInput(f"{args.config}: cannot read: {error.strerror or type(error).__name__}") from None
     try:
         return pipeline_template(config, settings)
     except PipelineError as error:
-        print(f"aphex: {args.values or 'values'}: {error}", file=sys.stderr)
-        return None
+        raise _settings_refused(args, [str(error)]) from None
 
 
 def _lint_objects(objects: Sequence[dict[str, Any]]) -> list[str]:
@@ -126,38 +119,42 @@ def _graph(args: argparse.Namespace) -> int:
 
     objects = {obj["metadata"]["name"]: obj for obj in build_bundle(BundleSettings()) if "spec" in obj}
     if args.name not in objects:
-        print(
-            f"aphex: no compiled workflow named {args.name!r} (have: {', '.join(sorted(objects))})",
-            file=sys.stderr,
-        )
-        return 2
+        raise UnusableInput(f"no compiled workflow named {args.name!r} (have: {', '.join(sorted(objects))})")
     try:
         print(mermaid(objects[args.name]), end="")
     except GraphError as error:
-        print(f"aphex: {error}", file=sys.stderr)
-        return 2
-    return 0
+        raise UnusableInput(str(error)) from None
+    return ExitCode.OK
 
 
 def _chart(args: argparse.Namespace) -> int:
     from dsl.chart import ChartError, write_chart
     from workflows.bundle import bundle_parts
 
-    if _output_refused(args.out):
-        return 2
+    _check_output(args.out)
     try:
         files = write_chart(bundle_parts, args.out)
     except ChartError as error:
-        print(f"aphex: cannot generate the chart: {error}", file=sys.stderr)
-        return 1
+        print(f"aphex chart: cannot generate the chart: {error}", file=sys.stderr)
+        return ExitCode.PROBLEMS
     print(f"wrote {len(files)} chart files to {args.out}")
-    return 0
+    return ExitCode.OK
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from workflows.steps.verify import run_from_args
+    """``aphex verify``: the checks the values require (:func:`workflows.bundle.required_checks`)."""
+    from dsl.settings import SettingsError, load_settings
+    from workflows.bundle import required_checks
+    from workflows.steps.verify import run_checks
 
-    return run_from_args(args)
+    values = _values(args)
+    if args.context is not None and not args.context.strip():
+        raise UnusableInput("--context: must not be empty")
+    try:
+        settings = load_settings(values, release=args.release, release_namespace=args.namespace)
+    except SettingsError as error:
+        raise _settings_refused(args, error.problems) from None
+    return run_checks(required_checks(settings), context=args.context, list_only=args.list)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -175,13 +172,18 @@ def _pipeline(args: argparse.Namespace) -> int:
 def _config(args: argparse.Namespace) -> int:
     from dsl.config.cli import main as config_main
 
-    return config_main(["validate", str(args.file)])
+    return config_main(["validate", *(str(file) for file in args.files)])
 
 
 def _parser() -> argparse.ArgumentParser:
     from dsl.release import add_release_arguments
 
-    parser = argparse.ArgumentParser(prog="aphex", description="Argo-native delivery workflows, compiled.")
+    parser = argparse.ArgumentParser(
+        prog="aphex",
+        description="Argo-native delivery workflows, compiled.",
+        epilog=contract_text(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"aphex {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -220,7 +222,7 @@ def _parser() -> argparse.ArgumentParser:
     config_cmd = commands.add_parser("config", help="check an application's aphex-config.yaml")
     config_commands = config_cmd.add_subparsers(dest="config_command", required=True)
     validate_cmd = config_commands.add_parser("validate", help="report every problem with its path")
-    validate_cmd.add_argument("file", type=Path, help="aphex-config.yaml")
+    validate_cmd.add_argument("files", nargs="+", type=Path, metavar="FILE", help="aphex-config.yaml files")
     validate_cmd.set_defaults(handler=_config)
 
     pipeline_cmd = commands.add_parser(
@@ -244,11 +246,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``aphex`` console script."""
+    """Entry point of the ``aphex`` console script: the exit status of :class:`ExitCode`."""
     args = _parser().parse_args(argv)
-    handler = args.handler
-    result: int = handler(args)
-    return result
+    try:
+        return int(args.handler(args))
+    except UnusableInput as error:
+        return refuse(f"aphex {args.command}", error.lines)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,7 +11,7 @@ empty, it is the release namespace.
 """
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -50,7 +50,11 @@ _RELEASE_NAMESPACE: Final = ""
 
 
 class SettingsError(InputError):
-    """A settings value is invalid; the message names it by path."""
+    """Settings values are invalid; ``problems`` names each by its path, ``str()`` one per line."""
+
+    def __init__(self, problems: str | Sequence[str]) -> None:
+        self.problems = (problems,) if isinstance(problems, str) else tuple(problems)
+        super().__init__("\n".join(self.problems))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -162,6 +166,8 @@ class BundleSettings:
     argo_ui_url: str = "https://argo.example.com"
     workflow_deadline_seconds: int = 10 * 3600
     """Must cover one run's stages (:func:`dsl.deadlines.check_run_deadline`), checked at compile."""
+    archive_logs: bool = False
+    """``spec.archiveLogs`` of the WorkflowTemplates that runs start from (needs an artifact repository)."""
     events: EventsSettings = field(default_factory=EventsSettings)
     pipelines: tuple[ClusterPipeline, ...] = ()
 
@@ -170,7 +176,7 @@ class BundleSettings:
         if not self.namespace:
             problems.append("namespace: the workflows namespace cannot be empty")
         if problems:
-            raise SettingsError("; ".join(problems))
+            raise SettingsError(problems)
 
     def to_values(self) -> dict[str, Any]:
         """These settings as a values mapping (camelCase keys, ``namespace`` resolved), which
@@ -292,7 +298,7 @@ def load_settings(
             "(helm install <release>, aphex compile --release <release>)"
         )
     if problems:
-        raise SettingsError("; ".join(sorted(problems)))
+        raise SettingsError(problems)
     if values.get("namespace", _RELEASE_NAMESPACE) == _RELEASE_NAMESPACE:
         values["namespace"] = release_namespace
         if values_problems({"namespace": release_namespace}) or not release_namespace:

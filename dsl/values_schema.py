@@ -22,6 +22,7 @@ from dsl.names import (
     DNS_NAME_PATTERN,
     IAM_ROLE_ARN_PATTERN,
 )
+from dsl.schema_problems import PathPart, PathProblem, format_path, problems_of
 
 __all__ = ["INSTANCE_MAX", "VALUES_SCHEMA", "instance_problems", "value_leaves", "values_problems"]
 
@@ -187,6 +188,10 @@ VALUES_SCHEMA: Final[dict[str, Any]] = {
             "activeDeadlineSeconds of one implementation-DAG run; at least its stages' deadlines in a row "
             "(agents x (agentDeadlineSeconds + 300) + 4500, see docs/implementation-dag.md)"
         ),
+        "archiveLogs": _flag(
+            "Archive the logs of every pod of a run into Argo's artifact repository (spec.archiveLogs of "
+            "the WorkflowTemplates runs start from); needs an artifact repository configured in Argo"
+        ),
         "events": _object(
             "Argo Events: a GitHub EventSource and Sensors that start runs (needs Argo Events v1.9)",
             {
@@ -314,48 +319,27 @@ def instance_problems(instance: str) -> list[str]:
     return []
 
 
-def _path(error: ValidationError) -> str:
-    parts: list[str] = []
-    for part in error.absolute_path:
-        parts.append(f"[{part}]" if isinstance(part, int) else (f".{part}" if parts else str(part)))
-    return "".join(parts) or "(values)"
-
-
-def _message(error: ValidationError) -> str:
-    schema: Mapping[str, Any] = error.schema if isinstance(error.schema, Mapping) else {}
-    if error.validator == "additionalProperties":
-        properties = schema.get("properties", {})
-        known = ", ".join(sorted(properties))
-        instance = error.instance if isinstance(error.instance, Mapping) else {}
-        unknown = sorted(set(instance) - set(properties))
-        prefix = _path(error)
-        where = f"{prefix}." if prefix != "(values)" else ""
-        return "; ".join(f"{where}{key}: unknown setting (known: {known})" for key in unknown)
-    if error.validator == "type":
-        return f"{_path(error)}: must be of type {error.validator_value} (got {error.instance!r})"
+def _reserved_name(error: ValidationError) -> str | None:
+    """A ``not: {enum: [...]}`` rule: the value names one of the bundle's WorkflowTemplates."""
     refused = error.validator_value if error.validator == "not" else None
     if isinstance(refused, Mapping) and "enum" in refused:
-        taken = ", ".join(refused["enum"])
-        return f"{_path(error)}: {error.instance!r} names one of the bundle's WorkflowTemplates ({taken})"
-    if error.validator == "pattern":
-        description = schema.get("description", "")
-        return f"{_path(error)}: invalid value {error.instance!r} ({description})"
-    return f"{_path(error)}: {error.message}"
+        return f"must not name one of the bundle's WorkflowTemplates ({', '.join(refused['enum'])})"
+    return None
 
 
-def _control_characters(node: Any, path: str) -> Iterator[str]:
+def _control_characters(node: Any, path: tuple[PathPart, ...]) -> Iterator[PathProblem]:
     # Python's "$" also matches before a final newline; Helm's Go regexps do not. Refuse both ways.
     if isinstance(node, Mapping):
         for key, value in node.items():
-            yield from _control_characters(value, f"{path}.{key}" if path else str(key))
+            yield from _control_characters(value, (*path, str(key)))
     elif isinstance(node, list):
         for index, value in enumerate(node):
-            yield from _control_characters(value, f"{path}[{index}]")
+            yield from _control_characters(value, (*path, index))
     elif isinstance(node, str) and any(ord(char) < 32 or 127 <= ord(char) <= 159 for char in node):
-        yield f"{path}: invalid value {node!r} (control characters are not allowed)"
+        yield PathProblem(path=path, message="must not contain control characters")
 
 
-def _duplicate_pipelines(values: Mapping[str, Any]) -> Iterator[str]:
+def _duplicate_pipelines(values: Mapping[str, Any]) -> Iterator[PathProblem]:
     pipelines = values.get("pipelines")
     if not isinstance(pipelines, list):
         return
@@ -363,14 +347,20 @@ def _duplicate_pipelines(values: Mapping[str, Any]) -> Iterator[str]:
     for index, pipeline in enumerate(pipelines):
         name = pipeline.get("name") if isinstance(pipeline, Mapping) else None
         if name in seen:
-            yield f"pipelines[{index}].name: {name!r} is listed twice"
+            yield PathProblem(path=("pipelines", index, "name"), message=f"{name!r} is listed twice")
         elif name is not None:
             seen.add(name)
 
 
 def values_problems(values: Mapping[str, Any]) -> list[str]:
-    """Every schema violation in ``values``, each naming its path and the offending value, sorted."""
-    problems = {_message(error) for error in _VALIDATOR.iter_errors(dict(values))}
-    problems.update(_control_characters(values, ""))
-    problems.update(_duplicate_pipelines(values))
-    return sorted(problems)
+    """Every violation in ``values``, one line each: the key's path, the rule it breaks and its limit
+    (``pipelines[0].name: must be at most 19 characters long``), in document order."""
+    problems = {
+        *problems_of(_VALIDATOR.iter_errors(dict(values)), message=_reserved_name),
+        *_control_characters(values, ()),
+        *_duplicate_pipelines(values),
+    }
+    return [
+        f"{format_path(problem.path, root='(values)')}: {problem.message}"
+        for problem in sorted(problems, key=PathProblem.sort_key)
+    ]

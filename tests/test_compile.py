@@ -66,7 +66,9 @@ def test_unknown_values_key_is_named(tmp_path: Path, capsys: pytest.CaptureFixtu
     values = tmp_path / "values.yaml"
     values.write_text("agents:\n  implemntation: Rex\n")
     assert main(["compile", "--values", str(values), "--out", str(tmp_path / "d")]) == 2
-    assert "agents.implemntation: unknown setting" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        f"aphex compile: {values}: agents.implemntation: unknown field (did you mean implementation?)\n"
+    )
 
 
 @pytest.mark.golden

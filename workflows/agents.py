@@ -19,6 +19,7 @@ from hera.workflows.models import TemplateRef, ValueFrom
 
 from dsl.deadlines import AGENT_VALIDATE_SECONDS
 from dsl.labels import LABEL_PREFIX, MANAGED_BY, standard_labels
+from dsl.metrics import stage_metrics
 from dsl.security import pod_security_context
 from dsl.settings import BundleSettings
 from dsl.steps import runner_step
@@ -29,6 +30,7 @@ __all__ = [
     "CODERUN_TEMPLATE",
     "DOCSRUN_ENTRY",
     "DOCSRUN_TEMPLATE",
+    "IMPLEMENTATION_DAG",
     "SERVICE_ACCOUNT_AGENTS",
     "SERVICE_ACCOUNT_STEPS",
     "coderun_ref",
@@ -41,6 +43,8 @@ CODERUN_TEMPLATE: Final = "coderun-template"
 CODERUN_ENTRY: Final = "coderun-main"
 DOCSRUN_TEMPLATE: Final = "docsrun-template"
 DOCSRUN_ENTRY: Final = "docsrun-main"
+IMPLEMENTATION_DAG: Final = "implementation-dag"
+"""The pipeline whose agent stages these templates run (its WorkflowTemplate's base name)."""
 SERVICE_ACCOUNT_AGENTS: Final = "agents"
 """Role of the ServiceAccount that creates and watches agent resources (``<instance>-agents``)."""
 SERVICE_ACCOUNT_STEPS: Final = "steps"
@@ -178,7 +182,10 @@ def coderun_template(settings: BundleSettings) -> WorkflowTemplate:
         )
         created = [*names, "repo-label"]
         run = _wait_template(name="create-coderun", manifest=manifest, inputs=created, settings=settings)
-        with Steps(name=CODERUN_ENTRY, inputs=_inputs(_CODERUN_INPUTS)):
+        pipeline = settings.names.template(IMPLEMENTATION_DAG)
+        # The stage is one of the implementation DAG's literals (implement, clippy, qa).
+        metrics = stage_metrics(pipeline, _ref("stage"))
+        with Steps(name=CODERUN_ENTRY, inputs=_inputs(_CODERUN_INPUTS), metrics=metrics):
             validate(name="validate", arguments={name.replace("-", "_"): _ref(name) for name in names})
             run(name="run", arguments=_validated("validate", created))
     return template
@@ -222,7 +229,8 @@ def docsrun_template(settings: BundleSettings) -> WorkflowTemplate:
             service_account=settings.names.object(SERVICE_ACCOUNT_STEPS),
         )
         run = _wait_template(name="create-docsrun", manifest=manifest, inputs=created, settings=settings)
-        with Steps(name=DOCSRUN_ENTRY, inputs=_inputs(_DOCSRUN_INPUTS)):
+        metrics = stage_metrics(settings.names.template(IMPLEMENTATION_DAG), "docs")
+        with Steps(name=DOCSRUN_ENTRY, inputs=_inputs(_DOCSRUN_INPUTS), metrics=metrics):
             validate(name="validate", arguments={name.replace("-", "_"): _ref(name) for name in names})
             run(name="run", arguments=_validated("validate", created))
     return template

@@ -44,6 +44,7 @@ from dsl.config.cloudformation import (
 from dsl.config.model import AphexConfig, Environment
 from dsl.errors import InputError
 from dsl.labels import standard_labels
+from dsl.metrics import run_metrics, stage_metrics
 from dsl.names import IAM_ROLE_ARN_PATTERN, InvalidValue
 from dsl.params import workflow_parameter, workflow_parameter_ref
 from dsl.security import SCRATCH_PATH, ResourceProfile, pod_security_context, scratch_volume
@@ -257,13 +258,25 @@ def _done(task: str) -> str:
     return f"{task}.Succeeded || {task}.Skipped"
 
 
-def _approval(environment: Environment) -> Suspend:
+class _MeteredSuspend(Suspend):
+    """A suspend template with its ``metrics``: Hera 7.1.0's :class:`Suspend` accepts them but leaves
+    them out of the template it builds."""
+
+    def _build_template(self) -> Any:
+        template = super()._build_template()
+        template.metrics = self._build_metrics()
+        return template
+
+
+def _approval(environment: Environment, pipeline: str) -> Suspend:
     """Argo's approval pattern (docs/aphex-pipeline.md): a suspend whose supplied ``decision`` defaults to
     ``reject``; with a timeout, the suspend's ``duration`` (Argo refuses ``timeout`` on a suspend)."""
     timeout = environment.approval.timeout_seconds if environment.approval else None
     text = f"approve to deploy to {environment.name}; anything else, or no answer, rejects"
-    return Suspend(
-        name=f"approve-{environment.name}",
+    name = f"approve-{environment.name}"
+    return _MeteredSuspend(
+        name=name,
+        metrics=stage_metrics(pipeline, name),
         duration=f"{timeout}s" if timeout else None,
         inputs=[Parameter(name="decision", default=REJECT, enum=list(DECISIONS), description=text)],
         outputs=[
@@ -310,6 +323,8 @@ def aphex_pipeline(
         synchronization=Synchronization(mutexes=[Mutex(name=f"{NAME}-{name}")]),
         ttl_strategy=TTLStrategy(seconds_after_success=7 * 24 * 3600, seconds_after_failure=14 * 24 * 3600),
         pod_gc=PodGC(strategy="OnPodSuccess"),
+        archive_logs=settings.archive_logs,
+        metrics=run_metrics(name),
     ) as template:
         validate_step = runner_step(
             validate,
@@ -398,7 +413,7 @@ def aphex_pipeline(
                 ),
             ]
         approvals = {
-            environment.name: _approval(environment)
+            environment.name: _approval(environment, name)
             for environment in config.environments
             if _needs_approval(environment)
         }
@@ -410,6 +425,20 @@ def aphex_pipeline(
             timeout="5m",
             service_account=accounts[PipelineRole.MONITOR.value],
         )
+
+        # A template shared by the environments names its stage after the task: <template>-<environment>
+        # (environment names are the configuration's, checked at compile time).
+        per_environment = "-{{inputs.parameters.environment}}"
+        for step, stage in (
+            (validate_step, "validate"),
+            (build_step, "build"),
+            (self_update_step, SELF_UPDATE),
+            (check_step, "check-approval" + per_environment),
+            (deploy_step, "deploy" + per_environment),
+            (tests_step, "tests" + per_environment),
+            (record_step, "record"),
+        ):
+            step.metrics = stage_metrics(name, stage)
 
         with DAG(name="main") as main:
             validate_step(

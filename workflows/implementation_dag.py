@@ -18,11 +18,18 @@ from hera.workflows.models import Mutex, PodGC, Synchronization, TTLStrategy
 
 from dsl.deadlines import STAGE_TIMEOUT_SECONDS, DeadlineError, check_run_deadline
 from dsl.labels import standard_labels
+from dsl.metrics import acceptance_metrics, run_metrics, stage_metrics
 from dsl.params import workflow_parameter, workflow_parameter_ref
 from dsl.security import pod_security_context
 from dsl.settings import BundleSettings, SettingsError
 from dsl.steps import LIGHT, STANDARD, github_credentials_env, network_retry, runner_step
-from workflows.agents import SERVICE_ACCOUNT_AGENTS, SERVICE_ACCOUNT_STEPS, coderun_ref, docsrun_ref
+from workflows.agents import (
+    IMPLEMENTATION_DAG,
+    SERVICE_ACCOUNT_AGENTS,
+    SERVICE_ACCOUNT_STEPS,
+    coderun_ref,
+    docsrun_ref,
+)
 from workflows.steps.acceptance import acceptance
 from workflows.steps.agent_runs import stop_agents
 from workflows.steps.head import resolve_head
@@ -40,7 +47,7 @@ __all__ = [
     "pull_request_mutex",
 ]
 
-NAME: Final = "implementation-dag"
+NAME: Final = IMPLEMENTATION_DAG
 SERVICE_ACCOUNT_DEPLOYER: Final = "preview-deployer"
 """Role of the ServiceAccount of deploy, cleanup and keep-preview (``<instance>-preview-deployer``)."""
 PREVIEW_WORKLOADS_ROLE: Final = "preview-workloads"
@@ -234,6 +241,7 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
     """Build the ``implementation-dag`` WorkflowTemplate."""
     image = settings.deployer_image
     github_env = github_credentials_env(settings)
+    pipeline = settings.names.template(NAME)
     with WorkflowTemplate(
         name=settings.names.template(NAME),
         namespace=settings.namespace,
@@ -258,6 +266,8 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
             seconds_after_failure=3 * 24 * 3600,
         ),
         pod_gc=PodGC(strategy="OnPodSuccess"),
+        archive_logs=settings.archive_logs,
+        metrics=run_metrics(pipeline),
     ) as template:
         set_params_step = runner_step(
             set_params, name="set-params", image=image, timeout=_timeout("set-params")
@@ -327,6 +337,28 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
             retry=network_retry(),
             timeout=_timeout("resolve-head"),
         )
+
+        for step, stage in (
+            (set_params_step, "set-params"),
+            (head_step, "resolve-head"),
+            (deploy_step, "deploy"),
+            (cleanup_step, "cleanup"),
+            (keep_step, "keep-preview"),
+            (stop_agents_step, "stop-agents"),
+            (success_step, "publish-success"),
+            (failure_step, "publish-failure"),
+        ):
+            step.metrics = stage_metrics(pipeline, stage)
+        # set-params has validated owner and repo before acceptance can run.
+        acceptance_step.metrics = [
+            *stage_metrics(pipeline, "acceptance"),
+            *acceptance_metrics(
+                pipeline,
+                repo=f"{workflow_parameter_ref('owner')}/{workflow_parameter_ref('repo')}",
+                success_ratio_output="success-ratio",
+                p95_output="p95-ms",
+            ),
+        ]
 
         with DAG(name="main"):
             params = set_params_step(

@@ -11,7 +11,7 @@
   ``aws cloudformation describe-stacks`` of the two stacks and prints the ``pipelines`` entry of the
   values file, checked against the values schema.
 
-Exit status: 0 written, 2 unusable input (the message names it).
+Exit status (:mod:`dsl.exit_codes`): 0 written, 2 unusable input (each line on stderr names one problem).
 """
 
 import argparse
@@ -30,16 +30,12 @@ from dsl.config.cloudformation import (
     self_update_stack_name,
     self_update_template,
 )
-from dsl.errors import InputError
+from dsl.exit_codes import ExitCode, UnusableInput, refuse
 from dsl.names import InvalidValue
 from dsl.release import add_release_arguments
 from dsl.settings import SettingsError, load_settings, read_values_file
 
 __all__ = ["add_arguments", "pipeline_entry", "run_from_args"]
-
-
-class _Refused(InputError):
-    """Unusable input; the message names it."""
 
 
 def _write(path: Path, template: dict[str, Any]) -> None:
@@ -52,26 +48,25 @@ def _pipeline_names(args: argparse.Namespace) -> tuple[Any, str, str]:
     from dsl.config.validate import ConfigError, load_config
     from workflows.aphex_pipeline import PipelineError, pipeline_id
 
-    values: dict[str, Any] = {}
-    if args.values is not None:
-        try:
-            values = read_values_file(args.values)
-        except SettingsError as error:
-            raise _Refused(str(error)) from None
+    try:
+        values = {} if args.values is None else read_values_file(args.values)
+    except SettingsError as error:
+        raise UnusableInput(error.problems) from None
     try:
         settings = load_settings(values, release=args.release, release_namespace=args.namespace)
     except SettingsError as error:
-        raise _Refused(f"{args.values or '--release'}: {error}") from None
+        prefix = f"{args.values}: " if args.values is not None else ""
+        raise UnusableInput([f"{prefix}{problem}" for problem in error.problems]) from None
     try:
         config = load_config(args.config)
     except ConfigError as error:
-        raise _Refused("; ".join(f"{args.config}: {problem}" for problem in error.problems)) from None
+        raise UnusableInput([f"{args.config}: {problem}" for problem in error.problems]) from None
     except OSError as error:
-        raise _Refused(f"cannot read {args.config}: {error}") from None
+        raise UnusableInput(f"{args.config}: cannot read: {error.strerror or type(error).__name__}") from None
     try:
         return config, pipeline_id(config, settings), settings.namespace
     except PipelineError as error:
-        raise _Refused(str(error)) from None
+        raise UnusableInput(str(error)) from None
 
 
 def _stack(args: argparse.Namespace) -> None:
@@ -105,14 +100,14 @@ def _outputs(path: Path) -> list[dict[str, str]]:
             for stack in stacks
         ]
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-        raise _Refused(
+        raise UnusableInput(
             f"--stack-outputs {path}: not the JSON of `aws cloudformation describe-stacks` ({error})"
         ) from None
 
 
 def _one(found: list[dict[str, str]], key: str, what: str) -> dict[str, str]:
     if len(found) != 1:
-        raise _Refused(
+        raise UnusableInput(
             f"--stack-outputs: expected exactly one {what} (a stack with output {key}), found {len(found)}"
         )
     return found[0]
@@ -134,7 +129,7 @@ def pipeline_entry(stacks: list[dict[str, str]], repository: str) -> dict[str, A
             pipeline, self_update_role_arn=self_update[SELF_UPDATE_OUTPUT]
         )
     except PipelineError as error:
-        raise _Refused(f"--stack-outputs: {error}") from None
+        raise UnusableInput(f"--stack-outputs: {error}") from None
     entry: dict[str, Any] = {
         "name": pipeline["WorkflowTemplateName"],
         "repository": repository,
@@ -151,7 +146,7 @@ def pipeline_entry(stacks: list[dict[str, str]], repository: str) -> dict[str, A
     try:
         load_settings({"pipelines": [entry]})
     except SettingsError as error:
-        raise _Refused(str(error)) from None
+        raise UnusableInput(error.problems) from None
     return entry
 
 
@@ -196,10 +191,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    """Run the chosen subcommand; 2 with the reason on stderr when an input is unusable."""
+    """Run the chosen subcommand; 2 with the reasons on stderr when an input is unusable."""
     try:
         args.pipeline_handler(args)
-    except (_Refused, InvalidValue) as error:
-        print(f"aphex pipeline: {error}", file=sys.stderr)
-        return 2
-    return 0
+    except UnusableInput as error:
+        return refuse("aphex pipeline", error.lines)
+    except InvalidValue as error:
+        return refuse("aphex pipeline", str(error))
+    return ExitCode.OK

@@ -86,6 +86,7 @@ def _one_step_template(
         synchronization=synchronization,
         ttl_strategy=TTLStrategy(seconds_after_success=24 * 3600, seconds_after_failure=3 * 24 * 3600),
         pod_gc=PodGC(strategy="OnPodSuccess"),
+        archive_logs=settings.archive_logs,
     ) as template:
         script = runner_step(
             function,

@@ -59,6 +59,7 @@ def cluster_verify_template(settings: BundleSettings, checks: Sequence[Check]) -
         active_deadline_seconds=DEADLINE_SECONDS,
         ttl_strategy=TTLStrategy(seconds_after_success=24 * 3600, seconds_after_failure=3 * 24 * 3600),
         pod_gc=PodGC(strategy="OnPodSuccess"),
+        archive_logs=settings.archive_logs,
     ) as template:
         verify = runner_step(
             verify_cluster,

@@ -1,8 +1,9 @@
 """``aphex config validate FILE...``: check aphex-config.yaml files and name each bad field by its path.
 
-Output: ``FILE: path: message``, one line per problem, or ``FILE: valid``. Exit status 0 when every
-file is valid, 1 when any has problems, 2 when a file cannot be read (nothing else is an error: broken
-YAML or binary content is a problem of the file).
+Output: ``FILE: path: message``, one line per problem, or ``FILE: valid``. Exit status
+(:mod:`dsl.exit_codes`): 0 when every file is valid, 1 when any has problems, 2 when a file cannot be read
+or is not a YAML document (binary, broken YAML, empty, too large), reported on stderr; every file is
+checked and the worst status wins.
 """
 
 import argparse
@@ -10,9 +11,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dsl.config.validate import read_config_file, validate_text
+from dsl.config.validate import parse_text, read_config_file, validate_document
+from dsl.exit_codes import ExitCode, refuse
 
 __all__ = ["main"]
+
+_COMMAND = "aphex config validate"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,20 +28,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _validate(files: Sequence[Path]) -> int:
-    status = 0
+    status = ExitCode.OK
     for file in files:
         try:
             content = read_config_file(file)
         except OSError as error:
-            reason = error.strerror or type(error).__name__
-            print(f"aphex config validate: cannot read {file}: {reason}", file=sys.stderr)
-            status = 2
+            status = refuse(_COMMAND, f"{file}: cannot read: {error.strerror or type(error).__name__}")
             continue
-        problems = validate_text(content)
+        data, unreadable = parse_text(content)
+        if unreadable:
+            status = refuse(_COMMAND, [f"{file}: {problem.message}" for problem in unreadable])
+            continue
+        problems = validate_document(data)
         for problem in problems:
             print(f"{file}: {problem}")
         if problems:
-            status = max(status, 1)
+            status = max(status, ExitCode.PROBLEMS)
         else:
             print(f"{file}: valid")
     return status

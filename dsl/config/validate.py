@@ -12,13 +12,11 @@ value that looks like a secret.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
@@ -27,6 +25,8 @@ from jsonschema import Draft202012Validator, ValidationError, validators
 
 from dsl.config.model import AphexConfig, config_from_validated, partition_of
 from dsl.errors import InputError
+from dsl.schema_problems import PathPart, PathProblem, problems_of, unknown_key_message
+from dsl.schema_problems import format_path as schema_path
 from dsl.yaml_input import YamlInputError, load_yaml
 
 __all__ = [
@@ -55,43 +55,18 @@ MAX_DEPTH: Final = 64
 _MAX_INT_BITS: Final = 64
 _MAX_SHOWN: Final = 64
 
-PathPart = str | int
-"""A mapping key (``str``) or a list index (``int``)."""
-
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-_TYPE_NAMES: Final = {
-    "string": "a string",
-    "integer": "an integer",
-    "number": "a number",
-    "boolean": "true or false",
-    "array": "a list",
-    "object": "a mapping",
-    "null": "empty",
-}
 _CUSTOM_MESSAGE_KEYWORDS: Final = frozenset(
     {"type", "pattern", "minLength", "maxLength", "const", "enum", "anyOf", "oneOf", "minItems"}
 )
 
 
-@dataclass(frozen=True, kw_only=True)
-class ConfigProblem:
-    """One finding: where (``environments[1].account``) and what to do about it."""
-
-    path: tuple[PathPart, ...]
-    message: str
+class ConfigProblem(PathProblem):
+    """One finding of ``aphex-config.yaml``; a key that looks like a secret is redacted in its path."""
 
     @property
     def location(self) -> str:
         """The path as written in messages; ``(document)`` for the document as a whole."""
         return format_path(self.path)
-
-    def sort_key(self) -> tuple[tuple[tuple[int, int, str], ...], str]:
-        """Document order: list indices numerically, keys alphabetically, then the message."""
-        parts = tuple((0, part, "") if isinstance(part, int) else (1, 0, part) for part in self.path)
-        return parts, self.message
-
-    def __str__(self) -> str:
-        return f"{self.location}: {self.message}"
 
 
 class ConfigError(InputError):
@@ -178,18 +153,7 @@ def _redact(text: str) -> str:
 
 def format_path(path: Sequence[PathPart]) -> str:
     """``environments[1].stacks[0].name``; keys that are not identifiers in brackets, secrets redacted."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif _secret_kind(part) is not None:
-            out += "[<redacted>]"
-        elif _IDENTIFIER.match(part):
-            out += f".{part}" if out else part
-        else:
-            shown = part if len(part) <= _MAX_SHOWN else part[:_MAX_SHOWN] + "..."
-            out += f"[{json.dumps(shown)}]"
-    return out or "(document)"
+    return schema_path(path, hidden=lambda part: _secret_kind(part) is not None)
 
 
 def _key(key: object) -> str:
@@ -301,62 +265,21 @@ def _validator() -> Any:
 
 
 def _unknown_field(key: object, known: Sequence[str]) -> str:
-    if isinstance(key, str) and _secret_kind(key) is None:
-        lowered = {name.lower(): name for name in known}
-        close = difflib.get_close_matches(key.lower(), sorted(lowered), n=1, cutoff=0.6)
-        if close:
-            return f"unknown field (did you mean {lowered[close[0]]}?)"
-    return f"unknown field (allowed: {', '.join(sorted(known))})" if known else "unknown field"
+    return unknown_key_message(key if isinstance(key, str) and _secret_kind(key) is None else None, known)
 
 
-def _generic_message(error: ValidationError) -> str:
-    validator = error.validator
-    expected: Any = error.validator_value
-    if validator == "type":
-        names = [expected] if isinstance(expected, str) else list(expected)
-        return "must be " + " or ".join(_TYPE_NAMES.get(name, name) for name in names)
-    if validator == "minItems":
-        return "must not be empty" if expected == 1 else f"must have at least {expected} items"
-    if validator == "maxItems":
-        return f"must have at most {expected} items"
-    if validator == "minLength":
-        return "must not be empty" if expected == 1 else f"must be at least {expected} characters long"
-    if validator == "maxLength":
-        return f"must be at most {expected} characters long"
-    if validator == "minimum":
-        return f"must be at least {expected}"
-    if validator == "maximum":
-        return f"must be at most {expected}"
-    if validator == "uniqueItems":
-        return "must not list the same item twice"
-    if validator == "const":
-        return f"must be {json.dumps(expected)}"
-    if validator == "enum":
-        return "must be one of " + ", ".join(json.dumps(item) for item in expected)
-    if validator == "pattern":
-        return f"must match {expected}"
-    return f"does not satisfy the schema rule {validator!r}"
+def _custom_message(error: ValidationError) -> str | None:
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+    if error.validator in _CUSTOM_MESSAGE_KEYWORDS and "x-message" in schema:
+        return str(schema["x-message"])
+    return None
 
 
 def _schema_problems(data: object) -> Iterator[ConfigProblem]:
-    for error in _validator().iter_errors(data):
-        path = tuple(part if isinstance(part, int) else _key(part) for part in error.absolute_path)
-        schema = error.schema if isinstance(error.schema, Mapping) else {}
-        instance = error.instance
-        expected: Any = error.validator_value
-        if error.validator == "required" and isinstance(instance, Mapping):
-            for name in expected:
-                if name not in instance:
-                    yield ConfigProblem(path=(*path, name), message="is required")
-        elif error.validator == "additionalProperties" and isinstance(instance, Mapping):
-            known = list(schema.get("properties", {}))
-            for key in instance:
-                if key not in known:
-                    yield ConfigProblem(path=(*path, _key(key)), message=_unknown_field(key, known))
-        elif error.validator in _CUSTOM_MESSAGE_KEYWORDS and "x-message" in schema:
-            yield ConfigProblem(path=path, message=str(schema["x-message"]))
-        else:
-            yield ConfigProblem(path=path, message=_generic_message(error))
+    for problem in problems_of(
+        _validator().iter_errors(data), key=_key, unknown=_unknown_field, message=_custom_message
+    ):
+        yield ConfigProblem(path=problem.path, message=problem.message)
 
 
 # --- semantic rules ----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dsl.errors import InputError
+from dsl.lint.rules import metric_conflict, metric_declarations
 from dsl.lint.semantics import Catalog, Mode, check_object
 from dsl.lint.structure import check_structure, root_schema
 from dsl.yaml_input import YamlInputError, load_yaml_documents
@@ -126,6 +127,21 @@ def lint_documents(documents: Sequence[SourceDocument], *, mode: Mode = Mode.LIN
             check_object(document.data, catalog, _collector(found), mode)
         label = _label(document.data)
         problems += [Problem(file=document.file, obj=label, field=f, message=m) for f, m in found]
+    return problems + _metric_conflicts(argo)
+
+
+def _metric_conflicts(argo: Sequence[SourceDocument]) -> list[Problem]:
+    """Metrics declared again with another help or kind among the objects: one controller emits them all
+    and refuses every declaration after the first (:func:`dsl.lint.rules.metric_conflict`)."""
+    first: dict[str, tuple[str, str]] = {}
+    problems: list[Problem] = []
+    for document in argo:
+        for field, name, kind, help_text in metric_declarations(document.data):
+            message = metric_conflict(first.setdefault(name, (kind, help_text)), name, kind, help_text)
+            if message:
+                problems.append(
+                    Problem(file=document.file, obj=_label(document.data), field=field, message=message)
+                )
     return problems
 
 

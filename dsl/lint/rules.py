@@ -36,6 +36,8 @@ __all__ = [
     "clean_path_problem",
     "find_cycle",
     "has_location",
+    "metric_conflict",
+    "metric_declarations",
 ]
 
 Emit = Callable[[str, str], None]
@@ -273,8 +275,14 @@ def check_inputs(emit: Emit, template: Obj, path: str, leaf: bool) -> None:
         check_artifact_location(emit, artifact, where)
 
 
-def check_metrics(emit: Emit, template: Obj, path: str) -> None:
-    """Argo's metric rules: names, label keys, help, and a value for each metric kind."""
+def check_metrics(emit: Emit, template: Obj, path: str, *, label_keys: bool = True) -> None:
+    """Argo's metric rules: names, label keys, help, and a value for each metric kind.
+
+    For a template's ``metrics`` these are ``validateTemplate``'s. Argo's validator skips a workflow's
+    ``spec.metrics``; its controller refuses one without a valid name or help, or without a value, when
+    the run ends (``workflow/controller/operator.go``, computeMetrics; ``workflow/metrics``,
+    UpsertCustomMetric), so they are checked there with ``label_keys=False`` (label keys are not checked
+    at emission)."""
     for index, metric in enumerate(as_list(as_map(template.get("metrics")).get("prometheus"))):
         metric = as_map(metric)
         where = f"{path}.metrics.prometheus[{index}]"
@@ -284,7 +292,7 @@ def check_metrics(emit: Emit, template: Obj, path: str) -> None:
                 f"{where}.name",
                 f"metric name '{name}' is invalid. Metric names must contain alphanumeric characters or '_'",
             )
-        for label_index, label in enumerate(as_list(metric.get("labels"))):
+        for label_index, label in enumerate(as_list(metric.get("labels")) if label_keys else []):
             key = str(as_map(label).get("key") or "")
             if not _METRIC_NAME.match(key):
                 emit(
@@ -303,6 +311,40 @@ def check_metrics(emit: Emit, template: Obj, path: str) -> None:
             value = metric.get(kind)
             if isinstance(value, Mapping) and not value.get("value"):
                 emit(f"{where}.{kind}.value", f"missing {kind}.value")
+
+
+_METRIC_KINDS = ("counter", "gauge", "histogram")
+
+
+def metric_declarations(obj: Obj) -> Iterable[tuple[str, str, str, str]]:
+    """``(field path, name, kind, help)`` of every metric of an Argo object whose name holds no
+    variable: the workflow's and each template's (a CronWorkflow's in its ``workflowSpec``)."""
+    spec, prefix = as_map(obj.get("spec")), "spec"
+    if obj.get("kind") == "CronWorkflow":
+        spec, prefix = as_map(spec.get("workflowSpec")), "spec.workflowSpec"
+    owners = [(spec, prefix)] + [
+        (as_map(template), f"{prefix}.templates[{index}]")
+        for index, template in enumerate(as_list(spec.get("templates")))
+    ]
+    for owner, path in owners:
+        for index, metric in enumerate(as_list(as_map(owner.get("metrics")).get("prometheus"))):
+            metric = as_map(metric)
+            name = str(metric.get("name") or "")
+            kind = next((kind for kind in _METRIC_KINDS if isinstance(metric.get(kind), Mapping)), "")
+            if name and kind and not TAG.search(name):
+                yield f"{path}.metrics.prometheus[{index}]", name, kind, str(metric.get("help") or "")
+
+
+def metric_conflict(first: tuple[str, str], name: str, kind: str, help_text: str) -> str | None:
+    """Why the controller refuses a metric declared again with another help or kind; ``first`` is the
+    ``(kind, help)`` of its first declaration (``workflow/metrics/metrics_custom.go``,
+    matchExistingMetric)."""
+    first_kind, first_help = first
+    if help_text != first_help:
+        return f"help for metric {name} is already set to {first_help}, it cannot be changed"
+    if kind != first_kind:
+        return f"found existing {first_kind} for custom metric {name} of type {kind}"
+    return None
 
 
 def check_container_set(emit: Emit, template: Obj, path: str) -> None:

@@ -301,6 +301,7 @@ class _ObjectChecker:
         allow_empty = self.mode == Mode.LINT or (self.template_validation and self.mode != Mode.SUBMIT)
         check_argument_values(self.emit, as_map(spec.get("arguments")), f"{prefix}.arguments", allow_empty)
         self.build_globals(arguments)
+        check_metrics(self.emit, spec, prefix, label_keys=False)
         check_pod_gc(self.emit, as_map(spec.get("podGC")), f"{prefix}.podGC")
         check_pod_resources(self.emit, as_map(spec.get("podResources")), f"{prefix}.podResources")
         entrypoint = spec.get("entrypoint")

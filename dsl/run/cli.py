@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dsl.errors import InputError
+from dsl.exit_codes import ExitCode, refuse
 from dsl.run import Fault, LoadError, RunOptions, RunRefused, run_workflow
 from dsl.run.report import report, tree
 from dsl.run.store import RuleError, parse_rule
@@ -189,18 +190,15 @@ def run_from_args(args: argparse.Namespace) -> int:
         options = options_from_args(args)
         result = run_workflow(args.paths, options)
     except (OptionError, RuleError, LoadError) as error:
-        print(f"aphex run: {error}", file=sys.stderr)
-        return 2
+        return refuse("aphex run", str(error))
     except RunRefused as refused:
-        for problem in refused.problems:
-            print(f"aphex run: refused: {problem}", file=sys.stderr)
-        return 2
+        return refuse("aphex run", [f"refused: {problem}" for problem in refused.problems])
     print()
     print(tree(result), end="")
     if args.report is not None:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(json.dumps(report(result), indent=2) + "\n", encoding="utf-8")
-    return 0 if result.phase == "Succeeded" else 1
+    return ExitCode.OK if result.phase == "Succeeded" else ExitCode.PROBLEMS
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -777,7 +777,9 @@ class Engine:
                 host = paths.host(str(artifact["path"]))
                 host.parent.mkdir(parents=True, exist_ok=True)
                 variables[f"outputs.artifacts.{artifact['name']}.path"] = str(host)
-        body = {key: value for key, value in template.items() if key not in ("inputs", "outputs")}
+        # Metrics are the controller's, substituted once the node has completed (operator.go,
+        # computeMetrics, with {{status}} and the node's outputs): a local run does not emit them.
+        body = {key: value for key, value in template.items() if key not in ("inputs", "outputs", "metrics")}
         substituted = dict(substitute_tree(body, variables, resolved.path))
         substituted["outputs"] = outputs
         substituted["inputs"] = template.get("inputs") or {}

@@ -9,11 +9,11 @@ import helm_python as helm
 import kubernetes_validate
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from dsl.bundle import OUTPUT_MARKER, object_path
-from dsl.chart import chart_files
+from dsl.chart import ChartError, _mark_flag, chart_files
 from dsl.config.validate import load_config
 from dsl.lint import SourceDocument, lint_documents
 from dsl.names import BUNDLE_TEMPLATE_NAMES
@@ -72,6 +72,43 @@ def test_default_values_render_exactly_the_plain_manifests(chart: helm.Chart) ->
     assert sorted(rendered) == sorted(compiled)
     for identity, obj in compiled.items():
         assert rendered[identity] == obj, identity
+
+
+@pytest.mark.parametrize("archive", [True, False])
+def test_archive_logs_renders_what_the_compiler_builds(chart: helm.Chart, archive: bool) -> None:
+    """A boolean value that is not a component toggle: templated where flipping it flips the output."""
+    values = {"archiveLogs": archive}
+    rendered = by_identity(render(chart, values, release="aphex"))
+    assert rendered == by_identity(build_bundle(load_settings(values)))
+    flags = {
+        identity[2]: obj["spec"].get("archiveLogs")
+        for identity, obj in rendered.items()
+        if identity[0] == "WorkflowTemplate"
+    }
+    assert flags == {
+        "cluster-verify": archive,
+        "coderun-template": None,
+        "docsrun-template": None,
+        "implementation-dag": archive,
+        "preview-cleanup": archive,
+        "preview-janitor": archive,
+    }
+
+
+def test_a_flag_is_templated_only_where_it_flips_a_boolean() -> None:
+    base = {"spec": {"archiveLogs": False, "readOnly": True, "items": [False, "x"]}}
+    flipped = {"spec": {"archiveLogs": True, "readOnly": True, "items": [False, "x"]}}
+    assert _mark_flag(base, flipped, "TOKEN", "W/x") == {
+        "spec": {"archiveLogs": "TOKEN", "readOnly": True, "items": [False, "x"]}
+    }
+    # A second flag leaves the first one's token alone where it is false in its own flipped build.
+    assert _mark_flag(
+        {"a": "TOKEN", "b": False}, {"a": False, "b": True}, "OTHER", "W/x", earlier=frozenset({"TOKEN"})
+    ) == {"a": "TOKEN", "b": "OTHER"}
+    with pytest.raises(ChartError, match=r"W/x\.spec: a boolean value changes more than a boolean field"):
+        _mark_flag(base, {"spec": {**flipped["spec"], "extra": 1}}, "TOKEN", "W/x")
+    with pytest.raises(ChartError, match=r"W/x\.spec\.items\[1\]: .* \('x' -> 'y'\)"):
+        _mark_flag(base, {"spec": {**base["spec"], "items": [False, "y"]}}, "TOKEN", "W/x")
 
 
 def _pipeline(name: str, repository: str) -> dict[str, Any]:
@@ -159,6 +196,7 @@ def test_toggles_remove_their_components(chart: helm.Chart) -> None:
         ({"deployerImage": {"tag": "bad tag!"}}, "/deployerImage/tag"),
         ({"agents": {"qa": "no spaces"}}, "/agents/qa"),
         ({"components": {"docsStage": "yes"}}, "/components/docsStage"),
+        ({"archiveLogs": "true"}, "/archiveLogs"),
         (
             {"pipelines": [{**_pipeline("shop", "shop"), "artifactBucket": "Bad_Bucket"}]},
             "/pipelines/0/artifactBucket",
@@ -232,6 +270,9 @@ _RELEASE_NAMESPACE = st.sampled_from(["argo", "team-a", "ci"])
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(values=_strategy(VALUES_SCHEMA), release=_RELEASE, release_namespace=_RELEASE_NAMESPACE)
+@example(
+    values={"archiveLogs": True, "components": {"docsStage": False}}, release="team", release_namespace="argo"
+)
 def test_any_valid_values_render_what_the_compiler_builds(
     chart: helm.Chart, values: dict[str, Any], release: str, release_namespace: str
 ) -> None:
@@ -243,7 +284,7 @@ def test_any_valid_values_render_what_the_compiler_builds(
         # (dsl/deadlines.py): the chart refuses these values too, with the same message.
         message = str(error)
         assert "longer than 57 characters" in message or message.startswith("workflowDeadlineSeconds:")
-        with pytest.raises(helm.HelmError, match=re.escape(message.split(";")[0][:60])):
+        with pytest.raises(helm.HelmError, match=re.escape(message.splitlines()[0][:60])):
             render(chart, values, release=release, namespace=release_namespace)
         return
     rendered = render(chart, values, release=release, namespace=release_namespace)
@@ -382,7 +423,7 @@ def test_a_pipeline_named_like_a_bundle_template_is_refused_by_compile_and_chart
     with pytest.raises(helm.HelmValuesError, match="/pipelines/0/name"):
         chart.validate_schema(values)
     with pytest.raises(
-        SettingsError, match=r"pipelines\[0\]\.name: 'preview-janitor' names one of the bundle"
+        SettingsError, match=r"^pipelines\[0\]\.name: must not name one of the bundle's WorkflowTemplates \("
     ):
         load_settings(values)
 

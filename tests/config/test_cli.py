@@ -40,30 +40,32 @@ def test_an_unreadable_file_exits_2_on_stderr(tmp_path: Path, capsys: pytest.Cap
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.splitlines() == [
-        f"aphex config validate: cannot read {tmp_path / 'missing.yaml'}: No such file or directory",
-        f"aphex config validate: cannot read {tmp_path}: Is a directory",
+        f"aphex config validate: {tmp_path / 'missing.yaml'}: cannot read: No such file or directory",
+        f"aphex config validate: {tmp_path}: cannot read: Is a directory",
     ]
 
 
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"\x7fELF\x02\x01\x01\x00\xff\xfe", "(document): not UTF-8 text (invalid byte at offset 8)"),
-        (
-            b"key: [unclosed",
-            "(document): not valid YAML: line 2, column 1: did not find expected ',' or ']'",
-        ),
-        (b"", "(document): is empty; expected a mapping with version, build and environments"),
-        (b"#" * (MAX_DOCUMENT_BYTES + 10), "(document): is larger than 1024 KiB"),
+        (b"\x7fELF\x02\x01\x01\x00\xff\xfe", "not UTF-8 text (invalid byte at offset 8)"),
+        (b"key: [unclosed", "not valid YAML: line 2, column 1: did not find expected ',' or ']'"),
+        (b"", "is empty; expected a mapping with version, build and environments"),
+        (b"#" * (MAX_DOCUMENT_BYTES + 10), "is larger than 1024 KiB"),
     ],
 )
-def test_binary_broken_empty_or_huge_files_are_problems_of_the_file(
+def test_binary_broken_empty_or_huge_files_are_unusable_input(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, message: str
 ) -> None:
+    """A file that is not a YAML document cannot be validated: exit 2, the reason on stderr (README.md,
+    "Exit codes"), while a later valid file is still checked."""
     target = tmp_path / "aphex-config.yaml"
     target.write_bytes(content)
-    assert main(["validate", str(target)]) == 1
-    assert capsys.readouterr().out == f"{target}: {message}\n"
+    valid = EXAMPLES / "valid-minimal.yaml"
+    assert main(["validate", str(target), str(valid)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"aphex config validate: {target}: {message}\n"
+    assert captured.out == f"{valid}: valid\n"
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

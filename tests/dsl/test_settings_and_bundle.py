@@ -1,13 +1,17 @@
 """Settings loading (dsl.settings) and the all-or-nothing bundle writer (dsl.bundle)."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from dsl.bundle import OUTPUT_MARKER, BundleError, OutputDirectoryError, dump_yaml, write_bundle
 from dsl.cli import main as cli_main
+from dsl.images import REPOSITORY_PATTERN, TAG_PATTERN
+from dsl.names import APP_PATTERN, DNS_NAME_PATTERN, IAM_ROLE_ARN_PATTERN
 from dsl.params import ParameterDefinitionError, workflow_parameter
 from dsl.settings import SettingsError, load_settings
+from dsl.values_schema import VALUES_SCHEMA
 
 
 def test_defaults_load() -> None:
@@ -55,29 +59,103 @@ def test_values_override_nested_settings() -> None:
     assert str(settings.deployer_image) == "r.example/d@sha256:" + "a" * 64
 
 
+_LABEL = r"^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$"
+_ROLE_ARN = IAM_ROLE_ARN_PATTERN
+
+
 @pytest.mark.parametrize(
-    ("values", "message"),
+    ("values", "problems"),
     [
-        ({"namespace": "Argo"}, "namespace: invalid value"),
-        ({"agentDeadlineSeconds": "10"}, "agentDeadlineSeconds: must be of type integer"),
-        ({"agents": {"qa": "bad name"}}, "agents.qa"),
-        ({"deployerImage": {"registry": "r", "repository": "UPPER", "tag": "1"}}, "deployerImage"),
-        ({"previewDomain": "-x.com"}, "previewDomain"),
-        ({"nope": 1}, "nope: unknown setting"),
+        ({"namespace": "Argo"}, [f"namespace: must match ^$|{_LABEL}"]),
+        ({"agentDeadlineSeconds": "10"}, ["agentDeadlineSeconds: must be an integer"]),
+        ({"agentDeadlineSeconds": 59}, ["agentDeadlineSeconds: must be at least 60"]),
+        ({"agents": {"qa": "bad name"}}, [f"agents.qa: must match {APP_PATTERN}"]),
+        (
+            {"deployerImage": {"registry": "r", "repository": "UPPER", "tag": "1"}},
+            [f"deployerImage.repository: must match {REPOSITORY_PATTERN}"],
+        ),
+        ({"previewDomain": "-x.com"}, [f"previewDomain: must match {DNS_NAME_PATTERN}"]),
+        (
+            {"previewPodSecurity": "privileged"},
+            ['previewPodSecurity: must be one of "restricted", "baseline"'],
+        ),
+        (
+            {"nope": 1},
+            ["nope: unknown field (allowed: " + ", ".join(sorted(VALUES_SCHEMA["properties"])) + ")"],
+        ),
+        ({"namespce": "argo"}, ["namespce: unknown field (did you mean namespace?)"]),
+        ({"events": {"webhookprot": 1}}, ["events.webhookprot: unknown field (did you mean webhookPort?)"]),
         (
             {"pipelines": [_pipeline("shop"), _pipeline("shop")]},
-            r"pipelines\[1\]\.name: 'shop' is listed twice",
+            ["pipelines[1].name: 'shop' is listed twice"],
         ),
-        ({"pipelines": [{**_pipeline("shop"), "name": "x" * 20}]}, r"pipelines\[0\]\.name: .* is too long"),
-        ({"pipelines": [{**_pipeline("shop"), "repository": "a\tb"}]}, r"pipelines\[0\]\.repository"),
-        ({"pipelines": [{**_pipeline("shop"), "roleArns": {"build": "x"}}]}, r"pipelines\[0\]\.roleArns"),
-        ({"pipelines": [{"name": "shop"}]}, "'repository' is a required property"),
-        ({"builderImage": {"tag": "a b"}}, r"builderImage\.tag"),
+        (
+            {"pipelines": [{**_pipeline("shop"), "name": "x" * 20}]},
+            ["pipelines[0].name: must be at most 19 characters long"],
+        ),
+        (
+            {"pipelines": [{**_pipeline("shop"), "repository": "a\tb"}]},
+            [
+                "pipelines[0].repository: must match ^[A-Za-z0-9_-][A-Za-z0-9._-]*$",
+                "pipelines[0].repository: must not contain control characters",
+            ],
+        ),
+        (
+            {"pipelines": [{**_pipeline("shop"), "roleArns": {"build": "x"}}]},
+            [
+                f"pipelines[0].roleArns.build: must match {_ROLE_ARN}",
+                "pipelines[0].roleArns.deploy: is required",
+                "pipelines[0].roleArns.monitor: is required",
+                "pipelines[0].roleArns.selfUpdate: is required",
+            ],
+        ),
+        (
+            {"pipelines": [{"name": "shop"}]},
+            [
+                "pipelines[0].artifactBucket: is required",
+                "pipelines[0].repository: is required",
+                "pipelines[0].roleArns: is required",
+            ],
+        ),
+        ({"builderImage": {"tag": "a b"}}, [f"builderImage.tag: must match {TAG_PATTERN}"]),
+        ({"events": {"repositories": []}}, ["events.repositories: must not be empty"]),
+        (
+            {"events": {"repositories": ["a", "a"]}},
+            ["events.repositories: must not list the same item twice"],
+        ),
     ],
 )
-def test_bad_values_are_named(values: dict[str, object], message: str) -> None:
-    with pytest.raises(SettingsError, match=message):
+def test_bad_values_are_named_one_per_line_with_the_rule_and_its_limit(
+    values: Any, problems: list[str]
+) -> None:
+    """Each problem is its own line: the key's path, the rule and its limit (never the key's description),
+    in document order (list indices numerically, keys alphabetically)."""
+    with pytest.raises(SettingsError) as refused:
         load_settings(values)
+    assert list(refused.value.problems) == problems
+    assert str(refused.value) == "\n".join(problems)
+
+
+def test_several_values_problems_come_one_per_line_in_document_order() -> None:
+    values = {
+        "previewPodSecurity": "privileged",
+        "agentModel": "",
+        "namespce": "argo",
+        "events": {"webhookPort": 80, "mainbranch": "main"},
+        "pipelines": [_pipeline("shop"), {**_pipeline("b"), "name": "y" * 20}],
+    }
+    expected = [
+        f"agentModel: must match {VALUES_SCHEMA['properties']['agentModel']['pattern']}",
+        "events.mainbranch: unknown field (did you mean mainBranch?)",
+        "events.webhookPort: must be at least 1024",
+        "namespce: unknown field (did you mean namespace?)",
+        "pipelines[1].name: must be at most 19 characters long",
+        'previewPodSecurity: must be one of "restricted", "baseline"',
+    ]
+    for _ in range(3):  # the order never depends on jsonschema's iteration or a set's
+        with pytest.raises(SettingsError) as refused:
+            load_settings(values)
+        assert str(refused.value).splitlines() == expected
 
 
 def test_parameters_need_a_description_and_a_default_inside_the_enum() -> None:

@@ -80,7 +80,7 @@ ENTRY_POINTS = [
     (["run", "{bomb}"], 2),
     (["compile", "--values", "{bomb}", "--out", "{out}"], 2),
     (["compile", "--config", "{bomb}", "--values", "{values}", "--out", "{out}"], 2),
-    (["config", "validate", "{bomb}"], 1),
+    (["config", "validate", "{bomb}"], 2),  # not a YAML document it can check (README.md, "Exit codes")
     (["pipeline", "stack", "--config", "{bomb}", "--release", "r", "--out", "{out}/s.json"], 2),
     (
         [

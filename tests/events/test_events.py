@@ -581,7 +581,7 @@ def test_rbac_follows_the_namespaces() -> None:
     ],
 )
 def test_bad_settings_name_the_field(changes: dict[str, Any], field: str) -> None:
-    with pytest.raises(SettingsError, match=f"(^|; ){re.escape(field)}:"):
+    with pytest.raises(SettingsError, match=f"(?m)^{re.escape(field)}:"):
         load_settings({"events": changes})
 
 

@@ -588,7 +588,7 @@ def test_list_prints_the_checks_and_calls_nothing(
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--release", "Team_B"], "--release: release name 'Team_B': must be a DNS label"),
+        (["--release", "Team_B"], "aphex verify: release name 'Team_B': must be a DNS label"),
         (["--context", " "], "--context: must not be empty"),
         (["--values", "missing.yaml"], "cannot read values file missing.yaml"),
     ],

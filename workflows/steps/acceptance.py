@@ -25,14 +25,28 @@ from urllib.parse import urlsplit
 
 import requests
 from hera.workflows import Artifact, Parameter
+from hera.workflows.models import ValueFrom
 
 from dsl.names import InvalidValue
+from dsl.security import OUTPUTS_DIRECTORY
 from workflows.steps.exits import fail
 
 __all__ = ["Probe", "acceptance", "parse_statuses", "percentile", "probe_all"]
 
 _SAMPLE_BYTES: Final = 4096
 _PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$")
+
+
+def _figure(name: str) -> Parameter:
+    """An output figure that is empty, not missing, when the step ended before measuring (invalid input,
+    timeout): Argo's executor fails to save an output whose file is absent unless it has a default
+    (argo-workflows ``workflow/executor/executor.go``, SaveParameters), and the acceptance gauges
+    (:func:`dsl.metrics.acceptance_metrics`) skip an empty figure."""
+    return Parameter(
+        name=name,
+        global_name=f"acceptance-{name}",
+        value_from=ValueFrom(path=f"{OUTPUTS_DIRECTORY}/parameters/{name}", default=""),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -210,8 +224,8 @@ def acceptance(
     success_statuses: str = "200-399",
     verify_tls: bool = True,
 ) -> tuple[
-    Annotated[str, Parameter(name="success-ratio", global_name="acceptance-success-ratio")],
-    Annotated[str, Parameter(name="p95-ms", global_name="acceptance-p95-ms")],
+    Annotated[str, _figure("success-ratio")],
+    Annotated[str, _figure("p95-ms")],
     Annotated[str, Parameter(name="summary", global_name="acceptance-summary")],
 ]:
     """Runner entrypoint: probe the preview, write the evidence, pass or fail on the thresholds."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
-from dsl.exit_codes import FAILED, INVALID_INPUT
+from dsl.exit_codes import ExitCode
 from dsl.names import API_GROUP_PATTERN, DNS_LABEL_PATTERN, OBJECT_NAME_PATTERN, InvalidValue
 from workflows.steps.exits import fail
 from workflows.steps.kube import CommandError, StepError, run
@@ -38,7 +38,7 @@ __all__ = [
     "checks_to_json",
     "describe",
     "merge_checks",
-    "run_from_args",
+    "run_checks",
     "verify_cluster",
 ]
 
@@ -436,35 +436,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run_from_args(args: argparse.Namespace) -> int:
-    """Run the checks the values require (:func:`workflows.bundle.required_checks`): 0 ready,
-    1 problems found, 2 unusable input."""
-    from dsl.settings import SettingsError, load_settings, read_values_file
-    from workflows.bundle import required_checks
-
-    try:
-        values = {} if args.values is None else read_values_file(args.values)
-    except SettingsError as error:
-        print(f"aphex verify: {error}", file=sys.stderr)
-        return INVALID_INPUT
-    if args.context is not None and not args.context.strip():
-        print("aphex verify: --context: must not be empty", file=sys.stderr)
-        return INVALID_INPUT
-    try:
-        checks = required_checks(
-            load_settings(values, release=args.release, release_namespace=args.namespace)
-        )
-    except SettingsError as error:
-        print(f"aphex verify: {args.values or '--release'}: {error}", file=sys.stderr)
-        return INVALID_INPUT
-    if args.list:
+def run_checks(checks: Sequence[Check], *, context: str | None = None, list_only: bool = False) -> int:
+    """``aphex verify`` once its options are read: print the checks (``list_only``) or run them with the
+    user's kubectl ``context``; 0 ready, 1 problems found (the cluster is what is checked, so an
+    unreachable one is a problem found too)."""
+    if list_only:
         for check in merge_checks(checks):
             print(f"{check.where} {check.because()}")
-        return 0
-    kubectl = ["kubectl", *(["--context", args.context] if args.context else [])]
+        return ExitCode.OK
+    kubectl = ["kubectl", *(["--context", context] if context else [])]
     try:
         print(check_cluster(checks, kubectl=kubectl))
     except StepError as error:
         print(f"aphex verify: {error}", file=sys.stderr)
-        return FAILED
-    return 0
+        return ExitCode.PROBLEMS
+    return ExitCode.OK
