@@ -238,7 +238,8 @@ CASES: dict[str, Case] = {
         "cronworkflows.argoproj.io eventbus.argoproj.io eventsources.argoproj.io sensors.argoproj.io "
         "workflows.argoproj.io workflowtaskresults.argoproj.io workflowtemplates.argoproj.io "
         "coderuns.agents.platform docsruns.agents.platform --ignore-not-found --output json "
-        "--request-timeout=30s` exited 1: Unable to connect to the server: dial tcp 10.0.0.1:443: i/o timeout",
+        "--request-timeout=30s` exited 1: "
+        "Unable to connect to the server: dial tcp 10.0.0.1:443: i/o timeout",
     ),
     "verify, prerequisites missing": Case(
         argv=["verify"],
