@@ -66,5 +66,5 @@ clean:
 
 # Regenerate the diagrams in the docs from the compiled DAGs.
 docs: $(VENV)/.installed
-	$(BIN)/python -m tools.docsgen docs/implementation-dag.md docs/architecture.md docs/aphex-pipeline.md
+	$(BIN)/python -m tools.docsgen docs/implementation-dag.md docs/architecture.md docs/aphex-pipeline.md docs/install.md
 	$(BIN)/python -m tools.config_docgen docs/configuration.md

@@ -19,7 +19,7 @@ import dataclasses
 import itertools
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -35,7 +35,7 @@ from dsl.names import EVENTS_NAME_MAX, github_app_bot_login
 from dsl.settings import DEFAULT_INSTANCE, BundleSettings, default_values, load_settings
 from dsl.values_schema import VALUES_SCHEMA, value_leaves
 
-__all__ = ["CHART_NAME", "ChartError", "chart_files", "write_chart"]
+__all__ = ["CHART_NAME", "ChartError", "chart_files", "sentinel_values", "write_chart"]
 
 CHART_NAME: Final = "aphex"
 DESCRIPTION: Final = (
@@ -113,13 +113,32 @@ def _put(values: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     target[path[-1]] = value
 
 
-def _sentinels() -> tuple[dict[str, Any], list[_Sentinel]]:
-    """Values where every templatable leaf is a token, and the expression each token stands for."""
-    values: dict[str, Any] = {}
-    sentinels = [_Sentinel(token=_INSTANCE_TOKEN, expression='(include "aphex.instance" $)')]
+def _leaf_tokens() -> Iterator[tuple[tuple[str, ...], Mapping[str, Any], str | int]]:
+    """(path, schema, token) of every templatable value leaf."""
     for number, (path, schema) in enumerate(value_leaves(VALUES_SCHEMA)):
         if schema["type"] == "boolean" or path[-1] == "digest":
             continue  # structural toggles; a digest is part of the image helper
+        listed = schema["type"] == "array"
+        yield path, schema, _token_for(schema["items"] if listed else schema, number)
+
+
+def sentinel_values() -> tuple[dict[str, Any], dict[tuple[str, ...], str | int]]:
+    """Values where every templatable leaf is a unique token (what the chart is generated from), and
+    the token of each leaf path (one for a list of strings: its one element); the release's token, which
+    is not a value, under ``("instance",)``."""
+    values: dict[str, Any] = {}
+    tokens: dict[tuple[str, ...], str | int] = {("instance",): _INSTANCE_TOKEN}
+    for path, schema, token in _leaf_tokens():
+        _put(values, path, [token] if schema["type"] == "array" else token)
+        tokens[path] = token
+    return values, tokens
+
+
+def _sentinels() -> tuple[dict[str, Any], list[_Sentinel]]:
+    """Values where every templatable leaf is a token, and the expression each token stands for."""
+    values, _ = sentinel_values()
+    sentinels = [_Sentinel(token=_INSTANCE_TOKEN, expression='(include "aphex.instance" $)')]
+    for path, schema, token in _leaf_tokens():
         scope = path[0] if "[]" in path else ""
         if path == ("namespace",):
             expression = 'include "aphex.namespace" $'  # the release namespace unless the value is set
@@ -130,8 +149,6 @@ def _sentinels() -> tuple[dict[str, Any], list[_Sentinel]]:
         else:
             expression = "$.Values." + ".".join(path)
         listed = schema["type"] == "array"
-        token = _token_for(schema["items"] if listed else schema, number)
-        _put(values, path, [token] if listed else token)
         if isinstance(token, int):
             sentinels.append(
                 _Sentinel(token=str(token), expression=f"(int {expression})", integer=True, scope=scope)
@@ -543,7 +560,9 @@ current afterwards), with the values of this release:
   kubectl apply --server-side --field-manager=aphex-pipeline -R -f dist/
 {{- end }}
 
-Check that the cluster has everything aphex needs: aphex verify (or submit the cluster-verify template)
+Check that the cluster has what the enabled components need (CRDs, namespaces, Secrets, EventBus):
+  aphex verify --values <values.yaml> --release {{ .Release.Name }} --namespace {{ .Release.Namespace }}
+or submit the cluster-verify template, which carries the same checks.
 """
 
 

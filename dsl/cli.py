@@ -142,9 +142,19 @@ def _chart(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from workflows.steps.verify import run_from_args
+    """``aphex verify``: the checks the values require (:func:`workflows.bundle.required_checks`)."""
+    from dsl.settings import SettingsError, load_settings
+    from workflows.bundle import required_checks
+    from workflows.steps.verify import run_checks
 
-    return run_from_args(args)
+    values = _values(args)
+    if args.context is not None and not args.context.strip():
+        raise UnusableInput("--context: must not be empty")
+    try:
+        settings = load_settings(values, release=args.release, release_namespace=args.namespace)
+    except SettingsError as error:
+        raise _settings_refused(args, error.problems) from None
+    return run_checks(required_checks(settings), context=args.context, list_only=args.list)
 
 
 def _run(args: argparse.Namespace) -> int:

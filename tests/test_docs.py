@@ -1,10 +1,11 @@
-"""The docs stay true to the code: generated diagrams are current and every parameter is documented."""
+"""The docs stay true to the code: generated diagrams and check tables are current and every parameter
+is documented."""
 
 import re
 from pathlib import Path
 from typing import Any
 
-from tools.docsgen import documented_objects, render_generated_blocks
+from tools.docsgen import check_table, documented_objects, render_check_tables, render_generated_blocks
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -14,6 +15,19 @@ def test_generated_diagrams_are_current() -> None:
     for page in sorted(DOCS.glob("*.md")):
         text = page.read_text(encoding="utf-8")
         assert render_generated_blocks(text, objects) == text, f"{page.name} is stale: run `make docs`"
+
+
+def test_generated_check_tables_are_current() -> None:
+    table = check_table()
+    pages = [
+        page
+        for page in sorted(DOCS.glob("*.md"))
+        if "(tools/docsgen.py): aphex verify checks -->" in page.read_text()
+    ]
+    assert [page.name for page in pages] == ["install.md"]
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert render_check_tables(text, table) == text, f"{page.name} is stale: run `make docs`"
 
 
 def test_every_parameter_of_the_implementation_dag_is_documented(

@@ -226,15 +226,19 @@ CASES: dict[str, Case] = {
     ),
     # aphex verify
     "verify, invalid option": Case(
-        argv=["verify", "--agent-api-version", "1"],
+        argv=["verify", "--release", "Team_B"],
         code=ExitCode.UNUSABLE_INPUT,
-        first="aphex verify: agent-api-version: must be a version such as v1 (got '1')",
+        first="aphex verify: release name 'Team_B': must be a DNS label (a-z, 0-9, inner '-')",
     ),
     "verify, cluster unreachable": Case(
         argv=["verify"],
         kubectl=KUBECTL_DOWN,
         code=ExitCode.PROBLEMS,
-        first="aphex verify: `kubectl get crd --output json --request-timeout=30s` exited 1: "
+        first="aphex verify: `kubectl get customresourcedefinitions.apiextensions.k8s.io "
+        "cronworkflows.argoproj.io eventbus.argoproj.io eventsources.argoproj.io sensors.argoproj.io "
+        "workflows.argoproj.io workflowtaskresults.argoproj.io workflowtemplates.argoproj.io "
+        "coderuns.agents.platform docsruns.agents.platform --ignore-not-found --output json "
+        "--request-timeout=30s` exited 1: "
         "Unable to connect to the server: dial tcp 10.0.0.1:443: i/o timeout",
     ),
     "verify, prerequisites missing": Case(

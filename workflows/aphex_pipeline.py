@@ -70,6 +70,7 @@ __all__ = [
     "aphex_pipeline",
     "pipeline_id",
     "pipeline_rbac",
+    "pipeline_steps_read",
     "pipeline_template",
     "service_accounts",
     "template_name",
@@ -601,6 +602,20 @@ def pipeline_rbac(pipeline: ClusterPipeline, settings: BundleSettings) -> list[d
         account["metadata"]["annotations"] = {IRSA_ANNOTATION: arns[kind]}
         objects += [account, role, role_binding]
     return objects
+
+
+def pipeline_steps_read(settings: BundleSettings) -> dict[str, Any]:
+    """What the steps of every Aphex pipeline read from the cluster whatever its configuration, for
+    the cluster checks (:mod:`workflows.prerequisites`), which cannot see the pipelines' templates (they
+    are compiled from each repository's configuration): the GitHub credentials, in the workflows
+    namespace. A Slack webhook Secret depends on the configuration and is not among them."""
+    return {
+        "metadata": {"namespace": settings.namespace},
+        "env": [
+            variable.build().model_dump(by_alias=True, exclude_none=True)
+            for variable in github_credentials_env(settings)
+        ],
+    }
 
 
 def pipeline_template(config: AphexConfig, settings: BundleSettings) -> dict[str, Any]:

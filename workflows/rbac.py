@@ -24,7 +24,7 @@ from dsl.settings import BundleSettings
 from workflows.agents import SERVICE_ACCOUNT_AGENTS, SERVICE_ACCOUNT_STEPS
 from workflows.implementation_dag import PREVIEW_WORKLOADS_ROLE, SERVICE_ACCOUNT_DEPLOYER
 
-__all__ = ["EXECUTOR_RULE", "account_objects", "binding", "cluster_role", "rbac_objects"]
+__all__ = ["EXECUTOR_RULE", "account_objects", "binding", "cluster_role", "namespaced_role", "rbac_objects"]
 
 Manifest = dict[str, Any]
 
@@ -71,7 +71,9 @@ _PREVIEW_WORKLOAD_RULES: Final = [
 ]
 
 
-def _meta(name: str, role: str, settings: BundleSettings, *, namespaced: bool = True) -> Manifest:
+def _meta(
+    name: str, role: str, settings: BundleSettings, *, namespaced: bool = True, namespace: str | None = None
+) -> Manifest:
     meta: Manifest = {
         "name": name,
         "labels": standard_labels(
@@ -79,7 +81,7 @@ def _meta(name: str, role: str, settings: BundleSettings, *, namespaced: bool = 
         ),
     }
     if namespaced:
-        meta["namespace"] = settings.namespace
+        meta["namespace"] = settings.namespace if namespace is None else namespace
     return meta
 
 
@@ -98,6 +100,18 @@ def account_objects(role: str, rules: list[Manifest], settings: BundleSettings) 
     ]
 
 
+def namespaced_role(
+    name: str, role: str, rules: list[Manifest], settings: BundleSettings, namespace: str
+) -> Manifest:
+    """A Role of ``rules`` in ``namespace`` (another than the workflows namespace)."""
+    return {
+        "apiVersion": f"{_RBAC_API}/v1",
+        "kind": "Role",
+        "metadata": _meta(name, role, settings, namespace=namespace),
+        "rules": rules,
+    }
+
+
 def cluster_role(name: str, role: str, rules: list[Manifest], settings: BundleSettings) -> Manifest:
     return {
         "apiVersion": f"{_RBAC_API}/v1",
@@ -108,12 +122,22 @@ def cluster_role(name: str, role: str, rules: list[Manifest], settings: BundleSe
 
 
 def binding(
-    kind: str, name: str, role: str, role_kind: str, role_name: str, account: str, settings: BundleSettings
+    kind: str,
+    name: str,
+    role: str,
+    role_kind: str,
+    role_name: str,
+    account: str,
+    settings: BundleSettings,
+    *,
+    namespace: str | None = None,
 ) -> Manifest:
+    """A binding of ``account`` (in the workflows namespace); a RoleBinding lives in ``namespace``,
+    the workflows namespace unless given."""
     return {
         "apiVersion": f"{_RBAC_API}/v1",
         "kind": kind,
-        "metadata": _meta(name, role, settings, namespaced=kind == "RoleBinding"),
+        "metadata": _meta(name, role, settings, namespaced=kind == "RoleBinding", namespace=namespace),
         "roleRef": {"apiGroup": _RBAC_API, "kind": role_kind, "name": role_name},
         "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": settings.namespace}],
     }

@@ -1,25 +1,27 @@
 """The ``cluster-verify`` WorkflowTemplate and the least-privileged RBAC it runs under.
 
-One runner step (:func:`workflows.steps.verify.verify_cluster`) checks that the CRDs of Argo Workflows,
-Argo Events and the agent platform are installed and serve the versions aphex writes, and that the
-EventBus the Sensors publish through exists; it fails with the complete list of what is missing. Submit
-it after installing the bundle (``argo submit -n argo --from workflowtemplate/cluster-verify --wait``);
-``aphex verify`` runs the same check from a laptop. Its ServiceAccount may only read CRDs and get
-EventBus objects (https://kubernetes.io/docs/reference/access-authn-authz/rbac/).
+One runner step (:func:`workflows.steps.verify.verify_cluster`) runs the checks the enabled components
+need (:mod:`workflows.prerequisites`), given to it as JSON, and fails with the complete list of what is
+missing. Submit it after installing the bundle (``argo submit -n argo --from
+workflowtemplate/cluster-verify --wait``); ``aphex verify`` runs the same checks from a laptop. Its
+ServiceAccount may get exactly the objects the checks name: the CRDs and namespaces (a ClusterRole
+with ``resourceNames``), and the Secrets and EventBus of each namespace (a Role there, with
+``resourceNames``); the API discovery documents are readable by every authenticated user
+(https://kubernetes.io/docs/reference/access-authn-authz/rbac/#discovery-roles).
 """
 
+from collections.abc import Sequence
 from typing import Any, Final
 
-from hera.workflows import DAG, Parameter, WorkflowTemplate
+from hera.workflows import DAG, WorkflowTemplate
 from hera.workflows.models import PodGC, TTLStrategy
 
 from dsl.labels import standard_labels
-from dsl.params import workflow_parameter, workflow_parameter_ref
 from dsl.security import pod_security_context
 from dsl.settings import BundleSettings
 from dsl.steps import LIGHT, RetryPolicy, runner_step
-from workflows.rbac import EXECUTOR_RULE, account_objects, binding, cluster_role
-from workflows.steps.verify import verify_cluster
+from workflows.rbac import EXECUTOR_RULE, account_objects, binding, cluster_role, namespaced_role
+from workflows.steps.verify import Check, checks_to_json, verify_cluster
 
 __all__ = [
     "NAME",
@@ -35,43 +37,9 @@ DEADLINE_SECONDS: Final = 600
 
 Manifest = dict[str, Any]
 
-_VERIFY_RULES: Final = [
-    {
-        "apiGroups": ["apiextensions.k8s.io"],
-        "resources": ["customresourcedefinitions"],
-        "verbs": ["get", "list"],
-    },
-    {"apiGroups": ["argoproj.io"], "resources": ["eventbus"], "verbs": ["get"]},
-]
 
-
-def _arguments(settings: BundleSettings) -> list[Parameter]:
-    return [
-        workflow_parameter(
-            "events-namespace",
-            default=settings.events.namespace,
-            description="Namespace of Argo Events, where the EventBus must exist",
-        ),
-        workflow_parameter(
-            "eventbus-name",
-            default=settings.events.eventbus_name,
-            description="Name of the EventBus the Sensors and EventSources use",
-        ),
-        workflow_parameter(
-            "agent-api-group",
-            default=settings.agent_api_group,
-            description="API group of the agent platform's CodeRun and DocsRun CRDs",
-        ),
-        workflow_parameter(
-            "agent-api-version",
-            default=settings.agent_api_version,
-            description="Version of the agent CRDs that must be served",
-        ),
-    ]
-
-
-def cluster_verify_template(settings: BundleSettings) -> WorkflowTemplate:
-    """Build the ``cluster-verify`` WorkflowTemplate."""
+def cluster_verify_template(settings: BundleSettings, checks: Sequence[Check]) -> WorkflowTemplate:
+    """Build the ``cluster-verify`` WorkflowTemplate running ``checks``."""
     account = settings.names.object(SERVICE_ACCOUNT_VERIFIER)
     with WorkflowTemplate(
         name=settings.names.template(NAME),
@@ -81,12 +49,11 @@ def cluster_verify_template(settings: BundleSettings) -> WorkflowTemplate:
         ),
         annotations={
             "workflows.argoproj.io/description": (
-                "Checks that the cluster has what aphex needs: the CRDs of Argo Workflows, Argo Events "
-                "and the agent platform, and the EventBus; fails with the list of what is missing."
+                "Checks that the cluster has what the enabled components of aphex need (CRDs, APIs, "
+                "namespaces, Secrets, the EventBus); fails with the list of what is missing."
             ),
         },
         entrypoint="main",
-        arguments=_arguments(settings),
         service_account_name=account,
         security_context=pod_security_context(),
         active_deadline_seconds=DEADLINE_SECONDS,
@@ -107,27 +74,55 @@ def cluster_verify_template(settings: BundleSettings) -> WorkflowTemplate:
         with DAG(name="main"):
             verify(
                 name="verify",
-                arguments={
-                    "events_namespace": workflow_parameter_ref("events-namespace"),
-                    "eventbus_name": workflow_parameter_ref("eventbus-name"),
-                    "agent_api_group": workflow_parameter_ref("agent-api-group"),
-                    "agent_api_version": workflow_parameter_ref("agent-api-version"),
-                },
+                arguments={"checks": checks_to_json(checks)},
             )
     return template
 
 
-def verifier_rbac_objects(settings: BundleSettings) -> list[Manifest]:
-    """The verifier's ServiceAccount, its executor Role and binding, and its read-only ClusterRole.
+def _get(group: str, resource: str, names: Sequence[str]) -> Manifest:
+    return {"apiGroups": [group], "resources": [resource], "verbs": ["get"], "resourceNames": list(names)}
 
-    Namespaced objects are ``<instance>-verifier``; the cluster-scoped ones
-    ``<instance>-<namespace>-verifier`` (see :class:`dsl.settings.ObjectNames`).
+
+def _namespaced_rules(checks: Sequence[Check], namespace: str) -> list[Manifest]:
+    """``get`` on the Secrets and EventBus objects the checks name in ``namespace``."""
+    rules = []
+    for kind, group, resource in (("secret", "", "secrets"), ("eventbus", "argoproj.io", "eventbus")):
+        names = list(dict.fromkeys(c.name for c in checks if c.kind == kind and c.namespace == namespace))
+        if names:
+            rules.append(_get(group, resource, names))
+    return rules
+
+
+def verifier_rbac_objects(settings: BundleSettings, checks: Sequence[Check]) -> list[Manifest]:
+    """The verifier's ServiceAccount and Role (the executor's rule and what ``checks`` read in its own
+    namespace), a ClusterRole for the CRDs and namespaces they name, and a Role for each other
+    namespace whose Secrets or EventBus they read.
+
+    Namespaced objects are ``<instance>-verifier``; the cluster-scoped ones and the Roles in other
+    namespaces ``<instance>-<namespace>-verifier`` (see :class:`dsl.settings.ObjectNames`).
     """
     account = settings.names.object(SERVICE_ACCOUNT_VERIFIER)
     reader = settings.names.cluster(SERVICE_ACCOUNT_VERIFIER)
     role = SERVICE_ACCOUNT_VERIFIER
-    return [
-        *account_objects(role, [EXECUTOR_RULE], settings),
-        cluster_role(reader, role, [dict(rule) for rule in _VERIFY_RULES], settings),
+    cluster_rules = [
+        _get(group, resource, list(dict.fromkeys(c.name for c in checks if c.kind == kind)))
+        for kind, group, resource in (
+            ("crd", "apiextensions.k8s.io", "customresourcedefinitions"),
+            ("namespace", "", "namespaces"),
+        )
+        if any(c.kind == kind for c in checks)
+    ]
+    objects = [
+        *account_objects(role, [EXECUTOR_RULE, *_namespaced_rules(checks, settings.namespace)], settings),
+        cluster_role(reader, role, cluster_rules, settings),
         binding("ClusterRoleBinding", reader, role, "ClusterRole", reader, account, settings),
     ]
+    others = dict.fromkeys(
+        c.namespace for c in checks if c.kind in ("secret", "eventbus") and c.namespace != settings.namespace
+    )
+    for namespace in others:
+        objects += [
+            namespaced_role(reader, role, _namespaced_rules(checks, namespace), settings, namespace),
+            binding("RoleBinding", reader, role, "Role", reader, account, settings, namespace=namespace),
+        ]
+    return objects

@@ -165,9 +165,12 @@ def test_toggles_remove_their_components(chart: helm.Chart) -> None:
         {"components": {"implementationDag": False, "pipeline": False}, "pipelines": one_pipeline},
         release="aphex",
     )
+    # The verifier reads the webhook Secret and the EventBus in the events namespace (a Role there).
     assert sorted(set((o["kind"], o["metadata"]["name"]) for o in events_only) - always) == [
         ("EventSource", "aphex-argo-github"),
+        ("Role", "aphex-argo-verifier"),
         ("Role", "aphex-sensor"),
+        ("RoleBinding", "aphex-argo-verifier"),
         ("RoleBinding", "aphex-sensor"),
         ("ServiceAccount", "aphex-argo-sensor"),
     ]

@@ -11,7 +11,9 @@ type, decoded body) and answers as the API server does for the calls the steps m
   objects under the path, narrowed by an equality ``labelSelector``);
 - ``DELETE`` of an object (a namespace takes the objects under it along).
 
-Requests without ``Authorization: Bearer <token>`` get 401. ``fail_next`` scripts errors (409, 5xx...).
+Requests without ``Authorization: Bearer <token>`` get 401, unless ``anonymous`` (kubectl sends its
+bearer token only over TLS, and the stand-in serves plain HTTP). ``fail_next`` scripts errors (409,
+5xx...).
 """
 
 import json
@@ -95,6 +97,8 @@ class KubeStandIn:
     listed: Callable[[str], list[dict[str, Any]]] | None = None
     """Objects kept elsewhere that a collection GET of the path also lists (the demo's Ingresses)."""
     lock: threading.RLock = field(default_factory=threading.RLock)
+    anonymous: bool = False
+    """Answer requests without the bearer token too (for the real kubectl)."""
 
     def fail_next(
         self, method: str, path_pattern: str, status: int, message: str = "scripted failure"
@@ -153,7 +157,7 @@ class KubeStandIn:
                         {"Content-Type": "application/json"},
                     )
                     return
-            if request.headers.get("Authorization") != f"Bearer {self.token}":
+            if not self.anonymous and request.headers.get("Authorization") != f"Bearer {self.token}":
                 reply(request, 401, _status(401, "Unauthorized", "Unauthorized"))
                 return
             status, answer = self._route(request.command, path, query, content_type, body)

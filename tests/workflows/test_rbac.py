@@ -109,9 +109,7 @@ ALLOWED = [
     ("aphex-preview-deployer", "delete", "apps", "deployments", PREVIEW),
     ("aphex-preview-deployer", "delete", "", "namespaces", None),
     ("aphex-preview-deployer", "get", "", "namespaces", None),
-    # cluster-verify reads CRDs and the EventBus.
-    ("aphex-verifier", "list", "apiextensions.k8s.io", "customresourcedefinitions", None),
-    ("aphex-verifier", "get", "argoproj.io", "eventbus", EVENTS),
+    # cluster-verify gets exactly the objects its checks name: tests/steps/test_verify.py.
     ("aphex-verifier", "create", "argoproj.io", "workflowtaskresults", NS),
     # The Sensors create Workflows from the templates.
     (SENSOR, "create", "argoproj.io", "workflows", NS),
@@ -140,7 +138,10 @@ DENIED = [
     ("aphex-preview-deployer", "create", "apps", "deployments", "default"),
     ("aphex-preview-deployer", "create", "rbac.authorization.k8s.io", "clusterrolebindings", None),
     ("aphex-preview-deployer", "escalate", "rbac.authorization.k8s.io", "clusterroles", None),
-    ("aphex-verifier", "get", "", "secrets", EVENTS),
+    ("aphex-verifier", "get", "", "secrets", EVENTS),  # only the named webhook Secret
+    ("aphex-verifier", "list", "", "secrets", NS),
+    ("aphex-verifier", "list", "apiextensions.k8s.io", "customresourcedefinitions", None),
+    ("aphex-verifier", "list", "", "namespaces", None),
     ("aphex-verifier", "create", "apiextensions.k8s.io", "customresourcedefinitions", None),
     ("aphex-verifier", "list", "", "pods", NS),
     (SENSOR, "create", "argoproj.io", "workflowtemplates", NS),
