@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dsl.lint import lint_documents, load_paths  # noqa: E402
+from aphex.dsl.lint import lint_documents, load_paths  # noqa: E402
 
 
 def main(count: int) -> None:

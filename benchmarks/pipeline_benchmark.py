@@ -10,11 +10,11 @@ Run: ``.venv/bin/python -m benchmarks.pipeline_benchmark``.
 import time
 from typing import Any
 
-from dsl.bundle import dump_yaml
-from dsl.config.validate import config_from_document
-from dsl.settings import BundleSettings
-from workflows.aphex_pipeline import PipelineResources, aphex_pipeline
-from workflows.bundle import template_to_dict
+from aphex.dsl.bundle import dump_yaml
+from aphex.dsl.config.validate import config_from_document
+from aphex.dsl.settings import BundleSettings
+from aphex.workflows.aphex_pipeline import PipelineResources, aphex_pipeline
+from aphex.workflows.bundle import template_to_dict
 
 STACKS = 10
 RESOURCES = PipelineResources(

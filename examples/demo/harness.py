@@ -30,9 +30,9 @@ from typing import Any
 
 import yaml
 
-from dsl.cli import main as aphex
-from dsl.run import Fault, RunOptions, RunResult, run_workflow
-from dsl.run.store import parse_rule
+from aphex.cli import main as aphex
+from aphex.dsl.run import Fault, RunOptions, RunResult, run_workflow
+from aphex.dsl.run.store import parse_rule
 from examples.demo.cluster_standin import ingresses, record_namespace
 from examples.demo.git_server import (
     publish_pull_request,
@@ -257,7 +257,7 @@ def demo_environment(base: Path | None = None) -> Iterator[DemoEnvironment]:
 def runner_startup_seconds(samples: int = 3) -> float:
     """What one Hera runner step costs before the step's own work: a new interpreter importing Hera's
     runner and the step modules (the best of ``samples``)."""
-    modules = ("hera.workflows.runner", "workflows.steps.preview", "workflows.steps.report")
+    modules = ("hera.workflows.runner", "aphex.workflows.steps.preview", "aphex.workflows.steps.report")
     code = f"import {', '.join(modules)}"
     best = float("inf")
     for _ in range(samples):

@@ -12,15 +12,15 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from dsl.bundle import OUTPUT_MARKER, object_path
-from dsl.chart import ChartError, _mark_flag, chart_files
-from dsl.config.validate import load_config
-from dsl.lint import SourceDocument, lint_documents
-from dsl.names import BUNDLE_TEMPLATE_NAMES
-from dsl.settings import SettingsError, load_settings
-from dsl.values_schema import VALUES_SCHEMA
-from workflows.aphex_pipeline import IRSA_ANNOTATION, pipeline_template
-from workflows.bundle import build_bundle, bundle_parts
+from aphex.dsl.bundle import OUTPUT_MARKER, object_path
+from aphex.dsl.chart import ChartError, _mark_flag, chart_files
+from aphex.dsl.config.validate import load_config
+from aphex.dsl.lint import SourceDocument, lint_documents
+from aphex.dsl.names import BUNDLE_TEMPLATE_NAMES
+from aphex.dsl.settings import SettingsError, load_settings
+from aphex.dsl.values_schema import VALUES_SCHEMA
+from aphex.workflows.aphex_pipeline import IRSA_ANNOTATION, pipeline_template
+from aphex.workflows.bundle import build_bundle, bundle_parts
 
 CHART = Path(__file__).resolve().parents[2] / "helm" / "aphex"
 Identity = tuple[str, str, str]
@@ -281,7 +281,7 @@ def test_any_valid_values_render_what_the_compiler_builds(
         compiled = build_bundle(load_settings(values, release=release, release_namespace=release_namespace))
     except SettingsError as error:
         # A name too long for Argo Events, or a workflow deadline shorter than the stages' deadlines
-        # (dsl/deadlines.py): the chart refuses these values too, with the same message.
+        # (aphex/dsl/deadlines.py): the chart refuses these values too, with the same message.
         message = str(error)
         assert "longer than 57 characters" in message or message.startswith("workflowDeadlineSeconds:")
         with pytest.raises(helm.HelmError, match=re.escape(message.splitlines()[0][:60])):

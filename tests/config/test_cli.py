@@ -1,11 +1,11 @@
-"""``aphex config validate``: output lines, exit codes, unreadable input (dsl.config.cli)."""
+"""``aphex config validate``: output lines, exit codes, unreadable input (aphex.dsl.config.cli)."""
 
 from pathlib import Path
 
 import pytest
 
-from dsl.config.cli import main
-from dsl.config.validate import MAX_DOCUMENT_BYTES
+from aphex.dsl.config.cli import main
+from aphex.dsl.config.validate import MAX_DOCUMENT_BYTES
 
 EXAMPLES = Path(__file__).parent / "examples"
 

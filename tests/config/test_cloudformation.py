@@ -1,4 +1,5 @@
-"""The pipeline's own AWS resources (dsl.config.cloudformation): structure, least privilege, cfn-lint, moto.
+"""The pipeline's own AWS resources (aphex.dsl.config.cloudformation): structure, least privilege, cfn-lint,
+moto.
 
 The moto test deploys the template into moto's CloudFormation in server mode, after a stack that exports
 the cluster's OIDC provider ARN (as the cluster stack does), and reads back what moto's CloudFormation
@@ -20,7 +21,7 @@ import boto3
 import pytest
 from cfnlint.api import ManualArgs, lint
 
-from dsl.config.cloudformation import (
+from aphex.dsl.config.cloudformation import (
     METRICS_NAMESPACE,
     PIPELINE_TAG,
     WILDCARD_RESOURCE_EXCEPTIONS,
@@ -30,9 +31,9 @@ from dsl.config.cloudformation import (
     self_update_template,
     service_account_name,
 )
-from dsl.config.model import AphexConfig
-from dsl.config.validate import load_config
-from dsl.names import InvalidValue
+from aphex.dsl.config.model import AphexConfig
+from aphex.dsl.config.validate import load_config
+from aphex.dsl.names import InvalidValue
 
 EXAMPLES = Path(__file__).parent / "examples"
 EXPORT = "AphexCluster-OIDCProviderArn"

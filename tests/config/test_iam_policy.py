@@ -1,9 +1,9 @@
-"""The offline IAM evaluator (dsl.config.iam_policy): IAM's matching rules, and the calls it describes."""
+"""The offline IAM evaluator (aphex.dsl.config.iam_policy): IAM's matching rules, the calls it describes."""
 
 import pytest
 
-from dsl.config.cloudformation import self_update_statements
-from dsl.config.iam_policy import Call, UnknownCall, allows, call_authorization, resolve, sse_kms_calls
+from aphex.dsl.config.cloudformation import self_update_statements
+from aphex.dsl.config.iam_policy import Call, UnknownCall, allows, call_authorization, resolve, sse_kms_calls
 
 BUCKET_OBJECTS = {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::b/metadata/*"]}
 

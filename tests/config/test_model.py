@@ -1,10 +1,10 @@
-"""The typed configuration (dsl.config.model): building it, stack waves, roles and partitions."""
+"""The typed configuration (aphex.dsl.config.model): building it, stack waves, roles and partitions."""
 
 from pathlib import Path
 
 import pytest
 
-from dsl.config.model import (
+from aphex.dsl.config.model import (
     AphexConfig,
     Approval,
     Build,
@@ -13,7 +13,7 @@ from dsl.config.model import (
     Stack,
     partition_of,
 )
-from dsl.config.validate import load_config
+from aphex.dsl.config.validate import load_config
 
 EXAMPLES = Path(__file__).parent / "examples"
 

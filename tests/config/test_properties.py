@@ -13,8 +13,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dsl.config.model import partition_of
-from dsl.config.validate import (
+from aphex.dsl.config.model import partition_of
+from aphex.dsl.config.validate import (
     ConfigError,
     config_from_document,
     load_config,

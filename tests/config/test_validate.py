@@ -1,4 +1,4 @@
-"""aphex-config.yaml validation: the schema, the semantic rules and their messages (dsl.config.validate)."""
+"""aphex-config.yaml validation (aphex.dsl.config.validate): the schema, the semantic rules, the messages."""
 
 import json
 import re
@@ -9,7 +9,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from dsl.config.validate import (
+from aphex.dsl.config.validate import (
     MAX_DEPTH,
     MAX_DOCUMENT_BYTES,
     MAX_NODES,
@@ -21,7 +21,7 @@ from dsl.config.validate import (
     validate_document,
     validate_text,
 )
-from dsl.names import KMS_KEY_ARN_PATTERN
+from aphex.dsl.names import KMS_KEY_ARN_PATTERN
 
 EXAMPLES = Path(__file__).parent / "examples"
 VALID = sorted(EXAMPLES.glob("valid-*.yaml"))
@@ -312,7 +312,7 @@ def test_the_artifact_key_must_be_a_key_arn(key: str, problems: list[str]) -> No
 
 
 def test_the_schema_checks_the_key_as_the_templates_do() -> None:
-    """One pattern: the schema's and the CloudFormation generator's (dsl.names.KMS_KEY_ARN_PATTERN)."""
+    """One pattern: the schema's and the CloudFormation generator's (aphex.dsl.names.KMS_KEY_ARN_PATTERN)."""
     field = config_schema()["$defs"]["pipeline"]["properties"]["artifactKmsKeyArn"]
     assert field["pattern"] == KMS_KEY_ARN_PATTERN
 
@@ -585,7 +585,7 @@ def test_a_trailing_newline_from_a_yaml_block_scalar_is_refused(field: str, valu
 
 def test_pipeline_name_is_as_long_as_its_entry_in_the_values_may_be() -> None:
     """``pipeline.name`` names the cluster's ``pipelines`` entry: the config allows what the values allow."""
-    from dsl.values_schema import PIPELINE_NAME_MAX
+    from aphex.dsl.values_schema import PIPELINE_NAME_MAX
 
     data = minimal()
     data["pipeline"] = {"name": "a" * PIPELINE_NAME_MAX}

@@ -1,6 +1,6 @@
 """An offline evaluator of the part of Argo Events (v1.9) that aphex's Sensors use.
 
-It mirrors, for the subset emitted by ``workflows/events.py``:
+It mirrors, for the subset emitted by ``aphex/workflows/events.py``:
 
 - how the GitHub EventSource turns a delivery into event data
   (``pkg/eventsources/sources/github/start.go``): ``{"headers": <http.Header>, "body": <payload>}``, header

@@ -1,4 +1,4 @@
-"""The Argo Events objects (workflows/events.py), replayed offline against recorded GitHub deliveries."""
+"""The Argo Events objects (aphex/workflows/events.py), replayed offline on recorded GitHub deliveries."""
 
 import copy
 import dataclasses
@@ -13,8 +13,13 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from dsl.go_regexp import quote_meta
-from dsl.settings import BundleSettings, SettingsError, load_settings
+from aphex.dsl.go_regexp import quote_meta
+from aphex.dsl.settings import BundleSettings, SettingsError, load_settings
+from aphex.workflows.events import (
+    EVENT_HEADER_PATH,
+    events_objects,
+    sensor_rbac_objects,
+)
 from tests.events.sensor_eval import (
     EventData,
     Unsupported,
@@ -26,11 +31,6 @@ from tests.events.sensor_eval import (
     gjson_string,
 )
 from tests.rbac_eval import Request, allowed
-from workflows.events import (
-    EVENT_HEADER_PATH,
-    events_objects,
-    sensor_rbac_objects,
-)
 
 PAYLOADS = Path(__file__).parent / "payloads"
 KUBERNETES_VERSION = "1.31.0"
@@ -742,9 +742,9 @@ def test_quote_meta_matches_exactly_the_text(text: str) -> None:
 
 
 def test_every_sensor_passes_parameters_its_template_declares_and_all_it_requires() -> None:
-    from dsl.config.validate import load_config
-    from workflows.aphex_pipeline import pipeline_template
-    from workflows.bundle import build_bundle
+    from aphex.dsl.config.validate import load_config
+    from aphex.workflows.aphex_pipeline import pipeline_template
+    from aphex.workflows.bundle import build_bundle
 
     example = load_config(Path(__file__).resolve().parents[2] / "examples" / "aphex-config.yaml")
     config = dataclasses.replace(example, pipeline=dataclasses.replace(example.pipeline, name=PIPELINE))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dsl.lint import lint_paths
+from aphex.dsl.lint import lint_paths
 
 CORPUS = Path(__file__).parent / "corpus"
 VALID = sorted((CORPUS / "valid").glob("*.yaml"))

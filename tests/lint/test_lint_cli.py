@@ -11,9 +11,9 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dsl.cli import main
-from dsl.lint import SourceDocument, lint_documents
-from dsl.lint.structure import schema
+from aphex.cli import main
+from aphex.dsl.lint import SourceDocument, lint_documents
+from aphex.dsl.lint.structure import schema
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = Path(__file__).parent / "corpus"
@@ -60,7 +60,7 @@ def test_directories_are_searched_recursively_and_other_kinds_skipped(tmp_path: 
 
 def test_linting_does_not_import_hera() -> None:
     code = (
-        "import sys; from dsl.cli import main; "
+        "import sys; from aphex.cli import main; "
         f"code = main(['lint', {str(CORPUS / 'valid')!r}]); "
         "assert not [m for m in sys.modules if m.startswith('hera')], 'hera imported'; sys.exit(code)"
     )
@@ -95,14 +95,14 @@ def test_the_vendored_schema_is_what_the_refresh_script_writes() -> None:
     tool = _refresh_tool()
     vendored = schema()
     again = tool.prune(vendored, vendored["argoVersion"], vendored["sourceCommit"])
-    text = (ROOT / "dsl" / "lint" / "argo_schema.json").read_text(encoding="utf-8")
+    text = (ROOT / "aphex" / "dsl" / "lint" / "argo_schema.json").read_text(encoding="utf-8")
     assert tool.render(again) == text
 
 
 def test_compile_refuses_to_write_an_invalid_bundle(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from workflows import bundle
+    from aphex.workflows import bundle
 
     real = bundle.build_bundle
 

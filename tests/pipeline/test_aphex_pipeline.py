@@ -13,21 +13,21 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dsl.bundle import dump_yaml
-from dsl.cli import _lint_objects, main
-from dsl.config.cloudformation import workflow_template_name
-from dsl.config.model import AphexConfig
-from dsl.config.validate import config_from_document, load_config
-from dsl.graph import mermaid
-from dsl.settings import BundleSettings, load_settings
-from tests.rbac_eval import Request, allowed
-from workflows.aphex_pipeline import (
+from aphex.cli import _lint_objects, main
+from aphex.dsl.bundle import dump_yaml
+from aphex.dsl.config.cloudformation import workflow_template_name
+from aphex.dsl.config.model import AphexConfig
+from aphex.dsl.config.validate import config_from_document, load_config
+from aphex.dsl.graph import mermaid
+from aphex.dsl.settings import BundleSettings, load_settings
+from aphex.workflows.aphex_pipeline import (
     IRSA_ANNOTATION,
     NAME,
     PipelineResources,
     pipeline_rbac,
     pipeline_template,
 )
+from tests.rbac_eval import Request, allowed
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "aphex-config.yaml"

@@ -13,18 +13,18 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dsl.cli import main
-from dsl.config.cloudformation import (
+from aphex.cli import main
+from aphex.dsl.config.cloudformation import (
     DEFAULT_WORKFLOW_TEMPLATE,
     oidc_provider_export,
     pipeline_resources_template,
     pipeline_stack_name,
     self_update_stack_name,
 )
-from dsl.config.validate import load_config
-from dsl.settings import load_settings
-from workflows.aphex_pipeline import pipeline_id
-from workflows.pipeline_bootstrap import pipeline_entry
+from aphex.dsl.config.validate import load_config
+from aphex.dsl.settings import load_settings
+from aphex.workflows.aphex_pipeline import pipeline_id
+from aphex.workflows.pipeline_bootstrap import pipeline_entry
 
 PROVIDER = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/{}"
 CONFIG = """version: "1.0"
@@ -120,7 +120,7 @@ def test_two_clusters_in_one_account_bootstrap_side_by_side(
 
 
 def test_the_entry_compiles_the_pipeline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from workflows.aphex_pipeline import PipelineResources
+    from aphex.workflows.aphex_pipeline import PipelineResources
 
     outputs = {
         "WorkflowTemplateName": "aphex-pipeline",

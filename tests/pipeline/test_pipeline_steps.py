@@ -13,11 +13,11 @@ import requests
 import yaml
 from moto.server import ThreadedMotoServer
 
-from dsl.settings import BundleSettings, settings_document
+from aphex.dsl.settings import BundleSettings, settings_document
+from aphex.workflows.aphex_pipeline import PipelineResources
+from aphex.workflows.steps import pipeline_validate, self_update
 from tests.runner import run_step
 from tests.steps.standins import StandIns, install
-from workflows.aphex_pipeline import PipelineResources
-from workflows.steps import pipeline_validate, self_update
 
 PIPELINE_ACCOUNT = "123456789012"
 EXPORT = "AphexCluster-OIDCProviderArn"
@@ -190,7 +190,7 @@ def test_validate_through_the_runner_boundary(moto: str, repo: Repo, tmp_path: P
         (tools / tool).write_text("#!/bin/sh\n")
         (tools / tool).chmod(0o755)
     result = run_step(
-        "workflows.steps.pipeline_validate:validate",
+        "aphex.workflows.steps.pipeline_validate:validate",
         inputs,
         tmp_path,
         env={"PATH": f"{tools}{os.pathsep}{os.environ['PATH']}"},
@@ -302,7 +302,9 @@ def test_a_changed_config_is_the_next_runs_topology(
     second = repo.commit({"aphex-config.yaml": config_text(["staging", "prod", "dr"], tests=False)})
     workdir = tmp_path / "runner"
     workdir.mkdir()
-    result = run_step("workflows.steps.self_update:self_update", self_update_inputs(repo, second), workdir)
+    result = run_step(
+        "aphex.workflows.steps.self_update:self_update", self_update_inputs(repo, second), workdir
+    )
     assert result.returncode == 0, result.stderr
     status = (workdir / "out" / "parameters" / "self-update-status").read_text()
     assert "pipeline stack aphex-shop unchanged" in status or "updated" in status, status
@@ -325,7 +327,9 @@ def test_a_failing_apply_is_recorded_and_does_not_fail(
     artifact_bucket()
     kubectl.on("kubectl", "apply", stderr="Error from server (Forbidden): workflowtemplates\n", exit=1)
     sha = repo.commit({"aphex-config.yaml": config_text(["staging"])})
-    result = run_step("workflows.steps.self_update:self_update", self_update_inputs(repo, sha), tmp_path)
+    result = run_step(
+        "aphex.workflows.steps.self_update:self_update", self_update_inputs(repo, sha), tmp_path
+    )
     assert result.returncode == 0, result.stderr
     status = (tmp_path / "out" / "parameters" / "self-update-status").read_text()
     assert status.startswith("failed: WorkflowTemplate: `kubectl apply"), status
@@ -350,7 +354,7 @@ def test_an_outcome_that_cannot_be_written_does_not_fail_the_step(
     kubectl.on("kubectl", "apply")
     sha = repo.commit({"aphex-config.yaml": config_text(["staging"])})
     inputs = {**self_update_inputs(repo, sha), **overrides}
-    result = run_step("workflows.steps.self_update:self_update", inputs, tmp_path)
+    result = run_step("aphex.workflows.steps.self_update:self_update", inputs, tmp_path)
     assert result.returncode == 0, result.stderr
     status = (tmp_path / "out" / "parameters" / "self-update-status").read_text()
     assert status.startswith("succeeded: pipeline stack aphex-shop created"), status
@@ -402,7 +406,7 @@ def test_property_20_credentials_are_checked_for_every_referenced_account(
     moto: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Seed property 20: credentials validated for each account, cross-account through its role."""
-    from dsl.config.validate import load_config
+    from aphex.dsl.config.validate import load_config
 
     config = load_config(config_text(["staging", "production"]))
     account, problems = pipeline_validate.check_credentials(config, pipeline_session=boto3.Session())

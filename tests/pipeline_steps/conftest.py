@@ -270,7 +270,7 @@ class AwsCalls:
         that ``statements`` do not allow, as ``action on resource``; each call must be one the
         evaluator knows. With ``bucket_key`` (the artifact bucket's SSE-KMS key) the KMS calls S3 makes
         for each object call are checked too."""
-        from dsl.config.iam_policy import allows, call_authorization, sse_kms_calls
+        from aphex.dsl.config.iam_policy import allows, call_authorization, sse_kms_calls
 
         refused = []
         for call in self.made_with(access_key):
@@ -314,7 +314,7 @@ def role_statements(
     template: dict[str, Any], logical_id: str, variables: dict[str, str]
 ) -> list[dict[str, Any]]:
     """The resolved policy statements of role ``logical_id`` of a generated template."""
-    from dsl.config.iam_policy import resolve
+    from aphex.dsl.config.iam_policy import resolve
 
     (policy,) = template["Resources"][logical_id]["Properties"]["Policies"]
     statements: list[dict[str, Any]] = resolve(policy["PolicyDocument"]["Statement"], variables)

@@ -1,4 +1,4 @@
-"""``workflows.steps.argo_values``: ``{{workflow.failures}}`` as Argo's controller delivers it.
+"""``aphex.workflows.steps.argo_values``: ``{{workflow.failures}}`` as Argo's controller delivers it.
 
 argo-workflows workflow/controller/operator.go, operate: the value is
 ``strconv.Quote(string(json.Marshal(failures)))``, the 6 characters ``"null"`` when nothing failed.
@@ -6,8 +6,8 @@ argo-workflows workflow/controller/operator.go, operate: the value is
 
 import pytest
 
-from dsl.names import InvalidValue
-from workflows.steps.argo_values import workflow_failures
+from aphex.dsl.names import InvalidValue
+from aphex.workflows.steps.argo_values import workflow_failures
 
 ARGO_VALUE = (
     '"[{\\"displayName\\":\\"build\\",\\"message\\":\\"Error (exit code 1): \\u003cboom\\u003e\\",'

@@ -5,9 +5,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dsl.names import InvalidValue
+from aphex.dsl.names import InvalidValue
+from aphex.workflows.steps import aws
 from tests.pipeline_steps.conftest import PIPELINE_ACCOUNT
-from workflows.steps import aws
 
 REGIONS = {
     "us-east-1": "aws",

@@ -13,12 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dsl.config.cloudformation import pipeline_resources_template
-from dsl.config.validate import load_config
-from dsl.names import InvalidValue
+from aphex.dsl.config.cloudformation import pipeline_resources_template
+from aphex.dsl.config.validate import load_config
+from aphex.dsl.names import InvalidValue
+from aphex.workflows.steps import build
+from aphex.workflows.steps.kube import StepError
 from tests.pipeline_steps.conftest import AppRepo, AwsCalls, git, make_repo, reset_moto, role_statements
-from workflows.steps import build
-from workflows.steps.kube import StepError
 
 BUCKET = "aphex-artifacts"
 FAST = settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto.cloudformation.models import Event, cloudformation_backends
 
-from dsl.config.cloudformation import PipelineRole, pipeline_resources_template
-from dsl.config.validate import load_config
+from aphex.dsl.config.cloudformation import PipelineRole, pipeline_resources_template
+from aphex.dsl.config.validate import load_config
+from aphex.workflows.steps import aws, build, cdk_deploy
 from tests.pipeline_steps.conftest import (
     PIPELINE_ACCOUNT,
     AppRepo,
@@ -22,7 +23,6 @@ from tests.pipeline_steps.conftest import (
     reset_moto,
     role_statements,
 )
-from workflows.steps import aws, build, cdk_deploy
 
 BUCKET = "aphex-artifacts"
 STACKS = {

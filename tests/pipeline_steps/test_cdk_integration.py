@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from workflows.steps import build, cdk_deploy
-from workflows.steps.kube import StepError
+from aphex.workflows.steps import build, cdk_deploy
+from aphex.workflows.steps.kube import StepError
 
 APP = """const cdk = require("aws-cdk-lib");
 const ssm = require("aws-cdk-lib/aws-ssm");

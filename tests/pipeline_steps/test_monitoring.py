@@ -22,14 +22,14 @@ from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dsl.config.cloudformation import pipeline_resources_template
-from dsl.config.validate import load_config
+from aphex.dsl.config.cloudformation import pipeline_resources_template
+from aphex.dsl.config.validate import load_config
+from aphex.workflows.steps import kube_api, monitoring
+from aphex.workflows.steps.monitoring import Deployment, Phase
 from tests.pipeline_steps.argo_nodes import STAGES, run_nodes, workflow_object
 from tests.pipeline_steps.conftest import AwsCalls, reset_moto, role_statements
 from tests.steps.kube_standin import KubeStandIn, kube_standin
 from tests.steps.servers import refused_url, reply, serve
-from workflows.steps import kube_api, monitoring
-from workflows.steps.monitoring import Deployment, Phase
 
 BUCKET = "aphex-artifacts"
 SHA = "a" * 40

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from aphex.workflows.steps import build, run_tests
 from tests.pipeline_steps.conftest import reset_moto
 from tests.runner import run_step
-from workflows.steps import build, run_tests
 
 BUCKET = "aphex-artifacts"
 SHA = "e" * 40
@@ -186,7 +186,7 @@ def test_through_the_runner_boundary(moto: str, tmp_path: Path) -> None:
         "command_timeout": "30",
     }
     out = tmp_path / "out"
-    result = run_step("workflows.steps.run_tests:run_tests", inputs, tmp_path)
+    result = run_step("aphex.workflows.steps.run_tests:run_tests", inputs, tmp_path)
     assert result.returncode == 0, result.stderr
     assert (out / "parameters" / "test-results-uri").read_text() == f"s3://{BUCKET}/{SHA}/tests/dev/"
     suite = ET.parse(out / "artifacts" / "test-results" / "results.xml").getroot().find("testsuite")  # noqa: S314 - our own report

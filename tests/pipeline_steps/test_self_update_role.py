@@ -1,4 +1,4 @@
-"""The self-update role (dsl.config.cloudformation.self_update_statements) against what the self-update
+"""The self-update role (aphex.dsl.config.cloudformation.self_update_statements) against what the self-update
 step does in moto: deploy the pipeline stack twice (create, then no change) and store its outcome; and
 the resources CloudFormation creates on its behalf lie within the role's IAM and S3 statements."""
 
@@ -7,17 +7,17 @@ import json
 import boto3
 import pytest
 
-from dsl.config.cloudformation import (
+from aphex.dsl.config.cloudformation import (
     cluster_export_template,
     pipeline_resources_template,
     pipeline_stack_name,
     self_update_statements,
 )
-from dsl.config.iam_policy import Call, allows, resolve
-from dsl.config.validate import load_config
+from aphex.dsl.config.iam_policy import Call, allows, resolve
+from aphex.dsl.config.validate import load_config
+from aphex.workflows.steps.monitoring import store_self_update
+from aphex.workflows.steps.self_update import deploy_pipeline_stack
 from tests.pipeline_steps.conftest import PIPELINE_ACCOUNT, AwsCalls
-from workflows.steps.monitoring import store_self_update
-from workflows.steps.self_update import deploy_pipeline_stack
 
 PROVIDER = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"
 CONFIG = load_config(

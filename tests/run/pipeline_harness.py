@@ -38,12 +38,12 @@ import requests
 import yaml
 from moto.server import ThreadedMotoServer
 
-from dsl.cli import main as aphex
-from dsl.run import Fault, RunOptions, RunResult, run_workflow
+from aphex.cli import main as aphex
+from aphex.dsl.run import Fault, RunOptions, RunResult, run_workflow
+from aphex.workflows.steps.monitoring import NAMESPACE as METRICS_NAMESPACE
 from tests.pipeline_steps.conftest import AppRepo, CdkStandIn, install_cdk, make_repo
 from tests.steps.kube_standin import KubeStandIn, kube_standin
 from tests.steps.standins import StandIns, install
-from workflows.steps.monitoring import NAMESPACE as METRICS_NAMESPACE
 
 __all__ = ["BUCKET", "PIPELINE", "AwsState", "PipelineEnvironment", "main_dag_tasks", "pipeline_environment"]
 

@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 import yaml
 
-from dsl.run import Fault, RunResult
-from dsl.run.engine import timestamp
+from aphex.dsl.run import Fault, RunResult
+from aphex.dsl.run.engine import timestamp
 from tests.pipeline_steps.argo_nodes import STAGES
 from tests.run.pipeline_harness import (
     PIPELINE,

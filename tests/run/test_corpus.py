@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from dsl.cli import main
+from aphex.cli import main
 from tests.run.corpus_harness import read_case
 
 CORPUS = Path(__file__).parent / "corpus"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from dsl.run import Fault, LeafCall, LeafOutcome, RunOptions, run_workflow
-from dsl.run.engine import pod_name, timestamp
-from dsl.run.gowire import go_json, go_quote
+from aphex.dsl.run import Fault, LeafCall, LeafOutcome, RunOptions, run_workflow
+from aphex.dsl.run.engine import pod_name, timestamp
+from aphex.dsl.run.gowire import go_json, go_quote
 
 WORKFLOW = """
 apiVersion: argoproj.io/v1alpha1

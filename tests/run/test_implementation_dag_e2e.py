@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from dsl.names import preview_namespace
-from dsl.run import RunResult
+from aphex.dsl.names import preview_namespace
+from aphex.dsl.run import RunResult
 from examples.demo.harness import OWNER, PR, REPO, DemoEnvironment, demo_environment
 
 NAMESPACE = preview_namespace(OWNER, REPO, PR)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dsl.run import RunResult
+from aphex.dsl.run import RunResult
 from examples.demo.harness import DemoEnvironment, demo_environment
 
 AGENT = ("", "[0]", "[0].validate", "[1]", "[1].run", "[1].run(0)")

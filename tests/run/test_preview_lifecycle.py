@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dsl.names import helm_release_name, preview_namespace
+from aphex.dsl.names import helm_release_name, preview_namespace
 from examples.demo.harness import OWNER, PR, REPO, DemoEnvironment, demo_environment
 
 NAMESPACE = preview_namespace(OWNER, REPO, PR)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from dsl.run import Fault, LeafCall, LeafOutcome, RunOptions, RunRefused, RunResult, run_workflow
-from dsl.run.cli import OptionError, parse_fault
-from dsl.run.exprlang import ExprError, check_expression, evaluate_bool
+from aphex.dsl.run import Fault, LeafCall, LeafOutcome, RunOptions, RunRefused, RunResult, run_workflow
+from aphex.dsl.run.cli import OptionError, parse_fault
+from aphex.dsl.run.exprlang import ExprError, check_expression, evaluate_bool
 
 WORKFLOW = """
 apiVersion: argoproj.io/v1alpha1

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from dsl.cli import main
-from dsl.run import Fault, LeafCall, LeafOutcome, RunOptions, RunRefused, run_workflow
-from dsl.run.expressions import ExpressionError, TaskOutcome, evaluate_depends, evaluate_when
-from dsl.run.store import RuleError, parse_rule
+from aphex.cli import main
+from aphex.dsl.run import Fault, LeafCall, LeafOutcome, RunOptions, RunRefused, run_workflow
+from aphex.dsl.run.expressions import ExpressionError, TaskOutcome, evaluate_depends, evaluate_when
+from aphex.dsl.run.store import RuleError, parse_rule
 
 CORPUS = Path(__file__).parent / "corpus"
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from dsl.cli import main
-from dsl.run import LeafCall, LeafOutcome, RunOptions, RunRefused, RunResult, run_workflow
-from dsl.run.cli import OptionError, parse_resume, parse_set_outputs
+from aphex.cli import main
+from aphex.dsl.run import LeafCall, LeafOutcome, RunOptions, RunRefused, RunResult, run_workflow
+from aphex.dsl.run.cli import OptionError, parse_resume, parse_set_outputs
 
 WORKFLOW = """
 apiVersion: argoproj.io/v1alpha1

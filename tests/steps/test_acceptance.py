@@ -1,4 +1,4 @@
-"""The acceptance step against real HTTP servers on 127.0.0.1 (workflows.steps.acceptance)."""
+"""The acceptance step against real HTTP servers on 127.0.0.1 (aphex.workflows.steps.acceptance)."""
 
 import itertools
 import json
@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dsl.names import InvalidValue
+from aphex.dsl.names import InvalidValue
+from aphex.workflows.steps.acceptance import acceptance, parse_statuses, percentile
 from tests.runner import run_step
 from tests.steps.servers import refused_url, reply, serve
-from workflows.steps.acceptance import acceptance, parse_statuses, percentile
 
 
 def ok(request: BaseHTTPRequestHandler) -> None:
@@ -179,7 +179,7 @@ def test_through_the_runner_boundary(tmp_path: Path) -> None:
             "verify_tls": "true",
         }
         out = tmp_path / "out"
-        result = run_step("workflows.steps.acceptance:acceptance", inputs, tmp_path)
+        result = run_step("aphex.workflows.steps.acceptance:acceptance", inputs, tmp_path)
     assert result.returncode == 0, result.stderr
     assert (out / "parameters" / "success-ratio").read_text() == "1.0"
     assert json.loads((out / "parameters" / "summary").read_text())["requests"] == 3

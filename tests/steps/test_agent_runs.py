@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from dsl.exit_codes import INVALID_INPUT
+from aphex.dsl.exit_codes import INVALID_INPUT
+from aphex.workflows.steps import kube_api
+from aphex.workflows.steps.agent_runs import stop_agents
 from tests.runner import run_step
 from tests.steps.kube_standin import KubeStandIn, kube_standin
-from workflows.steps import kube_api
-from workflows.steps.agent_runs import stop_agents
 
 RUNS = "/apis/agents.platform/v1/namespaces/argo/coderuns"
 DOCS = "/apis/agents.platform/v1/namespaces/argo/docsruns"
@@ -102,6 +102,6 @@ def test_invalid_input_exits_2_through_the_runner(tmp_path: Path, field: str, va
         "api_group": "agents.platform",
         "api_version": "v1",
     }
-    result = run_step("workflows.steps.agent_runs:stop_agents", {**inputs, field: value}, tmp_path)
+    result = run_step("aphex.workflows.steps.agent_runs:stop_agents", {**inputs, field: value}, tmp_path)
     assert result.returncode == INVALID_INPUT
     assert f"invalid parameter {field.replace('_', '-')}:" in result.stderr

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from dsl.exit_codes import INVALID_INPUT
+from aphex.dsl.exit_codes import INVALID_INPUT
+from aphex.workflows.steps.head import resolve_head
 from tests.runner import run_step
 from tests.steps.github_standin import GitHubStandIn
-from workflows.steps.head import resolve_head
 
 SHA = "b" * 40
 ARGS = {"owner": "octo-org", "repo": "hello", "pr": "42", "image_tag": ""}
@@ -61,6 +61,6 @@ def test_a_branch_github_has_not_caught_up_with_fails_for_a_retry(
 
 
 def test_invalid_parameters_exit_2_through_the_runner(tmp_path: Path) -> None:
-    result = run_step("workflows.steps.head:resolve_head", {**ARGS, "pr": "42; rm -rf /"}, tmp_path)
+    result = run_step("aphex.workflows.steps.head:resolve_head", {**ARGS, "pr": "42; rm -rf /"}, tmp_path)
     assert result.returncode == INVALID_INPUT
     assert "invalid parameter pr:" in result.stderr

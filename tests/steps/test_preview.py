@@ -13,11 +13,11 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dsl.names import helm_release_name, preview_namespace
+from aphex.dsl.names import helm_release_name, preview_namespace
+from aphex.workflows.steps import kube_api, preview
 from tests.runner import run_step
 from tests.steps.kube_standin import KubeStandIn, kube_standin
 from tests.steps.standins import StandIns, install
-from workflows.steps import kube_api, preview
 
 NAMESPACE = preview_namespace("octo-org", "hello", 7)
 NS = f"/api/v1/namespaces/{NAMESPACE}"
@@ -488,7 +488,7 @@ def test_keep_preview_through_the_runner_boundary(tmp_path: Path, cluster: Clust
     }
     out = tmp_path / "out"
     our_namespace(cluster.api)
-    result = run_step("workflows.steps.preview:keep_preview", inputs, tmp_path)
+    result = run_step("aphex.workflows.steps.preview:keep_preview", inputs, tmp_path)
     assert result.returncode == 0, result.stderr
     expires = (out / "parameters" / "expires-at").read_text()
     assert cluster.api.objects[NS]["metadata"]["annotations"]["janitor/expires"] == expires
@@ -605,7 +605,7 @@ def test_one_failing_removal_does_not_stop_the_others_and_fails_the_step(
 
 def test_the_janitor_through_the_runner_boundary(tmp_path: Path, janitor: Cluster) -> None:
     kept_namespace(janitor.api, NAMESPACE, expires="2020-01-01T00:00:00Z")
-    result = run_step("workflows.steps.preview:expire_previews", {"dry_run": "false"}, tmp_path)
+    result = run_step("aphex.workflows.steps.preview:expire_previews", {"dry_run": "false"}, tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "parameters" / "removed").read_text() == json.dumps([NAMESPACE])
     assert janitor.api.objects == {}

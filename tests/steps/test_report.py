@@ -7,11 +7,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from dsl.names import preview_namespace
+from aphex.dsl.names import preview_namespace
+from aphex.workflows.steps import report
+from aphex.workflows.steps.github import GitHubClient, GitHubError, resolve_token
 from tests.runner import run_step
 from tests.steps.github_standin import GitHubStandIn, github_standin
-from workflows.steps import report
-from workflows.steps.github import GitHubClient, GitHubError, resolve_token
 
 SHA = "a" * 40
 
@@ -224,7 +224,7 @@ def test_no_credentials_resolve_to_none() -> None:
 def test_through_the_runner_boundary(tmp_path: Path) -> None:
     with github_standin() as standin:
         env = {"GITHUB_API_URL": standin.url, "GITHUB_TOKEN": standin.token}
-        result = run_step("workflows.steps.report:publish_success", SUCCESS, tmp_path, env)
+        result = run_step("aphex.workflows.steps.report:publish_success", SUCCESS, tmp_path, env)
         assert result.returncode == 0, result.stderr
         assert len(standin.comments) == 1
         assert len(standin.reviews) == 1

@@ -13,18 +13,18 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dsl.bundle import object_path
-from dsl.cli import main as aphex
-from dsl.lint import SourceDocument, lint_documents
-from dsl.names import InvalidValue
-from dsl.settings import BundleSettings, load_settings
+from aphex.cli import main as aphex
+from aphex.dsl.bundle import object_path
+from aphex.dsl.lint import SourceDocument, lint_documents
+from aphex.dsl.names import InvalidValue
+from aphex.dsl.settings import BundleSettings, load_settings
+from aphex.workflows.bundle import build_bundle, required_checks, template_to_dict
+from aphex.workflows.steps import verify
+from aphex.workflows.verify import SERVICE_ACCOUNT_VERIFIER, cluster_verify_template, verifier_rbac_objects
 from tests.rbac_eval import Request, allowed
 from tests.runner import run_step
 from tests.steps.kube_standin import KubeStandIn, kube_standin
 from tests.steps.standins import StandIns, install
-from workflows.bundle import build_bundle, required_checks, template_to_dict
-from workflows.steps import verify
-from workflows.verify import SERVICE_ACCOUNT_VERIFIER, cluster_verify_template, verifier_rbac_objects
 
 TIMEOUT = "--request-timeout=30s"
 IGNORE = ["--ignore-not-found", "--output", "json", TIMEOUT]
@@ -618,7 +618,7 @@ def test_through_the_runner_boundary(tmp_path: Path, kubectl: StandIns) -> None:
     del cluster.secrets[("argo-events", "aphex-github-webhook")]
     cluster.answer(kubectl)
     checks = verify.checks_to_json(required_checks(BundleSettings()))
-    result = run_step("workflows.steps.verify:verify_cluster", {"checks": checks}, tmp_path)
+    result = run_step("aphex.workflows.steps.verify:verify_cluster", {"checks": checks}, tmp_path)
     assert result.returncode == 1, result.stderr
     assert (
         "1 item(s) missing:\n  - Secret aphex-github-webhook in namespace argo-events does not exist"
@@ -631,7 +631,7 @@ def test_invalid_checks_exit_2_before_any_call(tmp_path: Path, kubectl: StandIns
     bad = json.dumps(
         [{"kind": "secret", "name": "x;rm -rf /", "namespace": "argo", "requiredBy": ["every install"]}]
     )
-    result = run_step("workflows.steps.verify:verify_cluster", {"checks": bad}, tmp_path)
+    result = run_step("aphex.workflows.steps.verify:verify_cluster", {"checks": bad}, tmp_path)
     assert result.returncode == 2, result.stderr
     assert "invalid parameter checks[0].name: must be a secret name" in result.stderr
     assert kubectl.calls() == []
@@ -698,7 +698,12 @@ def test_the_template_is_hardened_and_runs_as_the_verifier(compiled: dict[str, A
     (step,) = scripts
     body = step["script"]
     assert step["serviceAccountName"] == "aphex-verifier"
-    assert body["args"] == ["-m", "hera.workflows.runner", "-e", "workflows.steps.verify:verify_cluster"]
+    assert body["args"] == [
+        "-m",
+        "hera.workflows.runner",
+        "-e",
+        "aphex.workflows.steps.verify:verify_cluster",
+    ]
     context = body["securityContext"]
     assert context["readOnlyRootFilesystem"] is True
     assert context["capabilities"] == {"drop": ["ALL"]}

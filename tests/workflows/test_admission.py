@@ -21,12 +21,12 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dsl.names import preview_namespace
-from dsl.settings import BundleSettings, load_settings
+from aphex.dsl.names import preview_namespace
+from aphex.dsl.settings import BundleSettings, load_settings
+from aphex.workflows.bundle import build_bundle
+from aphex.workflows.steps.preview import namespace_manifests
 from tests.admission_eval import AdmissionRequest, denials
 from tests.rbac_eval import Request, allowed, self_binding_closure
-from workflows.bundle import build_bundle
-from workflows.steps.preview import namespace_manifests
 
 ROOT = Path(__file__).resolve().parents[2]
 NS = "argo"

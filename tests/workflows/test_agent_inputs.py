@@ -1,4 +1,5 @@
-"""Validation of agent runs before a CodeRun/DocsRun manifest is written (workflows.steps.agent_inputs)."""
+"""Validation of agent runs before a CodeRun/DocsRun manifest is written
+(aphex.workflows.steps.agent_inputs)."""
 
 import re
 from typing import Any
@@ -8,8 +9,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dsl.names import dns_label
-from workflows.steps.agent_inputs import validate_coderun_inputs, validate_docsrun_inputs
+from aphex.dsl.names import dns_label
+from aphex.workflows.steps.agent_inputs import validate_coderun_inputs, validate_docsrun_inputs
 
 CODERUN = {
     "github_app": "5DLabs-Rex",

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from dsl.deadlines import run_budget_seconds
-from dsl.settings import SettingsError, load_settings
-from workflows.bundle import build_bundle
+from aphex.dsl.deadlines import run_budget_seconds
+from aphex.dsl.settings import SettingsError, load_settings
+from aphex.workflows.bundle import build_bundle
 
 _UNITS = {"s": 1, "m": 60, "h": 3600}
 

@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
-from dsl.bundle import BundlePart
-from workflows.prerequisites import PrerequisiteError, derive_checks, symbolic
+from aphex.dsl.bundle import BundlePart
+from aphex.workflows.prerequisites import PrerequisiteError, derive_checks, symbolic
 
 ORDER = ["implementationDag", "docsStage", "events", "pipeline"]
 TOKENS = {"ns0z": "namespace", "ev1z": "events.namespace", "gr2z.x": "agentApiGroup"}
@@ -100,7 +100,7 @@ def test_a_new_kind_or_api_is_refused_until_it_is_described() -> None:
 
 
 def test_tokens_are_replaced_by_the_values_they_stand_for() -> None:
-    from dsl.settings import load_settings
+    from aphex.dsl.settings import load_settings
 
     tokens = symbolic(
         (("implementationDag", True), ("docsStage", True), ("events", True), ("pipeline", True))

@@ -11,10 +11,10 @@ import helm_python as helm
 import pytest
 import yaml
 
-from dsl.names import preview_namespace
-from dsl.settings import BundleSettings
+from aphex.dsl.names import preview_namespace
+from aphex.dsl.settings import BundleSettings
+from aphex.workflows.steps.preview import namespace_manifests
 from tests.rbac_eval import Request, allowed
-from workflows.steps.preview import namespace_manifests
 
 ROOT = Path(__file__).resolve().parents[2]
 NS = "argo"

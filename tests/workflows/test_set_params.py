@@ -1,4 +1,4 @@
-"""The set-params step: validation of every run parameter (workflows.steps.params)."""
+"""The set-params step: validation of every run parameter (aphex.workflows.steps.params)."""
 
 import subprocess
 from pathlib import Path
@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dsl.exit_codes import INVALID_INPUT
-from dsl.names import InvalidValue, preview_namespace
+from aphex.dsl.exit_codes import INVALID_INPUT
+from aphex.dsl.names import InvalidValue, preview_namespace
+from aphex.workflows.steps.params import derive_preview, set_params, validate_run_parameters
 from tests.runner import run_step
-from workflows.steps.params import derive_preview, set_params, validate_run_parameters
 
 VALID: dict[str, str] = {
     "owner": "octo-org",
@@ -99,7 +99,7 @@ def _run_runner(function: str, inputs: dict[str, Any], tmp_path: Path) -> subpro
 
 def test_runner_boundary_writes_validated_outputs(tmp_path: Path) -> None:
     result = _run_runner(
-        "workflows.steps.params:set_params", {**VALID, "github_url": "https://github.com"}, tmp_path
+        "aphex.workflows.steps.params:set_params", {**VALID, "github_url": "https://github.com"}, tmp_path
     )
     assert result.returncode == 0, result.stderr
     outputs = tmp_path / "out" / "parameters"
@@ -112,7 +112,7 @@ def test_runner_boundary_writes_validated_outputs(tmp_path: Path) -> None:
 
 def test_an_issue_run_has_no_preview_and_passes_the_issue(tmp_path: Path) -> None:
     inputs = {**VALID, "pr": "", "issue": "12", "github_url": "https://github.com"}
-    result = _run_runner("workflows.steps.params:set_params", inputs, tmp_path)
+    result = _run_runner("aphex.workflows.steps.params:set_params", inputs, tmp_path)
     assert result.returncode == 0, result.stderr
     outputs = tmp_path / "out" / "parameters"
     assert (outputs / "mode").read_text() == "issue"
@@ -135,7 +135,7 @@ def test_exactly_one_of_pr_and_issue(
 
 def test_runner_boundary_rejects_a_bad_parameter(tmp_path: Path) -> None:
     result = _run_runner(
-        "workflows.steps.params:set_params",
+        "aphex.workflows.steps.params:set_params",
         {**VALID, "repo": "a b", "github_url": "https://github.com"},
         tmp_path,
     )

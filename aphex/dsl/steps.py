@@ -1,0 +1,121 @@
+"""Secure step builders: the only way templates that run pods are created in this project.
+
+:func:`runner_step` wraps a plain Python function from ``aphex/workflows/steps`` into a Hera runner script
+(https://hera.readthedocs.io/en/stable/user-guides/script-runner-io/): Argo hands the inputs to the
+function as JSON (``source: '{{inputs.parameters}}'``), so no parameter value is ever pasted into shell
+source, ``args`` or ``command``. Every step gets an explicit image, the hardened security contexts, a
+scratch emptyDir, requests and limits, and optionally a retry policy with exponential backoff that never
+retries an attempt which rejected its input (:mod:`aphex.dsl.exit_codes`).
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from hera.workflows import Env, FieldEnv, RetryStrategy, RunnerScriptConstructor, Script, SecretEnv
+from hera.workflows.models import Backoff
+
+from aphex.dsl.exit_codes import RETRY_UNLESS_INVALID_INPUT
+from aphex.dsl.images import ImageRef
+
+if TYPE_CHECKING:
+    from aphex.dsl.settings import BundleSettings
+from aphex.dsl.security import (
+    OUTPUTS_DIRECTORY,
+    ResourceProfile,
+    container_security_context,
+    scratch_env,
+    scratch_volume,
+)
+
+__all__ = [
+    "LIGHT",
+    "STANDARD",
+    "RetryPolicy",
+    "github_credentials_env",
+    "network_retry",
+    "runner_step",
+]
+
+LIGHT: Final = ResourceProfile(
+    cpu_request="50m", cpu_limit="500m", memory_request="128Mi", memory_limit="256Mi"
+)
+"""Validation and API calls."""
+
+STANDARD: Final = ResourceProfile(
+    cpu_request="250m", cpu_limit="1", memory_request="256Mi", memory_limit="1Gi", ephemeral_limit="4Gi"
+)
+"""git checkouts, Helm and kubectl, HTTP probing."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryPolicy:
+    """Retries with exponential backoff for steps whose failures are usually transient."""
+
+    limit: int = 3
+    policy: str = "Always"
+    duration: str = "10s"
+    factor: int = 2
+    max_duration: str = "5m"
+
+    def build(self) -> RetryStrategy:
+        """The Hera retry strategy; an attempt that exited with the invalid-input code is not retried."""
+        return RetryStrategy(
+            limit=self.limit,
+            retry_policy=self.policy,
+            expression=RETRY_UNLESS_INVALID_INPUT,
+            backoff=Backoff(duration=self.duration, factor=self.factor, max_duration=self.max_duration),
+        )
+
+
+def network_retry() -> RetryPolicy:
+    """The default policy for network-bound steps (Git, Helm, GitHub API)."""
+    return RetryPolicy()
+
+
+def runner_step(
+    function: Callable[..., Any],
+    *,
+    name: str,
+    image: ImageRef,
+    resources: ResourceProfile = LIGHT,
+    env: Sequence[Env | SecretEnv | FieldEnv] = (),
+    retry: RetryPolicy | None = None,
+    timeout: str | None = None,
+    service_account: str | None = None,
+) -> Script:
+    """A hardened Hera runner script that calls ``function`` (which must live in an importable module)."""
+    if function.__module__ == "__main__" or not function.__module__.startswith("aphex.workflows.steps."):
+        raise ValueError(
+            f"{name}: runner functions must live in aphex.workflows.steps.*, not {function.__module__}"
+        )
+    return Script(
+        name=name,
+        source=function,
+        constructor=RunnerScriptConstructor(outputs_directory=OUTPUTS_DIRECTORY),
+        image=str(image),
+        image_pull_policy="IfNotPresent",
+        command=["python"],
+        add_cwd_to_sys_path=False,
+        security_context=container_security_context(),
+        resources=resources.build(),
+        volumes=[scratch_volume()],
+        env=[*scratch_env(), *env],
+        retry_strategy=retry.build() if retry else None,
+        timeout=timeout,
+        service_account_name=service_account,
+    )
+
+
+def github_credentials_env(settings: "BundleSettings") -> list[Env | SecretEnv | FieldEnv]:
+    """The GitHub API and web URLs and the credentials Secret's keys (each optional: a token, or a GitHub
+    App's id and private key), as the steps that call GitHub or clone a private repository read them
+    (:func:`aphex.workflows.steps.github.resolve_token`)."""
+    secret = settings.github.credentials_secret
+    return [
+        Env(name="GITHUB_API_URL", value=settings.github.api_url),
+        Env(name="GITHUB_URL", value=settings.github.web_url),
+        SecretEnv(name="GITHUB_TOKEN", secret_name=secret, secret_key="token", optional=True),
+        SecretEnv(name="GITHUB_APP_ID", secret_name=secret, secret_key="app-id", optional=True),
+        SecretEnv(name="GITHUB_APP_PRIVATE_KEY", secret_name=secret, secret_key="private-key", optional=True),
+    ]
