@@ -19,9 +19,6 @@ when ``check-approval-<env>`` saw ``approve`` (docs/aphex-pipeline.md, "Approval
 
 import dataclasses
 import json
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
 from hera.workflows import DAG, Parameter, SecretVolume, Suspend, Task, WorkflowTemplate
@@ -36,16 +33,21 @@ from hera.workflows.models import (
 )
 
 from aphex.dsl.config.cloudformation import (
+    SELF_UPDATE_SERVICE_ACCOUNT,
     PipelineRole,
     service_account_name,
-    validate_cluster,
     workflow_template_name,
 )
 from aphex.dsl.config.model import AphexConfig, Environment
-from aphex.dsl.errors import InputError
+from aphex.dsl.config.resources import (
+    PipelineError,
+    PipelineResources,
+    pipeline_identity,
+    template_name,
+)
 from aphex.dsl.labels import standard_labels
+from aphex.dsl.manifest import manifest
 from aphex.dsl.metrics import run_metrics, stage_metrics
-from aphex.dsl.names import IAM_ROLE_ARN_PATTERN, InvalidValue
 from aphex.dsl.params import workflow_parameter, workflow_parameter_ref
 from aphex.dsl.security import SCRATCH_PATH, ResourceProfile, pod_security_context, scratch_volume
 from aphex.dsl.settings import BundleSettings, ClusterPipeline, settings_document
@@ -63,23 +65,17 @@ __all__ = [
     "IRSA_ANNOTATION",
     "NAME",
     "PLAN_DIRECTORY",
-    "SELF_UPDATE",
+    "SELF_UPDATE_SERVICE_ACCOUNT",
     "WORKFLOW_READ_RULE",
-    "PipelineError",
-    "PipelineResources",
     "aphex_pipeline",
-    "pipeline_id",
     "pipeline_rbac",
     "pipeline_steps_read",
     "pipeline_template",
     "service_accounts",
-    "template_name",
 ]
 
 NAME: Final = "aphex-pipeline"
 """The WorkflowTemplate of a configuration without ``pipeline.name``."""
-SELF_UPDATE: Final = "self-update"
-"""The fourth stage kind: its ServiceAccount patches the WorkflowTemplate; its IAM role is the platform's."""
 IRSA_ANNOTATION: Final = "eks.amazonaws.com/role-arn"
 PLAN_DIRECTORY: Final = f"{SCRATCH_PATH}/plan"
 SLACK_MOUNT: Final = "/etc/aphex/slack"
@@ -95,121 +91,14 @@ HEAVY: Final = ResourceProfile(
 )
 """Builds, CDK synthesis and deployment, tests: repository code with node_modules."""
 HEAVY_SCRATCH: Final = "8Gi"
-_PIPELINE_ID_MAX: Final = 50
-_ROLE_ARN = re.compile(IAM_ROLE_ARN_PATTERN)
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _ON_ERROR: Final = RetryPolicy(policy="OnError")
 """Repository code: retry only when the pod itself broke (eviction, node loss), never a failed command."""
 
 
-class PipelineError(InputError):
-    """The pipeline cannot be generated from these inputs; the message names the input."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class PipelineResources:
-    """What the pipeline's CloudFormation stack created (its outputs), known once it is deployed.
-
-    ``self_update_role_arn`` is not in the stack (a role cannot create itself): the platform team creates
-    it with the rights to deploy the pipeline stack (CloudFormation, IAM roles, the bucket).
-    """
-
-    artifact_bucket: str
-    build_role_arn: str
-    deploy_role_arn: str
-    monitor_role_arn: str
-    self_update_role_arn: str | None = None
-    cluster: str = ""
-    """The cluster named in the stack's and the OIDC export's names (empty: the account's only one)."""
-
-    def __post_init__(self) -> None:
-        if not _BUCKET.match(self.artifact_bucket) or ".." in self.artifact_bucket:
-            raise PipelineError(f"ArtifactBucketName: {self.artifact_bucket!r} is not an S3 bucket name")
-        for field, value in self.role_arns().items():
-            if not _ROLE_ARN.match(value):
-                raise PipelineError(f"{field} role: {value!r} is not an IAM role ARN")
-        try:
-            validate_cluster(self.cluster)
-        except InvalidValue as error:
-            raise PipelineError(str(error)) from None
-
-    def role_arns(self) -> dict[str, str]:
-        """Role ARN by stage kind (``build``, ``deploy``, ``monitor``, ``self-update`` when known)."""
-        arns = {
-            PipelineRole.BUILD.value: self.build_role_arn,
-            PipelineRole.DEPLOY.value: self.deploy_role_arn,
-            PipelineRole.MONITOR.value: self.monitor_role_arn,
-        }
-        if self.self_update_role_arn:
-            arns[SELF_UPDATE] = self.self_update_role_arn
-        return arns
-
-    @classmethod
-    def from_cluster_pipeline(cls, pipeline: ClusterPipeline) -> "PipelineResources":
-        """From the chart's ``pipelines`` entry (the stack's outputs the platform team recorded there)."""
-        return cls(
-            artifact_bucket=pipeline.artifact_bucket,
-            build_role_arn=pipeline.role_arns.build,
-            deploy_role_arn=pipeline.role_arns.deploy,
-            monitor_role_arn=pipeline.role_arns.monitor,
-            self_update_role_arn=pipeline.role_arns.self_update,
-            cluster=pipeline.cluster,
-        )
-
-    @classmethod
-    def from_stack_outputs(
-        cls, outputs: Mapping[str, str], *, self_update_role_arn: str | None = None, cluster: str = ""
-    ) -> "PipelineResources":
-        """From the stack's outputs (``ArtifactBucketName``, ``BuildRoleArn``, ...)."""
-        try:
-            return cls(
-                artifact_bucket=outputs["ArtifactBucketName"],
-                build_role_arn=outputs[f"{PipelineRole.BUILD.logical_id}Arn"],
-                deploy_role_arn=outputs[f"{PipelineRole.DEPLOY.logical_id}Arn"],
-                monitor_role_arn=outputs[f"{PipelineRole.MONITOR.logical_id}Arn"],
-                self_update_role_arn=self_update_role_arn or outputs.get("SelfUpdateRoleArn") or None,
-                cluster=cluster or outputs.get("Cluster", ""),
-            )
-        except KeyError as error:
-            raise PipelineError(f"the pipeline stack's outputs have no {error.args[0]}") from None
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> "PipelineResources":
-        try:
-            data = json.loads(text)
-            return cls(**data)
-        except (ValueError, TypeError) as error:
-            raise PipelineError(f"resources: {error}") from None
-
-
-def template_name(config: AphexConfig, settings: BundleSettings) -> str:
-    """The WorkflowTemplate's name: the pipeline's (``pipeline.name``, else ``aphex-pipeline``) named like
-    the bundle's templates (:meth:`aphex.dsl.settings.ObjectNames.template`: ``<instance>-<pipeline>``,
-    bare in the default instance)."""
-    return settings.names.template(workflow_template_name(config))
-
-
-def _identity(name: str, settings: BundleSettings) -> str:
-    identity = settings.names.object(name)
-    if len(identity) > _PIPELINE_ID_MAX:
-        raise PipelineError(
-            f"pipeline.name: <instance>-<name> ({identity}) is longer than {_PIPELINE_ID_MAX} characters"
-        )
-    return identity
-
-
-def pipeline_id(config: AphexConfig, settings: BundleSettings) -> str:
-    """``<instance>-<pipeline>``: prefix of the ServiceAccounts, name of the pipeline's stack."""
-    return _identity(workflow_template_name(config), settings)
-
-
 def _accounts(name: str, settings: BundleSettings) -> dict[str, str]:
-    identity = _identity(name, settings)
+    identity = pipeline_identity(name, settings)
     names = {kind.value: service_account_name(identity, kind) for kind in PipelineRole}
-    names[SELF_UPDATE] = f"{identity}-{SELF_UPDATE}"
+    names[SELF_UPDATE_SERVICE_ACCOUNT] = f"{identity}-{SELF_UPDATE_SERVICE_ACCOUNT}"
     return names
 
 
@@ -290,9 +179,11 @@ def _approval(environment: Environment, pipeline: str) -> Suspend:
 
 
 def aphex_pipeline(
-    config: AphexConfig, settings: BundleSettings, *, resources: PipelineResources
+    config: AphexConfig, settings: BundleSettings, *, pipeline: ClusterPipeline
 ) -> WorkflowTemplate:
-    """Build the pipeline's WorkflowTemplate for ``config`` on the cluster of ``settings``."""
+    """Build the pipeline's WorkflowTemplate for ``config`` on the cluster of ``settings``, with the
+    resources its ``pipelines`` entry ``pipeline`` records."""
+    resources = PipelineResources.from_cluster_pipeline(pipeline)
     name = template_name(config, settings)
     accounts = service_accounts(config, settings)
     deployer = settings.deployer_image
@@ -364,7 +255,7 @@ def aphex_pipeline(
             resources=STANDARD,
             retry=network_retry(),
             timeout="45m",
-            service_account=accounts[SELF_UPDATE],
+            service_account=accounts[SELF_UPDATE_SERVICE_ACCOUNT],
         )
         deploy_step = _heavy(
             runner_step(
@@ -432,7 +323,7 @@ def aphex_pipeline(
         for step, stage in (
             (validate_step, "validate"),
             (build_step, "build"),
-            (self_update_step, SELF_UPDATE),
+            (self_update_step, SELF_UPDATE_SERVICE_ACCOUNT),
             (check_step, "check-approval" + per_environment),
             (deploy_step, "deploy" + per_environment),
             (tests_step, "tests" + per_environment),
@@ -472,12 +363,12 @@ def aphex_pipeline(
                     "commit_sha": workflow_parameter_ref("commit-sha"),
                     "repo_url": workflow_parameter_ref("repo-url"),
                     "template_name": name,
-                    # Without the cluster's pipeline list: one pipeline's template never changes with
-                    # another's entry, and self-update needs only the cluster settings.
+                    # With only its own pipelines entry: one pipeline's template never changes with
+                    # another's, and self-update compiles from exactly these settings.
                     "settings": json.dumps(
-                        settings_document(dataclasses.replace(settings, pipelines=())), sort_keys=True
+                        settings_document(dataclasses.replace(settings, pipelines=(pipeline,))),
+                        sort_keys=True,
                     ),
-                    "resources": resources.to_json(),
                     # Its outcome goes to S3, where the exit handler finds it (or not, if it never ran).
                     "bucket": bucket,
                     "workflow_id": "{{workflow.uid}}",
@@ -589,12 +480,12 @@ WORKFLOW_READ_RULE: Final = {
 
 def pipeline_rbac(pipeline: ClusterPipeline, settings: BundleSettings) -> list[dict[str, Any]]:
     """One ServiceAccount (annotated with its IRSA role), Role and RoleBinding per stage kind."""
-    _identity(pipeline.name, settings)
+    pipeline_identity(pipeline.name, settings)
     arns = PipelineResources.from_cluster_pipeline(pipeline).role_arns()
     objects: list[dict[str, Any]] = []
-    for kind in (*(role.value for role in PipelineRole), SELF_UPDATE):
+    for kind in (*(role.value for role in PipelineRole), SELF_UPDATE_SERVICE_ACCOUNT):
         rules: list[dict[str, Any]] = [dict(EXECUTOR_RULE)]
-        if kind == SELF_UPDATE:
+        if kind == SELF_UPDATE_SERVICE_ACCOUNT:
             rules.append(_workflow_template_rule(settings.names.template(pipeline.name)))
         if kind == PipelineRole.MONITOR.value:
             rules.append(dict(WORKFLOW_READ_RULE))
@@ -621,8 +512,6 @@ def pipeline_steps_read(settings: BundleSettings) -> dict[str, Any]:
 def pipeline_template(config: AphexConfig, settings: BundleSettings) -> dict[str, Any]:
     """The WorkflowTemplate of ``config`` for its entry in ``settings.pipelines`` (whose accounts the
     bundle installs); raises :class:`PipelineError` naming the missing entry."""
-    from aphex.workflows.bundle import template_to_dict
-
     name = workflow_template_name(config)
     pipeline = settings.pipeline(name)
     if pipeline is None:
@@ -631,5 +520,4 @@ def pipeline_template(config: AphexConfig, settings: BundleSettings) -> dict[str
             f"pipelines: no entry named {name!r} (pipeline.name of the configuration; listed: {listed}); "
             "add one with the pipeline stack's outputs"
         )
-    resources = PipelineResources.from_cluster_pipeline(pipeline)
-    return template_to_dict(aphex_pipeline(config, settings, resources=resources))
+    return manifest(aphex_pipeline(config, settings, pipeline=pipeline))

@@ -9,8 +9,6 @@ import functools
 import itertools
 from typing import Any
 
-from hera.workflows import WorkflowTemplate
-
 from aphex.dsl.bundle import BundlePart, Condition
 from aphex.dsl.manifest import manifest
 from aphex.dsl.settings import BundleSettings
@@ -34,12 +32,7 @@ from aphex.workflows.rbac import rbac_objects
 from aphex.workflows.steps.verify import Check
 from aphex.workflows.verify import cluster_verify_template, verifier_rbac_objects
 
-__all__ = ["build_bundle", "bundle_parts", "component_parts", "required_checks", "template_to_dict"]
-
-
-def template_to_dict(template: WorkflowTemplate) -> dict[str, Any]:
-    """A Hera object as a plain mapping in Hera's human key order (apiVersion, kind, metadata, spec)."""
-    return manifest(template)
+__all__ = ["build_bundle", "bundle_parts", "component_parts", "required_checks"]
 
 
 def bundle_parts(settings: BundleSettings) -> list[BundlePart]:
@@ -54,17 +47,17 @@ def component_parts(settings: BundleSettings) -> list[BundlePart]:
     """The parts of the enabled components: everything but ``cluster-verify`` and its RBAC."""
     implementation = ("implementationDag", True)
     docs = ("docsStage", settings.components.docs_stage)
-    dag = template_to_dict(implementation_dag(settings))
+    dag = manifest(implementation_dag(settings))
     parts = [
         BundlePart(condition=(implementation, docs), objects=[dag]),
         BundlePart(
             condition=(implementation,),
             objects=[
-                template_to_dict(coderun_template(settings)),
+                manifest(coderun_template(settings)),
                 *rbac_objects(settings),
                 *admission_objects(settings),
-                template_to_dict(preview_cleanup_template(settings)),
-                template_to_dict(preview_janitor_template(settings)),
+                manifest(preview_cleanup_template(settings)),
+                manifest(preview_janitor_template(settings)),
                 janitor_cron_workflow(settings),
             ],
         ),
@@ -86,9 +79,7 @@ def component_parts(settings: BundleSettings) -> list[BundlePart]:
         ]
     if settings.components.docs_stage:
         parts.append(
-            BundlePart(
-                condition=(implementation, docs), objects=[template_to_dict(docsrun_template(settings))]
-            )
+            BundlePart(condition=(implementation, docs), objects=[manifest(docsrun_template(settings))])
         )
     return parts
 
@@ -118,7 +109,7 @@ def _derived(components: Combination) -> tuple[Check, ...]:
     own = BundlePart(
         condition=(),
         objects=[
-            template_to_dict(cluster_verify_template(tokens.settings, [])),
+            manifest(cluster_verify_template(tokens.settings, [])),
             *verifier_rbac_objects(tokens.settings, []),
         ],
     )
@@ -147,7 +138,7 @@ def _verify_objects(components: Combination) -> tuple[dict[str, Any], ...]:
     """``cluster-verify`` and its RBAC for these toggles, in token space."""
     tokens = symbolic(components)
     checks = _symbolic_checks(components)
-    template = template_to_dict(cluster_verify_template(tokens.settings, checks))
+    template = manifest(cluster_verify_template(tokens.settings, checks))
     return (template, *verifier_rbac_objects(tokens.settings, checks))
 
 
@@ -187,7 +178,7 @@ def _verify_parts(settings: BundleSettings) -> list[BundlePart]:
     from ``settings`` (its image may have a digest, which has no token)."""
     components = _components(settings)
     tokens = symbolic(components)
-    template = template_to_dict(cluster_verify_template(settings, required_checks(settings)))
+    template = manifest(cluster_verify_template(settings, required_checks(settings)))
     rbac = tokens.real(list(_verify_objects(components)[1:]), settings)
     return [
         BundlePart(condition=condition, objects=[obj])

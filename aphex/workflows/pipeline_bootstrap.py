@@ -31,6 +31,8 @@ from aphex.dsl.config.cloudformation import (
     self_update_stack_name,
     self_update_template,
 )
+from aphex.dsl.config.resources import PipelineError, PipelineResources, pipeline_id
+from aphex.dsl.config.validate import ConfigError, load_config
 from aphex.dsl.exit_codes import ExitCode, UnusableInput, refuse
 from aphex.dsl.names import InvalidValue
 from aphex.dsl.release import add_release_arguments
@@ -46,9 +48,6 @@ def _write(path: Path, template: dict[str, Any]) -> None:
 
 def _pipeline_names(args: argparse.Namespace) -> tuple[Any, str, str]:
     """The configuration, the pipeline's id (``<release>-<name>``) and its namespace."""
-    from aphex.dsl.config.validate import ConfigError, load_config
-    from aphex.workflows.aphex_pipeline import PipelineError, pipeline_id
-
     try:
         values = {} if args.values is None else read_values_file(args.values)
     except SettingsError as error:
@@ -117,8 +116,6 @@ def _one(found: list[dict[str, str]], key: str, what: str) -> dict[str, str]:
 def pipeline_entry(stacks: list[dict[str, str]], repository: str) -> dict[str, Any]:
     """The ``pipelines`` entry from the outputs of the pipeline stack and the self-update stack,
     validated as the chart validates it."""
-    from aphex.workflows.aphex_pipeline import PipelineError, PipelineResources
-
     pipeline = _one(
         [s for s in stacks if "WorkflowTemplateName" in s], "WorkflowTemplateName", "pipeline stack"
     )

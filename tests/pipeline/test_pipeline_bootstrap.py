@@ -21,9 +21,9 @@ from aphex.dsl.config.cloudformation import (
     pipeline_stack_name,
     self_update_stack_name,
 )
+from aphex.dsl.config.resources import pipeline_id
 from aphex.dsl.config.validate import load_config
-from aphex.dsl.settings import load_settings
-from aphex.workflows.aphex_pipeline import pipeline_id
+from aphex.dsl.settings import load_settings, settings_from_document
 from aphex.workflows.pipeline_bootstrap import pipeline_entry
 
 PROVIDER = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/{}"
@@ -120,8 +120,6 @@ def test_two_clusters_in_one_account_bootstrap_side_by_side(
 
 
 def test_the_entry_compiles_the_pipeline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from aphex.workflows.aphex_pipeline import PipelineResources
-
     outputs = {
         "WorkflowTemplateName": "aphex-pipeline",
         "ArtifactBucketName": "aphex-0123456789ab-123456789012-eu-west-1",
@@ -141,13 +139,17 @@ def test_the_entry_compiles_the_pipeline(tmp_path: Path, capsys: pytest.CaptureF
                  "--out", str(tmp_path / "dist")]) == 0  # fmt: skip
     (written,) = (tmp_path / "dist").rglob("*.yaml")
     found = [
-        PipelineResources.from_json(parameter["value"])
+        settings_from_document(json.loads(parameter["value"]))
         for parameter in parameters(yaml.safe_load(written.read_text()))
-        if parameter.get("name") == "resources"
+        if parameter.get("name") == "settings"
     ]
-    # The self-update step gets the cluster: it names the stack it redeploys and the OIDC export.
-    assert [resources.cluster for resources in found] == ["blue"]
-    assert found[0].self_update_role_arn == self_update["SelfUpdateRoleArn"]
+    # The self-update step gets its own entry, cluster included: the cluster names the stack it
+    # redeploys and the OIDC export.
+    assert [found_settings.pipelines for found_settings in found] == [
+        load_settings({"pipelines": [entry]}).pipelines
+    ]
+    assert [found_settings.pipelines[0].cluster for found_settings in found] == ["blue"]
+    assert found[0].pipelines[0].role_arns.self_update == self_update["SelfUpdateRoleArn"]
 
 
 def parameters(node: Any) -> Iterator[dict[str, Any]]:

@@ -1,5 +1,6 @@
 """The validate and self-update steps against real git, a moto server and a recording kubectl."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -13,8 +14,8 @@ import requests
 import yaml
 from moto.server import ThreadedMotoServer
 
-from aphex.dsl.settings import BundleSettings, settings_document
-from aphex.workflows.aphex_pipeline import PipelineResources
+from aphex.dsl.config.resources import PipelineResources
+from aphex.dsl.settings import load_settings, settings_document
 from aphex.workflows.steps import pipeline_validate, self_update
 from tests.runner import run_step
 from tests.steps.standins import StandIns, install
@@ -220,13 +221,24 @@ def cluster_export() -> None:
     )
 
 
-RESOURCES = PipelineResources(
-    artifact_bucket="old-bucket",
-    build_role_arn=f"arn:aws:iam::{PIPELINE_ACCOUNT}:role/b",
-    deploy_role_arn=f"arn:aws:iam::{PIPELINE_ACCOUNT}:role/d",
-    monitor_role_arn=f"arn:aws:iam::{PIPELINE_ACCOUNT}:role/m",
-    self_update_role_arn=f"arn:aws:iam::{PIPELINE_ACCOUNT}:role/s",
+SETTINGS = load_settings(
+    {
+        "pipelines": [
+            {
+                "name": "shop",
+                "repository": "shop",
+                "artifactBucket": "old-bucket",
+                "roleArns": {
+                    "build": f"arn:aws:iam::{PIPELINE_ACCOUNT}:role/b",
+                    "deploy": f"arn:aws:iam::{PIPELINE_ACCOUNT}:role/d",
+                    "monitor": f"arn:aws:iam::{PIPELINE_ACCOUNT}:role/m",
+                    "selfUpdate": f"arn:aws:iam::{PIPELINE_ACCOUNT}:role/s",
+                },
+            }
+        ]
+    }
 )
+RESOURCES = PipelineResources.from_cluster_pipeline(SETTINGS.pipelines[0])
 
 
 WORKFLOW_ID = "6f1c2d3e-0000-4000-8000-000000000001"
@@ -238,8 +250,7 @@ def self_update_inputs(repo: Repo, sha: str) -> dict[str, str]:
         "commit_sha": sha,
         "repo_url": repo.url,
         "template_name": "shop",
-        "settings": json.dumps(settings_document(BundleSettings())),
-        "resources": RESOURCES.to_json(),
+        "settings": json.dumps(settings_document(SETTINGS)),
         "bucket": RESOURCES.artifact_bucket,
         "workflow_id": WORKFLOW_ID,
     }
@@ -418,3 +429,46 @@ def test_property_20_credentials_are_checked_for_every_referenced_account(
     assert account == ""
     assert len(problems) == 1
     assert problems[0].startswith("credentials: the pipeline has no working AWS identity")
+
+
+@pytest.mark.parametrize(
+    "pipelines",
+    [
+        (),
+        (SETTINGS.pipelines[0], dataclasses.replace(SETTINGS.pipelines[0], name="other", repository="other")),
+    ],
+)
+def test_settings_without_exactly_its_own_entry_are_refused_before_any_call(
+    moto: str, repo: Repo, kubectl: StandIns, pipelines: tuple[Any, ...]
+) -> None:
+    """The settings input carries the pipeline's own ``pipelines`` entry and no other (one pipeline's
+    template never changes with another's entry); anything else is refused, and the run goes on."""
+    sha = repo.commit({"aphex-config.yaml": config_text(["staging"])})
+    settings = json.dumps(settings_document(dataclasses.replace(SETTINGS, pipelines=pipelines)))
+    status = self_update.self_update(**{**self_update_inputs(repo, sha), "settings": settings})
+    assert status == (
+        "failed: settings: must hold exactly the pipeline's own pipelines entry (got '<json>')"
+    ), status
+    assert kubectl.calls() == []
+
+
+def test_the_template_is_compiled_by_aphex_compile(tmp_path: Path) -> None:
+    """The stage compiles with the ``aphex compile`` command itself, so what it applies passed the same
+    checks and lint; its refusal (here: settings without the configuration's entry) reaches the status."""
+    config = tmp_path / "aphex-config.yaml"
+    config.write_text(config_text(["staging"]))
+    work = tmp_path / "work"
+    work.mkdir()
+    template = self_update.compile_pipeline(config, SETTINGS, work)
+    assert (template["kind"], template["metadata"]["name"]) == ("WorkflowTemplate", "shop")
+    written = sorted(str(path.relative_to(work)) for path in (work / "compiled").rglob("*.yaml"))
+    assert written == ["compiled/workflowtemplate/shop.yaml"]
+    other = tmp_path / "other"
+    other.mkdir()
+    renamed = dataclasses.replace(
+        SETTINGS, pipelines=(dataclasses.replace(SETTINGS.pipelines[0], name="other"),)
+    )
+    with pytest.raises(self_update.StepError) as raised:
+        self_update.compile_pipeline(config, renamed, other)
+    assert "exited 2: aphex compile: " in str(raised.value)
+    assert "pipelines: no entry named 'shop'" in str(raised.value)

@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 from aphex.cli import main as aphex
 from aphex.dsl.bundle import object_path
 from aphex.dsl.lint import SourceDocument, lint_documents
+from aphex.dsl.manifest import manifest
 from aphex.dsl.names import InvalidValue
 from aphex.dsl.settings import BundleSettings, load_settings
-from aphex.workflows.bundle import build_bundle, required_checks, template_to_dict
+from aphex.workflows.bundle import build_bundle, required_checks
 from aphex.workflows.steps import verify
 from aphex.workflows.verify import SERVICE_ACCOUNT_VERIFIER, cluster_verify_template, verifier_rbac_objects
 from tests.rbac_eval import Request, allowed
@@ -712,7 +713,7 @@ def test_the_template_is_hardened_and_runs_as_the_verifier(compiled: dict[str, A
 def test_another_instance_gets_its_own_names() -> None:
     settings = BundleSettings(instance="team-b")
     checks = required_checks(settings)
-    compiled = template_to_dict(cluster_verify_template(settings, checks))
+    compiled = manifest(cluster_verify_template(settings, checks))
     assert compiled["metadata"]["name"] == "team-b-cluster-verify"
     assert compiled["spec"]["serviceAccountName"] == f"team-b-{SERVICE_ACCOUNT_VERIFIER}"
     names = {(obj["kind"], obj["metadata"]["name"]) for obj in verifier_rbac_objects(settings, checks)}

@@ -7,10 +7,15 @@ From the ``aphex-config.yaml`` at the pushed commit it
    roles of the stages; named by :func:`aphex.dsl.config.cloudformation.pipeline_stack_name` from the
    pipeline and its ``cluster``) with boto3: create or update, wait for the outcome; "No updates are to be
    performed" is success. Its role's policy is :func:`aphex.dsl.config.cloudformation.self_update_statements`;
-2. regenerates the pipeline's WorkflowTemplate with the same compiler
-   (:func:`aphex.workflows.aphex_pipeline.aphex_pipeline`, from the settings it was compiled with and the
-   stack's outputs) and applies it with ``kubectl apply --server-side --field-manager=aphex-pipeline
-   --force-conflicts -f -`` (:func:`aphex.workflows.steps.kube.run`; no shell).
+2. regenerates the pipeline's WorkflowTemplate through the public compiler, exactly as a platform engineer
+   does: ``aphex compile --config aphex-config.yaml --values <the settings it was compiled with, its
+   pipelines entry updated with the stack's outputs> --release <release> --pipeline-only`` in a
+   subprocess, which lints what it compiled and writes nothing when the lint finds a problem;
+3. applies it with ``kubectl apply --server-side --field-manager=aphex-pipeline --force-conflicts -f -``
+   (:func:`aphex.workflows.steps.kube.run`; no shell).
+
+The step's ``settings`` input holds the release and the values the template was compiled with, with its
+own ``pipelines`` entry only (another pipeline's entry never changes this one's template).
 
 A running Workflow keeps the spec it started with (``storedWorkflowTemplateSpec``): only the next run
 sees the new topology. A failure never fails the run (the design says "continue with the current
@@ -27,7 +32,8 @@ import json
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Annotated, Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError  # type: ignore[import-untyped]
@@ -36,9 +42,11 @@ from hera.workflows import Parameter
 from aphex.dsl.bundle import dump_yaml
 from aphex.dsl.config.cloudformation import PIPELINE_TAG, pipeline_resources_template, pipeline_stack_name
 from aphex.dsl.config.model import AphexConfig
+from aphex.dsl.config.resources import PipelineError, PipelineResources, pipeline_id, template_name
 from aphex.dsl.config.validate import ConfigError, load_config
 from aphex.dsl.names import InvalidValue
 from aphex.dsl.settings import BundleSettings, SettingsError, settings_from_document
+from aphex.dsl.yaml_input import YamlInputError, load_yaml
 from aphex.workflows.steps.build import CONFIG_FILE, clone, scratch
 from aphex.workflows.steps.kube import StepError, run
 from aphex.workflows.steps.monitoring import store_self_update
@@ -47,6 +55,7 @@ __all__ = [
     "FIELD_MANAGER",
     "SelfUpdateResult",
     "apply_template",
+    "compile_pipeline",
     "deploy_pipeline_stack",
     "run_self_update",
     "self_update",
@@ -133,29 +142,79 @@ def _settings(values: str) -> BundleSettings:
     if not isinstance(data, dict):
         raise InvalidValue("settings", "<json>", "must be a JSON object")
     try:
-        return settings_from_document(data)
+        parsed = settings_from_document(data)
     except SettingsError as error:
         raise InvalidValue("settings", "<json>", str(error)) from None
+    if len(parsed.pipelines) != 1:
+        raise InvalidValue("settings", "<json>", "must hold exactly the pipeline's own pipelines entry")
+    return parsed
+
+
+def compile_pipeline(config_file: Path, settings: BundleSettings, workdir: Path) -> dict[str, Any]:
+    """The pipeline's WorkflowTemplate as ``aphex compile --pipeline-only`` writes it for ``settings``
+    (which hold the pipeline's ``pipelines`` entry), linted by the compiler; ``workdir`` is empty scratch."""
+    values = workdir / "values.yaml"
+    values.write_text(dump_yaml(settings.to_values()), encoding="utf-8")
+    out = workdir / "compiled"
+    command = [
+        sys.executable,
+        "-m",
+        "aphex.cli",
+        "compile",
+        "--config",
+        str(config_file),
+        "--values",
+        str(values),
+        "--release",
+        settings.instance,
+        "--pipeline-only",
+        "--out",
+        str(out),
+    ]
+    run(command, timeout=300)
+    written = sorted(out.rglob("*.yaml"))
+    if len(written) != 1:
+        raise StepError(
+            f"aphex compile --pipeline-only wrote {len(written)} files, expected one WorkflowTemplate"
+        )
+    try:
+        template = load_yaml(written[0].read_bytes(), source=written[0].name)
+    except YamlInputError as error:
+        raise StepError(str(error)) from None
+    if not isinstance(template, dict) or template.get("kind") != "WorkflowTemplate":
+        raise StepError(
+            f"aphex compile --pipeline-only wrote {written[0].name}, which is not a WorkflowTemplate"
+        )
+    return template
 
 
 def run_self_update(
     *,
-    config: AphexConfig,
+    config_file: Path,
     settings: BundleSettings,
     template_name: str,
-    resources: str,
     cloudformation: Any,
+    workdir: Path,
 ) -> SelfUpdateResult:
-    """Deploy the pipeline's stack, then apply the regenerated WorkflowTemplate; never raises for either."""
-    from aphex.workflows.aphex_pipeline import PipelineError, PipelineResources, aphex_pipeline, pipeline_id
-
+    """Deploy the pipeline's stack, then compile and apply the regenerated WorkflowTemplate; never raises for
+    either. ``settings`` hold exactly the pipeline's own ``pipelines`` entry."""
+    try:
+        config = load_config(config_file)
+    except ConfigError as error:
+        return SelfUpdateResult(
+            succeeded=False, status=f"failed: {CONFIG_FILE}: " + "; ".join(str(p) for p in error.problems)
+        )
+    renamed = _renamed(config, settings, template_name)
+    if renamed:
+        return SelfUpdateResult(succeeded=False, status=f"failed: WorkflowTemplate: {renamed}")
+    (entry,) = settings.pipelines
+    try:
+        current = PipelineResources.from_cluster_pipeline(entry)
+        identity = pipeline_id(config, settings)
+    except PipelineError as error:
+        return SelfUpdateResult(succeeded=False, status=f"failed: settings: {error}")
     problems: list[str] = []
     done: list[str] = []
-    try:
-        current = PipelineResources.from_json(resources)
-    except PipelineError as error:
-        return SelfUpdateResult(succeeded=False, status=f"failed: resources: {error}")
-    identity = pipeline_id(config, settings)
     stack_name = pipeline_stack_name(identity, current.cluster)
     updated = current
     try:
@@ -172,22 +231,28 @@ def run_self_update(
     except (InvalidValue, PipelineError, BotoCoreError, ClientError, WaiterError) as error:
         problems.append(f"pipeline stack {stack_name}: {error}")
     try:
-        template = aphex_pipeline(config, settings, resources=updated)
-        name = template.name
-        if name != template_name:
-            raise StepError(
-                f"pipeline.name changes the WorkflowTemplate from {template_name} to {name}: "
-                "renaming a pipeline is a reinstall"
-            )
-        from aphex.workflows.bundle import template_to_dict
-
-        apply_template(template_to_dict(template))
-        done.append(f"WorkflowTemplate {name} applied ({len(config.environments)} environments)")
-    except (PipelineError, StepError, InvalidValue) as error:
+        recorded = replace(settings, pipelines=(updated.recorded_in(entry),))
+        apply_template(compile_pipeline(config_file, recorded, workdir))
+        done.append(f"WorkflowTemplate {template_name} applied ({len(config.environments)} environments)")
+    except StepError as error:
         problems.append(f"WorkflowTemplate: {error}")
     if problems:
         return SelfUpdateResult(succeeded=False, status="failed: " + "; ".join(problems + done))
     return SelfUpdateResult(succeeded=True, status="succeeded: " + "; ".join(done))
+
+
+def _renamed(config: AphexConfig, settings: BundleSettings, installed: str) -> str:
+    """Why the commit's configuration cannot update the installed template ``installed`` ("" if it can)."""
+    try:
+        name = template_name(config, settings)
+    except InvalidValue as error:
+        return str(error)
+    if name != installed:
+        return (
+            f"pipeline.name changes the WorkflowTemplate from {installed} to {name}: "
+            "renaming a pipeline is a reinstall"
+        )
+    return ""
 
 
 def _client(service: str) -> Any:
@@ -201,25 +266,22 @@ def self_update(
     repo_url: str,
     template_name: str,
     settings: str,
-    resources: str,
     bucket: str,
     workflow_id: str,
 ) -> Annotated[str, Parameter(name="self-update-status")]:
     """Runner entrypoint: update the pipeline from the commit's configuration; never fails the run."""
     try:
         parsed = _settings(settings)
-        checkout = clone(repo_url, commit_sha, scratch("self-update-") / "checkout")
-        config = load_config(checkout / CONFIG_FILE)
+        work = scratch("self-update-")
+        checkout = clone(repo_url, commit_sha, work / "checkout")
+        compiled = work / "compile"
+        compiled.mkdir()
         result = run_self_update(
-            config=config,
+            config_file=checkout / CONFIG_FILE,
             settings=parsed,
             template_name=template_name,
-            resources=resources,
             cloudformation=_client("cloudformation"),
-        )
-    except ConfigError as error:
-        result = SelfUpdateResult(
-            succeeded=False, status=f"failed: {CONFIG_FILE}: " + "; ".join(str(p) for p in error.problems)
+            workdir=compiled,
         )
     except (InvalidValue, StepError, OSError, BotoCoreError, ClientError) as error:
         result = SelfUpdateResult(succeeded=False, status=f"failed: {error}")
