@@ -1,6 +1,7 @@
 """Secure step builders: the only way templates that run pods are created in this project.
 
-:func:`runner_step` wraps a plain Python function from ``aphex/workflows/steps`` into a Hera runner script
+:func:`runner_step` wraps a plain top-level Python function (the pipelines' are in
+``aphex/workflows/steps``) into a Hera runner script
 (https://hera.readthedocs.io/en/stable/user-guides/script-runner-io/): Argo hands the inputs to the
 function as JSON (``source: '{{inputs.parameters}}'``), so no parameter value is ever pasted into shell
 source, ``args`` or ``command``. Every step gets an explicit image, the hardened security contexts, a
@@ -8,6 +9,7 @@ scratch emptyDir, requests and limits, and optionally a retry policy with expone
 retries an attempt which rejected its input (:mod:`aphex.dsl.exit_codes`).
 """
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 from hera.workflows import Env, FieldEnv, RetryStrategy, RunnerScriptConstructor, Script, SecretEnv
 from hera.workflows.models import Backoff
 
+from aphex.dsl.errors import DefinitionError
 from aphex.dsl.exit_codes import RETRY_UNLESS_INVALID_INPUT
 from aphex.dsl.images import ImageRef
 
@@ -84,10 +87,13 @@ def runner_step(
     timeout: str | None = None,
     service_account: str | None = None,
 ) -> Script:
-    """A hardened Hera runner script that calls ``function`` (which must live in an importable module)."""
-    if function.__module__ == "__main__" or not function.__module__.startswith("aphex.workflows.steps."):
-        raise ValueError(
-            f"{name}: runner functions must live in aphex.workflows.steps.*, not {function.__module__}"
+    """A hardened Hera runner script that calls ``function``, which Hera's runner imports in the pod as
+    ``<module>:<name>``: it must be a top-level function of an importable module."""
+    module = sys.modules.get(function.__module__)
+    if function.__module__ == "__main__" or getattr(module, function.__qualname__, None) is not function:
+        raise DefinitionError(
+            f"{name}: a runner function must be a top-level function of an importable module, "
+            f"not {function.__module__}:{function.__qualname__}"
         )
     return Script(
         name=name,
