@@ -82,8 +82,9 @@ def _compile(args: argparse.Namespace) -> int:
 
 def _pipeline_template(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     """The Aphex pipeline of ``--config`` for its ``pipelines`` entry of the values."""
+    from aphex.dsl.config.resources import PipelineError
     from aphex.dsl.config.validate import ConfigError, load_config
-    from aphex.workflows.aphex_pipeline import PipelineError, pipeline_template
+    from aphex.workflows.aphex_pipeline import pipeline_template
 
     try:
         config = load_config(args.config)
@@ -142,10 +143,13 @@ def _chart(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    """``aphex verify``: the checks the values require (:func:`aphex.workflows.bundle.required_checks`)."""
+    """``aphex verify``: print the checks the values require (:func:`aphex.workflows.bundle.required_checks`)
+    with ``--list``, or run them with the user's kubectl context; an unreachable cluster is a problem
+    found (exit 1), since the cluster is what is checked."""
     from aphex.dsl.settings import SettingsError, load_settings
     from aphex.workflows.bundle import required_checks
-    from aphex.workflows.steps.verify import run_checks
+    from aphex.workflows.steps.kube import StepError
+    from aphex.workflows.steps.verify import check_cluster, merge_checks
 
     values = _values(args)
     if args.context is not None and not args.context.strip():
@@ -154,7 +158,18 @@ def _verify(args: argparse.Namespace) -> int:
         settings = load_settings(values, release=args.release, release_namespace=args.namespace)
     except SettingsError as error:
         raise _settings_refused(args, error.problems) from None
-    return run_checks(required_checks(settings), context=args.context, list_only=args.list)
+    checks = required_checks(settings)
+    if args.list:
+        for check in merge_checks(checks):
+            print(f"{check.where} {check.because()}")
+        return ExitCode.OK
+    kubectl = ["kubectl", *(["--context", args.context] if args.context else [])]
+    try:
+        print(check_cluster(checks, kubectl=kubectl))
+    except StepError as error:
+        print(f"aphex verify: {error}", file=sys.stderr)
+        return ExitCode.PROBLEMS
+    return ExitCode.OK
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -214,9 +229,16 @@ def _parser() -> argparse.ArgumentParser:
     verify_cmd = commands.add_parser(
         "verify", help="check that the cluster (current kubectl context) has what aphex needs"
     )
-    from aphex.workflows.steps.verify import add_arguments
-
-    add_arguments(verify_cmd)
+    verify_cmd.add_argument(
+        "--values",
+        type=Path,
+        help="the values the bundle was installed with (helm -f / aphex compile --values); default: none",
+    )
+    add_release_arguments(verify_cmd, required=False)
+    verify_cmd.add_argument("--context", help="kubeconfig context to use (default: the current context)")
+    verify_cmd.add_argument(
+        "--list", action="store_true", help="print the checks these values require and touch no cluster"
+    )
     verify_cmd.set_defaults(handler=_verify)
 
     config_cmd = commands.add_parser("config", help="check an application's aphex-config.yaml")

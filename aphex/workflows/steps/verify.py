@@ -13,16 +13,12 @@ gives the object, several give a ``List``, ``--ignore-not-found`` prints nothing
 (kubectl ``pkg/cmd/get/get.go``, ``printGeneric``).
 """
 
-import argparse
 import json
 import re
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, Final
 
-from aphex.dsl.exit_codes import ExitCode
 from aphex.dsl.names import API_GROUP_PATTERN, DNS_LABEL_PATTERN, OBJECT_NAME_PATTERN, InvalidValue
 from aphex.workflows.steps.exits import fail
 from aphex.workflows.steps.kube import CommandError, StepError, run
@@ -32,13 +28,11 @@ __all__ = [
     "EVERY_INSTALL",
     "Check",
     "ClusterNotReady",
-    "add_arguments",
     "check_cluster",
     "checks_from_json",
     "checks_to_json",
     "describe",
     "merge_checks",
-    "run_checks",
     "verify_cluster",
 ]
 
@@ -418,36 +412,3 @@ def verify_cluster(checks: str) -> None:
         print(check_cluster(checks_from_json(checks)))
     except (InvalidValue, StepError) as error:
         raise fail(error) from None
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``aphex verify`` (for a subcommand parser of the ``aphex`` CLI)."""
-    parser.add_argument(
-        "--values",
-        type=Path,
-        help="the values the bundle was installed with (helm -f / aphex compile --values); default: none",
-    )
-    from aphex.dsl.release import add_release_arguments
-
-    add_release_arguments(parser, required=False)
-    parser.add_argument("--context", help="kubeconfig context to use (default: the current context)")
-    parser.add_argument(
-        "--list", action="store_true", help="print the checks these values require and touch no cluster"
-    )
-
-
-def run_checks(checks: Sequence[Check], *, context: str | None = None, list_only: bool = False) -> int:
-    """``aphex verify`` once its options are read: print the checks (``list_only``) or run them with the
-    user's kubectl ``context``; 0 ready, 1 problems found (the cluster is what is checked, so an
-    unreachable one is a problem found too)."""
-    if list_only:
-        for check in merge_checks(checks):
-            print(f"{check.where} {check.because()}")
-        return ExitCode.OK
-    kubectl = ["kubectl", *(["--context", context] if context else [])]
-    try:
-        print(check_cluster(checks, kubectl=kubectl))
-    except StepError as error:
-        print(f"aphex verify: {error}", file=sys.stderr)
-        return ExitCode.PROBLEMS
-    return ExitCode.OK
