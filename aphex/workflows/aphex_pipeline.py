@@ -49,10 +49,10 @@ from aphex.dsl.labels import standard_labels
 from aphex.dsl.manifest import manifest
 from aphex.dsl.metrics import run_metrics, stage_metrics
 from aphex.dsl.params import workflow_parameter, workflow_parameter_ref
+from aphex.dsl.rbac import EXECUTOR_RULE, account_objects
 from aphex.dsl.security import SCRATCH_PATH, ResourceProfile, pod_security_context, scratch_volume
 from aphex.dsl.settings import BundleSettings, ClusterPipeline, settings_document
 from aphex.dsl.steps import LIGHT, STANDARD, RetryPolicy, github_credentials_env, network_retry, runner_step
-from aphex.workflows.rbac import EXECUTOR_RULE, account_objects
 from aphex.workflows.steps.approval import DECISIONS, REJECT, check_approval
 from aphex.workflows.steps.build import build
 from aphex.workflows.steps.cdk_deploy import deploy

@@ -17,24 +17,15 @@ two Helm releases of one name in different namespaces, never share an object.
   time); the admission policy of :mod:`aphex.workflows.admission` confines it to its own previews.
 """
 
-from typing import Any, Final
+from typing import Final
 
-from aphex.dsl.labels import standard_labels
+from aphex.dsl.rbac import EXECUTOR_RULE, RBAC_API, Manifest, account_objects, binding, cluster_role
 from aphex.dsl.settings import BundleSettings
 from aphex.workflows.agents import SERVICE_ACCOUNT_AGENTS, SERVICE_ACCOUNT_STEPS
 from aphex.workflows.implementation_dag import PREVIEW_WORKLOADS_ROLE, SERVICE_ACCOUNT_DEPLOYER
 
-__all__ = ["EXECUTOR_RULE", "account_objects", "binding", "cluster_role", "namespaced_role", "rbac_objects"]
+__all__ = ["rbac_objects"]
 
-Manifest = dict[str, Any]
-
-_RBAC_API: Final = "rbac.authorization.k8s.io"
-EXECUTOR_RULE: Final = {
-    # Argo's executor reports a step's outputs through WorkflowTaskResults.
-    "apiGroups": ["argoproj.io"],
-    "resources": ["workflowtaskresults"],
-    "verbs": ["create", "patch"],
-}
 _WORKLOAD_VERBS: Final = ["get", "list", "watch", "create", "update", "patch", "delete"]
 _PREVIEW_WORKLOAD_RULES: Final = [
     {
@@ -71,78 +62,6 @@ _PREVIEW_WORKLOAD_RULES: Final = [
 ]
 
 
-def _meta(
-    name: str, role: str, settings: BundleSettings, *, namespaced: bool = True, namespace: str | None = None
-) -> Manifest:
-    meta: Manifest = {
-        "name": name,
-        "labels": standard_labels(
-            name=role, component="rbac", version=settings.version, instance=settings.instance
-        ),
-    }
-    if namespaced:
-        meta["namespace"] = settings.namespace if namespace is None else namespace
-    return meta
-
-
-def account_objects(role: str, rules: list[Manifest], settings: BundleSettings) -> list[Manifest]:
-    """A ServiceAccount with a Role of ``rules`` bound to it, all named ``<instance>-<role>``."""
-    name = settings.names.object(role)
-    return [
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(name, role, settings)},
-        {
-            "apiVersion": f"{_RBAC_API}/v1",
-            "kind": "Role",
-            "metadata": _meta(name, role, settings),
-            "rules": rules,
-        },
-        binding("RoleBinding", name, role, "Role", name, name, settings),
-    ]
-
-
-def namespaced_role(
-    name: str, role: str, rules: list[Manifest], settings: BundleSettings, namespace: str
-) -> Manifest:
-    """A Role of ``rules`` in ``namespace`` (another than the workflows namespace)."""
-    return {
-        "apiVersion": f"{_RBAC_API}/v1",
-        "kind": "Role",
-        "metadata": _meta(name, role, settings, namespace=namespace),
-        "rules": rules,
-    }
-
-
-def cluster_role(name: str, role: str, rules: list[Manifest], settings: BundleSettings) -> Manifest:
-    return {
-        "apiVersion": f"{_RBAC_API}/v1",
-        "kind": "ClusterRole",
-        "metadata": _meta(name, role, settings, namespaced=False),
-        "rules": rules,
-    }
-
-
-def binding(
-    kind: str,
-    name: str,
-    role: str,
-    role_kind: str,
-    role_name: str,
-    account: str,
-    settings: BundleSettings,
-    *,
-    namespace: str | None = None,
-) -> Manifest:
-    """A binding of ``account`` (in the workflows namespace); a RoleBinding lives in ``namespace``,
-    the workflows namespace unless given."""
-    return {
-        "apiVersion": f"{_RBAC_API}/v1",
-        "kind": kind,
-        "metadata": _meta(name, role, settings, namespaced=kind == "RoleBinding", namespace=namespace),
-        "roleRef": {"apiGroup": _RBAC_API, "kind": role_kind, "name": role_name},
-        "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": settings.namespace}],
-    }
-
-
 def rbac_objects(settings: BundleSettings) -> list[Manifest]:
     """Every RBAC object of the implementation DAG and the agent templates."""
     names = settings.names
@@ -171,12 +90,12 @@ def rbac_objects(settings: BundleSettings) -> list[Manifest]:
                     "verbs": ["get", "list", "create", "patch", "delete"],
                 },
                 {
-                    "apiGroups": [_RBAC_API],
+                    "apiGroups": [RBAC_API],
                     "resources": ["rolebindings"],
                     "verbs": ["get", "create", "patch"],
                 },
                 {
-                    "apiGroups": [_RBAC_API],
+                    "apiGroups": [RBAC_API],
                     "resources": ["clusterroles"],
                     "verbs": ["bind"],
                     "resourceNames": [workloads_role],

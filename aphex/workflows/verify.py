@@ -17,10 +17,10 @@ from hera.workflows import DAG, WorkflowTemplate
 from hera.workflows.models import PodGC, TTLStrategy
 
 from aphex.dsl.labels import standard_labels
+from aphex.dsl.rbac import EXECUTOR_RULE, account_objects, binding, cluster_role, namespaced_role
 from aphex.dsl.security import pod_security_context
 from aphex.dsl.settings import BundleSettings
 from aphex.dsl.steps import LIGHT, RetryPolicy, runner_step
-from aphex.workflows.rbac import EXECUTOR_RULE, account_objects, binding, cluster_role, namespaced_role
 from aphex.workflows.steps.verify import Check, checks_to_json, verify_cluster
 
 __all__ = [

@@ -6,6 +6,7 @@ import json
 import os
 import tarfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -16,7 +17,8 @@ from hypothesis import strategies as st
 from aphex.dsl.config.cloudformation import pipeline_resources_template
 from aphex.dsl.config.validate import load_config
 from aphex.dsl.names import InvalidValue
-from aphex.workflows.steps import build
+from aphex.workflows.steps import build, shell
+from aphex.workflows.steps import git as git_step
 from aphex.workflows.steps.kube import StepError
 from tests.pipeline_steps.conftest import AppRepo, AwsCalls, git, make_repo, reset_moto, role_statements
 
@@ -71,7 +73,7 @@ def test_a_commit_that_is_not_head_is_built_and_uploaded(
             "mkdir -p cdk.out",
         ],
     )
-    moment = build.datetime(2026, 3, 4, 5, 6, 7, tzinfo=build.UTC)
+    moment = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
     monkeypatch.setattr(build, "_now", lambda: moment)
     uri = run_build(repo, repo.old)
     assert uri == f"s3://{BUCKET}/{repo.old}/artifacts.tar.gz"
@@ -214,7 +216,7 @@ def test_an_unsafe_repository_url_is_refused(tmp_path: Path) -> None:
         "-uhelp",
     ]:
         with pytest.raises(InvalidValue) as caught:
-            build.clone(url, "a" * 40, tmp_path / "c")
+            git_step.clone(url, "a" * 40, tmp_path / "c")
         assert caught.value.field == "repo-url"
 
 
@@ -323,7 +325,7 @@ def test_property_2_clone_at_exactly_that_commit(
     history: tuple[str, list[str]], tmp_path_factory: pytest.TempPathFactory, index: int
 ) -> None:
     url, shas = history
-    checkout = build.clone(url, shas[index], tmp_path_factory.mktemp("clone") / "c")
+    checkout = git_step.clone(url, shas[index], tmp_path_factory.mktemp("clone") / "c")
     assert git("rev-parse", "HEAD", cwd=checkout) == shas[index]
     assert (checkout / "n.txt").read_text() == str(index)
 
@@ -336,7 +338,7 @@ def test_property_3_build_commands_run_in_order(
 ) -> None:
     work = tmp_path_factory.mktemp("order")
     commands = [f"echo {token} >> order.txt" for token in tokens]
-    env = build.command_environment(work / "home")
+    env = shell.command_environment(work / "home")
     results = build.run_build(commands, checkout=work, env=env, timeout=30, logs=work / "logs")
     assert [r.command for r in results] == commands
     assert (work / "order.txt").read_text().split() == tokens
@@ -347,13 +349,13 @@ def test_property_3_build_commands_run_in_order(
 @given(
     sha=st.from_regex(r"\A[0-9a-f]{40}\Z"),
     moment=st.datetimes(
-        min_value=build.datetime(2000, 1, 1),
-        max_value=build.datetime(2099, 12, 31),
-        timezones=st.just(build.UTC),
+        min_value=datetime(2000, 1, 1),
+        max_value=datetime(2099, 12, 31),
+        timezones=st.just(UTC),
     ),
 )
 def test_property_4_artifacts_tagged_with_sha_and_timestamp(
-    moto: str, tmp_path_factory: pytest.TempPathFactory, sha: str, moment: build.datetime
+    moto: str, tmp_path_factory: pytest.TempPathFactory, sha: str, moment: datetime
 ) -> None:
     reset_moto(moto)
     bucket()

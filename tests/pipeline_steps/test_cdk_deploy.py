@@ -2,6 +2,7 @@
 
 import itertools
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -206,8 +207,8 @@ def test_a_failing_stack_stops_the_environment_with_its_cloudformation_failures(
             {"Name": "Status", "Value": "Failed"},
             {"Name": "Environment", "Value": "prod"},
         ],
-        StartTime=build.datetime(2000, 1, 1),
-        EndTime=build.datetime(2100, 1, 1),
+        StartTime=datetime(2000, 1, 1),
+        EndTime=datetime(2100, 1, 1),
         Period=60,
         Statistics=["Sum"],
     )

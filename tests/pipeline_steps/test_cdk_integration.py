@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from aphex.workflows.steps import build, cdk_deploy
+from aphex.workflows.steps import cdk_deploy, shell
 from aphex.workflows.steps.kube import StepError
 
 APP = """const cdk = require("aws-cdk-lib");
@@ -46,7 +46,7 @@ def cdk_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_real_cdk_cli_synthesizes_one_stack_into_its_own_assembly(
     cdk_project: Path, tmp_path: Path
 ) -> None:
-    env = build.command_environment(
+    env = shell.command_environment(
         tmp_path / "home",
         {
             "PATH": f"{cdk_project / 'node_modules' / '.bin'}:{os.environ['PATH']}",
@@ -77,7 +77,7 @@ def test_the_real_cdk_cli_synthesizes_one_stack_into_its_own_assembly(
 
 
 def test_a_stack_the_app_does_not_define_is_refused(cdk_project: Path, tmp_path: Path) -> None:
-    env = build.command_environment(
+    env = shell.command_environment(
         tmp_path / "home",
         {"PATH": f"{cdk_project / 'node_modules' / '.bin'}:{os.environ['PATH']}",
          "CDK_DISABLE_CLI_TELEMETRY": "true"},

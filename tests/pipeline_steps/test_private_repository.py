@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from aphex.workflows.steps.build import clone
+from aphex.workflows.steps.git import clone
 from aphex.workflows.steps.kube import CommandError
 from examples.demo.git_server import self_signed_certificate, serve_git
 from tests.pipeline_steps.conftest import make_repo

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aphex.workflows.steps import build, run_tests
+from aphex.workflows.steps import build, run_tests, shell
 from tests.pipeline_steps.conftest import reset_moto
 from tests.runner import run_step
 
@@ -99,7 +99,7 @@ def test_every_command_runs_and_the_report_counts_the_failures(
 
 
 def test_control_characters_do_not_break_the_xml(tmp_path: Path) -> None:
-    env = build.command_environment(tmp_path / "home")
+    env = shell.command_environment(tmp_path / "home")
     results = run_tests.run_commands(
         [r"printf 'a\000b\033[31mred\n'; exit 1"], cwd=tmp_path, env=env, timeout=10, logs=tmp_path / "logs"
     )
@@ -138,7 +138,7 @@ def test_property_12_test_commands_in_order(
 ) -> None:
     work = tmp_path_factory.mktemp("order")
     commands = [f"echo {token} >> order.txt; exit {0 if ok else 1}" for token, ok in steps]
-    env = build.command_environment(work / "home")
+    env = shell.command_environment(work / "home")
     results = run_tests.run_commands(commands, cwd=work, env=env, timeout=30, logs=work / "logs")
     assert (work / "order.txt").read_text().split() == [token for token, _ in steps]
     assert [r.succeeded for r in results] == [ok for _, ok in steps]
@@ -156,7 +156,7 @@ def test_property_13_test_results_stored(
     reset_moto(moto)
     boto3.client("s3").create_bucket(Bucket=BUCKET)
     work = tmp_path_factory.mktemp("stored")
-    env = build.command_environment(work / "home")
+    env = shell.command_environment(work / "home")
     commands = [f"echo case-{i}; exit {0 if ok else 3}" for i, ok in enumerate(outcomes)]
     results = run_tests.run_commands(commands, cwd=work, env=env, timeout=30, logs=work / "logs")
     report = run_tests.SuiteReport(environment=environment, commit_sha=SHA, results=results)

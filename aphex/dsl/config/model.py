@@ -14,6 +14,7 @@ from typing import Any, Final
 
 __all__ = [
     "CDK_QUALIFIER",
+    "CONFIG_FILE",
     "DEFAULT_ARTIFACT_RETENTION_DAYS",
     "AphexConfig",
     "Approval",
@@ -31,6 +32,8 @@ __all__ = [
     "partition_of",
 ]
 
+CONFIG_FILE: Final = "aphex-config.yaml"
+"""Where an application repository keeps its configuration: at its root."""
 CDK_QUALIFIER: Final = "hnb659fds"
 """The default qualifier of ``cdk bootstrap``: it appears in the bootstrap roles' names."""
 

@@ -1,14 +1,11 @@
 """The build stage: clone the pushed commit, run ``build.commands``, store the artifacts in S3.
 
-The commit is fetched by its SHA into an empty repository (``git init`` + ``git fetch <url> <sha>`` +
-``git checkout --detach FETCH_HEAD``) and ``git rev-parse HEAD`` must equal it: a branch that moved since
-the push cannot change what is built. The commands come from ``aphex-config.yaml`` at that commit and run
-in order, each as one ``bash -c <command>`` in the checkout (they are shell lines by definition; no value
-is ever pasted into them) with a timeout; the first failure stops the build.
-
-The commands get a scrubbed environment (:func:`command_environment`): ``PATH``, locale, proxy and
-certificate variables, ``HOME`` and ``TMPDIR`` on the scratch volume, ``CI=true``, ``APHEX_COMMIT_SHA`` and
-``APHEX_BRANCH`` and nothing else; the pod's AWS, Kubernetes and GitHub credentials are not passed on.
+The commit is fetched by its SHA (:func:`aphex.workflows.steps.git.clone`): a branch that moved since the
+push cannot change what is built. The commands come from ``aphex-config.yaml`` at that commit and run in
+order, each as one ``bash -c <command>`` in the checkout (they are shell lines by definition; no value is
+ever pasted into them) with a timeout and the scrubbed environment of
+:func:`aphex.workflows.steps.shell.command_environment` plus ``APHEX_COMMIT_SHA`` and ``APHEX_BRANCH``;
+the first failure stops the build.
 
 Layout in the artifact bucket (``s3://<bucket>/<commit-sha>/``): ``artifacts.tar.gz`` (``artifacts/`` holds
 the artifact directory without ``.git`` and ``cdk.out``; ``metadata.json`` at the root), ``metadata.json``
@@ -23,92 +20,42 @@ import gzip
 import io
 import json
 import os
-import re
-import signal
-import subprocess
 import sys
 import tarfile
-import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Final
 from urllib.parse import quote
 
 from hera.workflows import Parameter
 
+from aphex.dsl.config.model import CONFIG_FILE
 from aphex.dsl.config.validate import ConfigError, load_config
 from aphex.dsl.names import InvalidValue, validate_commit_sha, validate_relative_path
 from aphex.workflows.steps.aws import validate_bucket
 from aphex.workflows.steps.exits import fail
-from aphex.workflows.steps.kube import StepError, run
+from aphex.workflows.steps.git import clone, validate_branch
+from aphex.workflows.steps.kube import StepError
+from aphex.workflows.steps.scratch import scratch
+from aphex.workflows.steps.shell import ShellResult, command_environment, iso_timestamp, run_shell, utc_now
 
 __all__ = [
     "ARCHIVE_ROOT",
-    "CONFIG_FILE",
     "BuildMetadata",
-    "ShellResult",
     "build",
-    "clone",
-    "command_environment",
     "fetch_artifacts",
     "package",
     "run_build",
-    "run_logged",
-    "run_shell",
     "s3_client",
-    "scratch",
     "upload_build",
-    "validate_branch",
 ]
 
-CONFIG_FILE: Final = "aphex-config.yaml"
 ARCHIVE_ROOT: Final = "artifacts"
 EXCLUDED_TOP: Final = frozenset({"cdk.out"})
 EXCLUDED_ANYWHERE: Final = frozenset({".git"})
-PASSED_THROUGH: Final = (
-    "PATH",
-    "LANG",
-    "LC_ALL",
-    "TZ",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-    "NODE_EXTRA_CA_CERTS",
-)
-"""Variables a repository's commands inherit from the pod; everything else is dropped."""
-
 _LOG_TAIL: Final = 4000
-_BRANCH = re.compile(r"^(?:refs/heads/)?[A-Za-z0-9._/-]{1,244}$")
-_REPO_URL = re.compile(r"^(?:https://[A-Za-z0-9.-]+(?::[0-9]+)?/|file:///)[A-Za-z0-9._~/-]+$")
-
-
-@dataclass(frozen=True, kw_only=True)
-class ShellResult:
-    """One command's outcome; ``exit_code`` is None when it was killed at its timeout."""
-
-    command: str
-    exit_code: int | None
-    timed_out: bool
-    started_at: str
-    finished_at: str
-    duration_seconds: float
-    log: Path
-
-    @property
-    def succeeded(self) -> bool:
-        return self.exit_code == 0
-
-    def output(self) -> str:
-        """The command's combined stdout and stderr."""
-        return self.log.read_text(encoding="utf-8", errors="replace")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,127 +74,8 @@ class BuildMetadata:
 
 
 def _now() -> datetime:
-    """The clock (a seam for tests)."""
-    return datetime.now(UTC)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def scratch(prefix: str) -> Path:
-    """A fresh directory on the scratch volume (``APHEX_SCRATCH``, else the system temp directory)."""
-    base = Path(os.environ.get("APHEX_SCRATCH") or tempfile.gettempdir())
-    base.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=base))
-
-
-def validate_branch(value: str, field: str = "branch") -> str:
-    """A branch name or ``refs/heads/<name>`` as a push event carries it."""
-    if not _BRANCH.match(value) or ".." in value or value.endswith("/") or "//" in value:
-        raise InvalidValue(field, value, "must be a branch name or refs/heads/<name>")
-    return value
-
-
-def command_environment(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of a repository command: :data:`PASSED_THROUGH` variables, ``HOME``/``TMPDIR``
-    under ``home``, ``CI=true`` and ``extra``; never the pod's credentials."""
-    env = {key: os.environ[key] for key in PASSED_THROUGH if key in os.environ}
-    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-    (home / "tmp").mkdir(parents=True, exist_ok=True)
-    env.update({"HOME": str(home), "TMPDIR": str(home / "tmp"), "CI": "true"})
-    env.update(extra or {})
-    return env
-
-
-def run_shell(command: str, *, cwd: Path, env: Mapping[str, str], timeout: float, log: Path) -> ShellResult:
-    """Run ``bash -c command`` in ``cwd`` with exactly ``env``; stdout and stderr go to ``log``."""
-    return run_logged(["bash", "-c", command], cwd=cwd, env=env, timeout=timeout, log=log, label=command)
-
-
-def run_logged(
-    argv: Sequence[str],
-    *,
-    cwd: Path,
-    env: Mapping[str, str],
-    timeout: float,
-    log: Path,
-    label: str | None = None,
-) -> ShellResult:
-    """Run ``argv`` in ``cwd`` with exactly ``env``, stdout and stderr into ``log``; never raises on failure.
-
-    The process runs in its own session, so the whole process group is killed at the timeout (a build
-    tool's children cannot keep it alive). ``label`` is what the result calls the command.
-    """
-    log.parent.mkdir(parents=True, exist_ok=True)
-    started = _now()
-    clock = time.monotonic()
-    timed_out = False
-    with log.open("wb") as sink:
-        try:
-            process = subprocess.Popen(
-                list(argv),
-                cwd=cwd,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        except FileNotFoundError:
-            raise StepError(f"`{argv[0]}` is not installed in this image") from None
-        try:
-            code: int | None = process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            code = None
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    duration = round(time.monotonic() - clock, 3)
-    if timed_out:
-        with log.open("a", encoding="utf-8") as sink:
-            sink.write(f"\n[aphex] killed after {timeout:g} s (timeout)\n")
-    return ShellResult(
-        command=label if label is not None else " ".join(argv),
-        exit_code=code,
-        timed_out=timed_out,
-        started_at=_iso(started),
-        finished_at=_iso(_now()),
-        duration_seconds=duration,
-        log=log,
-    )
-
-
-def clone(repo_url: str, commit_sha: str, destination: Path) -> Path:
-    """Fetch exactly ``commit_sha`` of ``repo_url`` into ``destination`` and check it out (detached).
-
-    A private repository is fetched with the GitHub credentials of the step's environment
-    (:func:`aphex.workflows.steps.github.git_auth_environment`: an http header in git's environment, redacted
-    from errors); nothing of them is written to the checkout's configuration.
-    """
-    from aphex.workflows.steps.github import GitHubError, git_auth_environment
-
-    validate_commit_sha(commit_sha, "commit-sha", allow_empty=False)
-    if len(commit_sha) != 40:
-        raise InvalidValue("commit-sha", commit_sha, "must be a 40-character hex commit id")
-    if not _REPO_URL.match(repo_url) or ".." in repo_url:
-        raise InvalidValue("repo-url", repo_url, "must be an https:// (or file://) repository URL")
-    try:
-        auth, secrets = git_auth_environment(repo_url)
-    except GitHubError as error:
-        raise StepError(f"repo-url: no GitHub credentials for {repo_url}: {error}") from None
-    run(["git", "init", "--quiet", str(destination)])
-    run(
-        ["git", "fetch", "--quiet", "--depth=1", repo_url, commit_sha],
-        cwd=destination,
-        env=auth,
-        redact=secrets,
-    )
-    run(["git", "checkout", "--quiet", "--detach", "FETCH_HEAD"], cwd=destination)
-    head = run(["git", "rev-parse", "HEAD"], cwd=destination).stdout.strip()
-    if head != commit_sha:
-        raise StepError(f"commit-sha: checked out {head}, expected {commit_sha}")
-    return destination
+    """The clock of the build's timestamp (a seam for tests)."""
+    return utc_now()
 
 
 def _build_commands(checkout: Path) -> list[str]:
@@ -460,7 +288,7 @@ def _build(
     checkout = work / "checkout"
     results: list[ShellResult] = []
     commands: list[str] = []
-    timestamp = _iso(_now())
+    timestamp = iso_timestamp(_now())
 
     def metadata(succeeded: bool) -> BuildMetadata:
         return BuildMetadata(

@@ -19,7 +19,7 @@ for every stack:
 
 Pre- and post-deploy hooks (shell lines from the configuration) run before the first and after the last
 stack with ``APHEX_STACK_OUTPUTS`` naming ``outputs.json``. The CDK CLI and the hooks get the scrubbed
-environment of :func:`aphex.workflows.steps.build.command_environment` plus the environment's credentials
+environment of :func:`aphex.workflows.steps.shell.command_environment` plus the environment's credentials
 (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``), ``AWS_REGION``,
 ``AWS_DEFAULT_REGION``, ``CDK_DEFAULT_ACCOUNT``, ``CDK_DEFAULT_REGION``, ``APHEX_ENVIRONMENT`` and
 ``APHEX_COMMIT_SHA``: the CDK app is repository code that already runs with them during synthesis.
@@ -50,17 +50,12 @@ from aphex.workflows.steps.aws import (
     validate_bucket,
     validate_region,
 )
-from aphex.workflows.steps.build import (
-    ShellResult,
-    command_environment,
-    fetch_artifacts,
-    run_logged,
-    run_shell,
-    scratch,
-)
+from aphex.workflows.steps.build import fetch_artifacts
 from aphex.workflows.steps.exits import fail
 from aphex.workflows.steps.kube import CommandError, StepError
 from aphex.workflows.steps.monitoring import Deployment, deployment_metrics, put_metrics
+from aphex.workflows.steps.scratch import scratch
+from aphex.workflows.steps.shell import ShellResult, command_environment, run_logged, run_shell
 
 __all__ = [
     "DeployPlan",

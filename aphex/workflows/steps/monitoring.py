@@ -52,8 +52,8 @@ from hera.workflows import Parameter
 from aphex.dsl.names import InvalidValue, validate_commit_sha
 from aphex.workflows.steps.argo_values import workflow_failures
 from aphex.workflows.steps.aws import validate_bucket
-from aphex.workflows.steps.build import validate_branch
 from aphex.workflows.steps.exits import fail
+from aphex.workflows.steps.git import validate_branch
 from aphex.workflows.steps.kube import StepError
 from aphex.workflows.steps.kube_api import Cluster, connect
 from aphex.workflows.steps.run_stages import (

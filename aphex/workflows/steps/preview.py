@@ -22,7 +22,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,6 +49,7 @@ from aphex.workflows.steps.exits import fail
 from aphex.workflows.steps.kube import StepError, run
 from aphex.workflows.steps.kube_api import RAW, Cluster, NotFound, connect
 from aphex.workflows.steps.params import derive_preview
+from aphex.workflows.steps.scratch import scratch
 
 __all__ = [
     "DEPLOYER_ANNOTATION",
@@ -232,12 +232,6 @@ def ingress_urls(ingresses: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     return ordered, [f"{'https' if host in tls_hosts else 'http'}://{host}/" for host in ordered]
 
 
-def _scratch() -> Path:
-    base = Path(os.environ.get("APHEX_SCRATCH") or tempfile.gettempdir())
-    base.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix="checkout-", dir=base))
-
-
 def _git_auth(owner: str, repo: str) -> tuple[dict[str, str], list[str]]:
     """The environment carrying the token as a header (never in the URL, a file or the command line),
     and the values to redact."""
@@ -248,7 +242,7 @@ def _git_auth(owner: str, repo: str) -> tuple[dict[str, str], list[str]]:
 
 def checkout(*, owner: str, repo: str, repository_url: str, pr: int, commit: str) -> tuple[Path, str]:
     """Fetch the pull request (or the pinned commit) into a fresh directory; return it and its SHA."""
-    work = _scratch()
+    work = scratch("checkout-")
     auth, secrets = _git_auth(owner, repo)
     ref = commit or f"refs/pull/{pr}/head"
     run(["git", "init", "--quiet", str(work)])

@@ -2,7 +2,7 @@
 
 Every command runs (a failure does not stop the rest) as one ``bash -c <command>`` in the commit's
 artifacts with a timeout; a command killed at its timeout counts as failed. The commands get the
-scrubbed environment of :func:`aphex.workflows.steps.build.command_environment` plus ``APHEX_ENVIRONMENT``,
+scrubbed environment of :func:`aphex.workflows.steps.shell.command_environment` plus ``APHEX_ENVIRONMENT``,
 ``APHEX_COMMIT_SHA`` and ``APHEX_STACK_OUTPUTS`` (the path of the environment's ``outputs.json``,
 ``{stack: {output: value}}``); no AWS credentials are passed on.
 
@@ -26,9 +26,11 @@ from hera.workflows import Artifact, Parameter
 
 from aphex.dsl.names import InvalidValue, validate_commit_sha, validate_relative_path
 from aphex.workflows.steps.aws import validate_bucket
-from aphex.workflows.steps.build import ShellResult, command_environment, fetch_artifacts, run_shell, scratch
+from aphex.workflows.steps.build import fetch_artifacts
 from aphex.workflows.steps.exits import fail
 from aphex.workflows.steps.kube import StepError
+from aphex.workflows.steps.scratch import scratch
+from aphex.workflows.steps.shell import ShellResult, command_environment, run_shell
 
 __all__ = ["SuiteReport", "environment_for_tests", "junit_xml", "run_commands", "run_tests", "store_report"]
 

@@ -41,15 +41,16 @@ from hera.workflows import Parameter
 
 from aphex.dsl.bundle import dump_yaml
 from aphex.dsl.config.cloudformation import PIPELINE_TAG, pipeline_resources_template, pipeline_stack_name
-from aphex.dsl.config.model import AphexConfig
+from aphex.dsl.config.model import CONFIG_FILE, AphexConfig
 from aphex.dsl.config.resources import PipelineError, PipelineResources, pipeline_id, template_name
 from aphex.dsl.config.validate import ConfigError, load_config
 from aphex.dsl.names import InvalidValue
 from aphex.dsl.settings import BundleSettings, SettingsError, settings_from_document
 from aphex.dsl.yaml_input import YamlInputError, load_yaml
-from aphex.workflows.steps.build import CONFIG_FILE, clone, scratch
+from aphex.workflows.steps.git import clone
 from aphex.workflows.steps.kube import StepError, run
 from aphex.workflows.steps.monitoring import store_self_update
+from aphex.workflows.steps.scratch import scratch
 
 __all__ = [
     "FIELD_MANAGER",
