@@ -22,6 +22,7 @@ __all__ = [
     "NON_ROOT_UID",
     "OUTPUTS_DIRECTORY",
     "SCRATCH_PATH",
+    "Quantities",
     "ResourceProfile",
     "container_security_context",
     "pod_security_context",
@@ -36,25 +37,30 @@ OUTPUTS_DIRECTORY: Final = f"{SCRATCH_PATH}/hera-outputs"
 
 
 @dataclass(frozen=True, kw_only=True)
-class ResourceProfile:
-    """Requests and limits of one kind of step."""
+class Quantities:
+    """CPU, memory and ephemeral storage of one side (requests or limits) of a container's resources."""
 
-    cpu_request: str
-    cpu_limit: str
-    memory_request: str
-    memory_limit: str
-    ephemeral_request: str = "64Mi"
-    ephemeral_limit: str = "1Gi"
+    cpu: str
+    memory: str
+    ephemeral_storage: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResourceProfile:
+    """Requests and limits of one class of step (a ``stepResources`` entry of the values)."""
+
+    requests: Quantities
+    limits: Quantities
 
     def build(self) -> Resources:
         """The Hera ``Resources`` of this profile."""
         return Resources(
-            cpu_request=self.cpu_request,
-            cpu_limit=self.cpu_limit,
-            memory_request=self.memory_request,
-            memory_limit=self.memory_limit,
-            ephemeral_request=self.ephemeral_request,
-            ephemeral_limit=self.ephemeral_limit,
+            cpu_request=self.requests.cpu,
+            cpu_limit=self.limits.cpu,
+            memory_request=self.requests.memory,
+            memory_limit=self.limits.memory,
+            ephemeral_request=self.requests.ephemeral_storage,
+            ephemeral_limit=self.limits.ephemeral_storage,
         )
 
 
