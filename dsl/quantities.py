@@ -6,8 +6,8 @@ The values accept a subset of the Kubernetes quantity grammar
 exactly with integer arithmetic, the same way this module does:
 
 - CPU: whole millicores (``250m``, at most 7 digits) or cores with at most three decimals (``1``, ``1.5``);
-- memory and ephemeral storage: a whole number of at most 6 digits with an optional decimal (``k``, ``M``,
-  ``G``, ``T``) or binary (``Ki``, ``Mi``, ``Gi``, ``Ti``) suffix: ``1.5Gi`` is written ``1536Mi``.
+- memory and ephemeral storage: a whole number of at most 6 digits and a binary suffix (``Ki``, ``Mi``,
+  ``Gi``, ``Ti``; Hera's ``Resources`` accepts no other): ``1.5Gi`` is written ``1536Mi``.
 
 No sign, no exponent, no ``P``/``E``: none is needed for one pod or one preview namespace. Every accepted
 string is a valid Kubernetes quantity, and the largest (999999Ti) fits a signed 64-bit integer of bytes.
@@ -16,17 +16,12 @@ string is a valid Kubernetes quantity, and the largest (999999Ti) fits a signed 
 import re
 from typing import Final
 
-__all__ = ["CPU_PATTERN", "STORAGE_PATTERN", "base_units", "request_excess"]
+__all__ = ["CPU_PATTERN", "STORAGE_FACTORS", "STORAGE_PATTERN", "base_units", "request_excess"]
 
 CPU_PATTERN: Final = r"^(?:[0-9]{1,7}m|[0-9]{1,4}(?:\.[0-9]{1,3})?)$"
-STORAGE_PATTERN: Final = r"^[0-9]{1,6}(?:[kMGT]|[KMGT]i)?$"
+STORAGE_PATTERN: Final = r"^[0-9]{1,6}[KMGT]i$"
 _STORAGE = re.compile(r"^([0-9]+)([A-Za-z]*)$")
 STORAGE_FACTORS: Final = {
-    "": 1,
-    "k": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
     "Ki": 2**10,
     "Mi": 2**20,
     "Gi": 2**30,

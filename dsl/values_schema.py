@@ -112,7 +112,7 @@ def _quantity(description: str, resource: str) -> dict[str, Any]:
         )
     what = "memory" if resource == "memory" else "ephemeral storage"
     return _string(
-        f"{description} {what}: at most 6 digits and an optional k, M, G, T, Ki, Mi, Gi or Ti (512Mi)",
+        f"{description} {what}: at most 6 digits and Ki, Mi, Gi or Ti (512Mi)",
         STORAGE_PATTERN,
     )
 

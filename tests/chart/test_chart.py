@@ -11,6 +11,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from jsonschema import Draft7Validator
 
 from dsl.bundle import OUTPUT_MARKER, object_path
 from dsl.chart import ChartError, _mark_flag, chart_files
@@ -231,25 +232,34 @@ def test_a_bad_release_name_fails_with_a_clear_message(chart: helm.Chart) -> Non
 # Valid values, drawn from the same schema the chart ships.
 def _strategy(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
     kind = schema.get("type")
+    if kind == "object" and "properties" not in schema:  # a map such as nodeSelector
+        names = schema["propertyNames"]
+        keys = st.from_regex(re.compile(names["pattern"]), fullmatch=True).filter(
+            lambda key: len(key) <= names["maxLength"]
+        )
+        return st.dictionaries(keys, _strategy(schema["additionalProperties"]), max_size=3)
     if kind == "object":
         required = set(schema.get("required", []))
         fields = {key: _strategy(child) for key, child in schema["properties"].items()}
-        return st.fixed_dictionaries(
+        drawn = st.fixed_dictionaries(
             {key: value for key, value in fields.items() if key in required},
             optional={key: value for key, value in fields.items() if key not in required},
         )
+        # Rules across fields (a toleration's): keep the valid combinations.
+        return drawn.filter(Draft7Validator(schema).is_valid) if "allOf" in schema else drawn
     if kind == "boolean":
         return st.booleans()
     if kind == "integer":
         return st.integers(schema["minimum"], schema["maximum"])
     if kind == "array":
         items = schema["items"]
-        unique_by = (lambda entry: entry["name"]) if items.get("type") == "object" else None
+        named = "name" in items.get("properties", {})
+        unique_by = (lambda entry: entry["name"]) if named else None
         return st.lists(
             _strategy(items),
             min_size=schema["minItems"],
             max_size=3,
-            unique=unique_by is None,
+            unique=unique_by is None and items.get("type") != "object",
             unique_by=unique_by,
         )
     if "enum" in schema:
@@ -280,10 +290,15 @@ def test_any_valid_values_render_what_the_compiler_builds(
     try:
         compiled = build_bundle(load_settings(values, release=release, release_namespace=release_namespace))
     except SettingsError as error:
-        # A name too long for Argo Events, or a workflow deadline shorter than the stages' deadlines
-        # (dsl/deadlines.py): the chart refuses these values too, with the same message.
+        # A name too long for Argo Events, a workflow deadline shorter than the stages' deadlines
+        # (dsl/deadlines.py), or a request above its limit (dsl/quantities.py): the chart refuses these
+        # values too, with the same message.
         message = str(error)
-        assert "longer than 57 characters" in message or message.startswith("workflowDeadlineSeconds:")
+        assert (
+            "longer than 57 characters" in message
+            or message.startswith("workflowDeadlineSeconds:")
+            or re.search(r"\.requests\.[a-zA-Z]+: must be at most ", message)
+        )
         with pytest.raises(helm.HelmError, match=re.escape(message.splitlines()[0][:60])):
             render(chart, values, release=release, namespace=release_namespace)
         return

@@ -14,9 +14,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dsl.names import helm_release_name, preview_namespace
+from dsl.settings import BundleSettings
 from tests.runner import run_step
 from tests.steps.kube_standin import KubeStandIn, kube_standin
 from tests.steps.standins import StandIns, install
+from workflows.implementation_dag import preview_quota_entries
 from workflows.steps import kube_api, preview
 
 NAMESPACE = preview_namespace("octo-org", "hello", 7)
@@ -129,6 +131,7 @@ def deploy_args(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "chart_path": "charts/app",
         "values_file": "values-preview.yaml",
         "workflow_name": "implementation-dag-abc12",
+        "quota": json.dumps(preview_quota_entries(BundleSettings())),
     }
     return {**args, **overrides}
 
