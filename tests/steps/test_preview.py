@@ -474,6 +474,7 @@ def test_namespace_manifests_are_valid_for_any_valid_run(repo: str, owner: str, 
     manifests = preview.namespace_manifests(
         owner=owner, repo=repo, pr=pr, workflow="implementation-dag-x", service_account="sa",
         service_account_namespace="argo", workloads_role="wl", ingress_namespace="ingress-nginx",
+        quota=preview.preview_quota(deploy_args(Path())["quota"]),
     )  # fmt: skip
     for manifest in manifests:
         for value in manifest["metadata"]["labels"].values():

@@ -81,7 +81,7 @@ dsl/quantities.py checks it: (list <section holding requests and limits> <its pa
 {{- add (mul (atoi (first $parts)) 1000) (atoi (trunc 3 (printf "%s000" $fraction))) -}}
 {{- else -}}
 {{- $number := regexFind "^[0-9]+" $quantity -}}
-{{- $factors := dict "" 1 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 -}}
+{{- $factors := dict "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 -}}
 {{- mul (atoi $number) (index $factors (trimPrefix $number $quantity)) -}}
 {{- end -}}
 {{- end -}}
