@@ -6,6 +6,7 @@ out as ``values.schema.json``, what ``helm install`` accepts (https://helm.sh/do
 Descriptions double as the comments of the generated ``values.yaml``.
 """
 
+import json
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
@@ -26,7 +27,7 @@ from dsl.names import (
     LABEL_VALUE_PATTERN,
 )
 from dsl.quantities import CPU_PATTERN, STORAGE_PATTERN, request_excess
-from dsl.schema_problems import PathPart, PathProblem, format_path, problems_of
+from dsl.schema_problems import PathPart, PathProblem, format_path, problems_of, rule_message
 
 __all__ = [
     "INSTANCE_MAX",
@@ -495,11 +496,16 @@ def instance_problems(instance: str) -> list[str]:
     return []
 
 
-def _reserved_name(error: ValidationError) -> str | None:
-    """A ``not: {enum: [...]}`` rule: the value names one of the bundle's WorkflowTemplates."""
+def _worded(error: ValidationError) -> str | None:
+    """Rules worded here rather than by :func:`dsl.schema_problems.rule_message`: a ``not: {enum: [...]}``
+    (the value names one of the bundle's WorkflowTemplates), and a key of a map breaking its
+    ``propertyNames`` rule (the problem is at the map; the message names the key)."""
     refused = error.validator_value if error.validator == "not" else None
     if isinstance(refused, Mapping) and "enum" in refused:
         return f"must not name one of the bundle's WorkflowTemplates ({', '.join(refused['enum'])})"
+    if "propertyNames" in error.schema_path:
+        rule = rule_message(str(error.validator), error.validator_value)
+        return f"key {json.dumps(error.instance)} {rule}"
     return None
 
 
@@ -553,7 +559,7 @@ def values_problems(values: Mapping[str, Any]) -> list[str]:
     """Every violation in ``values``, one line each: the key's path, the rule it breaks and its limit
     (``pipelines[0].name: must be at most 19 characters long``), in document order."""
     problems = {
-        *problems_of(_VALIDATOR.iter_errors(dict(values)), message=_reserved_name),
+        *problems_of(_VALIDATOR.iter_errors(dict(values)), message=_worded),
         *_control_characters(values, ()),
         *_duplicate_pipelines(values),
         *_request_problems(values, ()),
