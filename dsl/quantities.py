@@ -14,9 +14,20 @@ string is a valid Kubernetes quantity, and the largest (999999Ti) fits a signed 
 """
 
 import re
+from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["CPU_PATTERN", "STORAGE_FACTORS", "STORAGE_PATTERN", "base_units", "request_excess"]
+from dsl.errors import InputError
+
+__all__ = [
+    "CPU_PATTERN",
+    "STORAGE_FACTORS",
+    "STORAGE_PATTERN",
+    "Quantities",
+    "ResourceProfile",
+    "base_units",
+    "request_excess",
+]
 
 CPU_PATTERN: Final = r"^(?:[0-9]{1,7}m|[0-9]{1,4}(?:\.[0-9]{1,3})?)$"
 STORAGE_PATTERN: Final = r"^[0-9]{1,6}[KMGT]i$"
@@ -30,9 +41,27 @@ STORAGE_FACTORS: Final = {
 """Bytes per unit of each storage suffix."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class Quantities:
+    """CPU, memory and ephemeral storage of one side (requests or limits) of a container's resources."""
+
+    cpu: str
+    memory: str
+    ephemeral_storage: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResourceProfile:
+    """Requests and limits of one class of step (a ``workflowPods.resources`` entry of the values); the
+    step builder turns it into the container's ``resources`` (:func:`dsl.steps.runner_step`)."""
+
+    requests: Quantities
+    limits: Quantities
+
+
 def base_units(resource: str, quantity: str) -> int:
     """``quantity`` in millicores (``cpu``) or bytes (anything else); the string must match the resource's
-    pattern (the values schema checks it first)."""
+    pattern (the values schema checks it first), else :class:`dsl.errors.InputError`."""
     if resource == "cpu":
         if quantity.endswith("m"):
             return int(quantity[:-1])
@@ -40,7 +69,7 @@ def base_units(resource: str, quantity: str) -> int:
         return int(whole) * 1000 + int((fraction + "000")[:3])
     match = _STORAGE.match(quantity)
     if match is None or match.group(2) not in STORAGE_FACTORS:
-        raise ValueError(f"not a storage quantity: {quantity!r}")
+        raise InputError(f"not a storage quantity: {quantity!r}")
     return int(match.group(1)) * STORAGE_FACTORS[match.group(2)]
 
 

@@ -6,10 +6,9 @@ which also holds Hera's runner outputs and ``HOME``) is an emptyDir with a size 
 https://kubernetes.io/docs/concepts/security/pod-security-standards/ (the "restricted" profile).
 """
 
-from dataclasses import dataclass
 from typing import Final
 
-from hera.workflows import EmptyDirVolume, Env, Resources
+from hera.workflows import EmptyDirVolume, Env
 from hera.workflows.models import (
     Capabilities,
     PodSecurityContext,
@@ -22,8 +21,6 @@ __all__ = [
     "NON_ROOT_UID",
     "OUTPUTS_DIRECTORY",
     "SCRATCH_PATH",
-    "Quantities",
-    "ResourceProfile",
     "container_security_context",
     "pod_security_context",
     "scratch_env",
@@ -34,34 +31,6 @@ NON_ROOT_UID: Final = 65532
 SCRATCH_PATH: Final = "/tmp"  # noqa: S108 - an emptyDir mount, not the host's /tmp
 OUTPUTS_DIRECTORY: Final = f"{SCRATCH_PATH}/hera-outputs"
 """Where Hera's runner writes output parameters and artifacts: inside the scratch emptyDir."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Quantities:
-    """CPU, memory and ephemeral storage of one side (requests or limits) of a container's resources."""
-
-    cpu: str
-    memory: str
-    ephemeral_storage: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class ResourceProfile:
-    """Requests and limits of one class of step (a ``stepResources`` entry of the values)."""
-
-    requests: Quantities
-    limits: Quantities
-
-    def build(self) -> Resources:
-        """The Hera ``Resources`` of this profile."""
-        return Resources(
-            cpu_request=self.requests.cpu,
-            cpu_limit=self.limits.cpu,
-            memory_request=self.requests.memory,
-            memory_limit=self.limits.memory,
-            ephemeral_request=self.requests.ephemeral_storage,
-            ephemeral_limit=self.limits.ephemeral_storage,
-        )
 
 
 def pod_security_context() -> PodSecurityContext:

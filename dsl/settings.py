@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from dsl.errors import InputError
 from dsl.images import ImageRef
-from dsl.security import Quantities, ResourceProfile
+from dsl.quantities import Quantities, ResourceProfile
 from dsl.values_schema import instance_problems, values_problems
 from dsl.yaml_input import YamlInputError, load_yaml
 

@@ -12,17 +12,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hera.workflows import Env, FieldEnv, RetryStrategy, RunnerScriptConstructor, Script, SecretEnv
+from hera.workflows import Env, FieldEnv, Resources, RetryStrategy, RunnerScriptConstructor, Script, SecretEnv
 from hera.workflows.models import Backoff, LocalObjectReference, Toleration
 
 from dsl.exit_codes import RETRY_UNLESS_INVALID_INPUT
 from dsl.images import ImageRef
+from dsl.quantities import ResourceProfile
 
 if TYPE_CHECKING:
     from dsl.settings import BundleSettings
 from dsl.security import (
     OUTPUTS_DIRECTORY,
-    ResourceProfile,
     container_security_context,
     scratch_env,
     scratch_volume,
@@ -87,7 +87,14 @@ def runner_step(
         command=["python"],
         add_cwd_to_sys_path=False,
         security_context=container_security_context(),
-        resources=resources.build(),
+        resources=Resources(
+            cpu_request=resources.requests.cpu,
+            cpu_limit=resources.limits.cpu,
+            memory_request=resources.requests.memory,
+            memory_limit=resources.limits.memory,
+            ephemeral_request=resources.requests.ephemeral_storage,
+            ephemeral_limit=resources.limits.ephemeral_storage,
+        ),
         volumes=[scratch_volume()],
         env=[*scratch_env(), *env],
         retry_strategy=retry.build() if retry else None,
