@@ -47,9 +47,9 @@ from dsl.labels import standard_labels
 from dsl.metrics import run_metrics, stage_metrics
 from dsl.names import IAM_ROLE_ARN_PATTERN, InvalidValue
 from dsl.params import workflow_parameter, workflow_parameter_ref
-from dsl.security import SCRATCH_PATH, ResourceProfile, pod_security_context, scratch_volume
+from dsl.security import SCRATCH_PATH, pod_security_context, scratch_volume
 from dsl.settings import BundleSettings, ClusterPipeline, settings_document
-from dsl.steps import LIGHT, STANDARD, RetryPolicy, github_credentials_env, network_retry, runner_step
+from dsl.steps import RetryPolicy, github_credentials_env, network_retry, runner_step, workflow_pod_placement
 from workflows.rbac import EXECUTOR_RULE, account_objects
 from workflows.steps.approval import DECISIONS, REJECT, check_approval
 from workflows.steps.build import build
@@ -85,15 +85,6 @@ PLAN_DIRECTORY: Final = f"{SCRATCH_PATH}/plan"
 SLACK_MOUNT: Final = "/etc/aphex/slack"
 APPROVAL_WITHOUT_TIMEOUT_SECONDS: Final = 7 * 24 * 3600
 """How long the run's deadline lets an approval without ``timeout`` wait."""
-HEAVY: Final = ResourceProfile(
-    cpu_request="500m",
-    cpu_limit="2",
-    memory_request="1Gi",
-    memory_limit="4Gi",
-    ephemeral_request="1Gi",
-    ephemeral_limit="10Gi",
-)
-"""Builds, CDK synthesis and deployment, tests: repository code with node_modules."""
 HEAVY_SCRATCH: Final = "8Gi"
 _PIPELINE_ID_MAX: Final = 50
 _ROLE_ARN = re.compile(IAM_ROLE_ARN_PATTERN)
@@ -316,6 +307,7 @@ def aphex_pipeline(
         arguments=_arguments(),
         service_account_name=accounts[PipelineRole.MONITOR.value],
         security_context=pod_security_context(),
+        **workflow_pod_placement(settings),
         active_deadline_seconds=_deadline(config, settings),
         # One run per pipeline at a time: later pushes queue. Argo keys a mutex by namespace and name
         # (argo-workflows workflow/sync/lock_name.go, getMutexLockName); the template name carries the
@@ -331,7 +323,7 @@ def aphex_pipeline(
             env=github_credentials_env(settings),
             name="validate",
             image=builder,
-            resources=STANDARD,
+            resources=settings.step_resources.standard,
             retry=network_retry(),
             timeout="15m",
             service_account=accounts[PipelineRole.DEPLOY.value],
@@ -350,7 +342,7 @@ def aphex_pipeline(
                 env=github_credentials_env(settings),
                 name="build",
                 image=builder,
-                resources=HEAVY,
+                resources=settings.step_resources.heavy,
                 retry=_ON_ERROR,
                 timeout="2h",
                 service_account=accounts[PipelineRole.BUILD.value],
@@ -361,7 +353,7 @@ def aphex_pipeline(
             env=github_credentials_env(settings),
             name="self-update",
             image=deployer,
-            resources=STANDARD,
+            resources=settings.step_resources.standard,
             retry=network_retry(),
             timeout="45m",
             service_account=accounts[SELF_UPDATE],
@@ -371,7 +363,7 @@ def aphex_pipeline(
                 deploy,
                 name="deploy",
                 image=builder,
-                resources=HEAVY,
+                resources=settings.step_resources.heavy,
                 retry=_ON_ERROR,
                 timeout="6h",
                 service_account=accounts[PipelineRole.DEPLOY.value],
@@ -382,7 +374,7 @@ def aphex_pipeline(
                 run_tests,
                 name="run-tests",
                 image=builder,
-                resources=HEAVY,
+                resources=settings.step_resources.heavy,
                 retry=_ON_ERROR,
                 timeout="24h",
                 service_account=accounts[PipelineRole.BUILD.value],
@@ -392,7 +384,7 @@ def aphex_pipeline(
             record_workflow,
             name="record-workflow",
             image=deployer,
-            resources=LIGHT,
+            resources=settings.step_resources.light,
             retry=network_retry(),
             timeout="15m",
             service_account=accounts[PipelineRole.MONITOR.value],
@@ -421,7 +413,7 @@ def aphex_pipeline(
             check_approval,
             name="check-approval",
             image=deployer,
-            resources=LIGHT,
+            resources=settings.step_resources.light,
             timeout="5m",
             service_account=accounts[PipelineRole.MONITOR.value],
         )
