@@ -32,8 +32,9 @@ from aphex.dsl.deadlines import AGENT_VALIDATE_SECONDS, AGENTS_WITHOUT_DOCS, STA
 from aphex.dsl.errors import DefinitionError
 from aphex.dsl.go_regexp import quote_meta
 from aphex.dsl.names import EVENTS_NAME_MAX, github_app_bot_login
+from aphex.dsl.quantities import STORAGE_FACTORS
 from aphex.dsl.settings import DEFAULT_INSTANCE, BundleSettings, default_values, load_settings
-from aphex.dsl.values_schema import VALUES_SCHEMA, value_leaves
+from aphex.dsl.values_schema import VALUES_SCHEMA, VERBATIM_VALUES, value_leaves
 
 __all__ = ["CHART_NAME", "ChartError", "chart_files", "sentinel_values", "write_chart"]
 
@@ -78,6 +79,37 @@ class _Sentinel:
     """Stands for a whole scalar only (a name that is also the start of longer names built otherwise)."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Verbatim:
+    """A value emitted as given (:data:`aphex.dsl.values_schema.VERBATIM_VALUES`): the key holding it is
+    written only when the value is not empty, as JSON."""
+
+    structure: Any
+    """The sentinel value: the built objects hold exactly this where the value goes."""
+    expression: str
+
+
+def _verbatim_structure(key: str, number: int) -> Any:
+    """A distinctive valid value of a verbatim value, as the built objects hold it."""
+    token = f"{_TOKEN_PREFIX}{number}z"
+    structures: dict[str, Any] = {
+        "nodeSelector": {f"{token}.x/k": token},
+        "tolerations": [
+            {
+                "key": f"{token}.x",
+                "operator": "Equal",
+                "value": token,
+                "effect": "NoExecute",
+                "tolerationSeconds": 61,
+            }
+        ],
+        "imagePullSecrets": [{"name": f"{token}.x"}],
+    }
+    if key not in structures:
+        raise ChartError(f"no sentinel for the verbatim value {key!r}")
+    return structures[key]
+
+
 def _token_for(schema: Mapping[str, Any], number: int) -> str | int:
     if schema["type"] == "integer":
         # Odd numbers counted down from the field's maximum: unlikely anywhere else in the bundle.
@@ -98,6 +130,8 @@ def _token_for(schema: Mapping[str, Any], number: int) -> str | int:
         f"/{_TOKEN_PREFIX}{number}z.x",
         f"arn:aws:iam::000000000000:role/{_TOKEN_PREFIX}{number}z.x",
         f"@every {9000 + number}m",
+        f"{9000 + number}m",  # a CPU quantity
+        f"{9000 + number}Mi",  # a memory or storage quantity
     ):
         if pattern.search(candidate):
             return candidate
@@ -114,36 +148,84 @@ def _put(values: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
 
 
 def _leaf_tokens() -> Iterator[tuple[tuple[str, ...], Mapping[str, Any], str | int]]:
-    """(path, schema, token) of every templatable value leaf."""
+    """(path, schema, token) of every templatable value leaf but the verbatim ones."""
     for number, (path, schema) in enumerate(value_leaves(VALUES_SCHEMA)):
-        if schema["type"] == "boolean" or path[-1] == "digest":
-            continue  # structural toggles; a digest is part of the image helper
+        if schema["type"] == "boolean" or path[-1] == "digest" or path in VERBATIM_VALUES:
+            continue  # structural toggles; a digest is part of the image helper; verbatim values
         listed = schema["type"] == "array"
         yield path, schema, _token_for(schema["items"] if listed else schema, number)
+
+
+def _verbatims() -> list[tuple[tuple[str, ...], _Verbatim]]:
+    """(path, sentinel) of every :data:`aphex.dsl.values_schema.VERBATIM_VALUES` value."""
+    return [
+        (
+            path,
+            _Verbatim(
+                structure=_verbatim_structure(path[-1], number),
+                expression="$.Values." + ".".join(path),
+            ),
+        )
+        for number, (path, _) in enumerate(value_leaves(VALUES_SCHEMA))
+        if path in VERBATIM_VALUES
+    ]
 
 
 def sentinel_values() -> tuple[dict[str, Any], dict[tuple[str, ...], str | int]]:
     """Values where every templatable leaf is a unique token (what the chart is generated from), and
     the token of each leaf path (one for a list of strings: its one element); the release's token, which
-    is not a value, under ``("instance",)``."""
+    is not a value, under ``("instance",)``. A verbatim value holds a distinctive structure instead and has
+    no token."""
     values: dict[str, Any] = {}
     tokens: dict[tuple[str, ...], str | int] = {("instance",): _INSTANCE_TOKEN}
     for path, schema, token in _leaf_tokens():
         _put(values, path, [token] if schema["type"] == "array" else token)
         tokens[path] = token
+    for path, verbatim in _verbatims():
+        _put(values, path, verbatim.structure)
     return values, tokens
 
 
-def _sentinels() -> tuple[dict[str, Any], list[_Sentinel]]:
+def _is_request(path: tuple[str, ...]) -> bool:
+    return len(path) > 2 and path[-2] == "requests"
+
+
+def _request_expression(path: tuple[str, ...]) -> str:
+    """The request at ``path``, checked against its limit (Kubernetes refuses a request above it)."""
+    section = "$.Values." + ".".join(path[:-2])
+    where = json.dumps(".".join(path[:-2]))
+    return f'(include "aphex.request" (list {section} {where} {json.dumps(path[-1])}))'
+
+
+_VALUES_CHECKS: Final = "templates/checks/values.yaml"
+"""Renders nothing and refuses what the compiler refuses whether or not an object uses the value (the heavy
+class reaches only the Aphex pipelines' templates). Helm renders templates in deeper folders first (helm
+pkg/engine/engine.go, sortTemplates), so these checks fail before any other template does."""
+
+
+def _values_checks() -> str:
+    """Every request checked against its limit, in the order ``aphex compile`` lists its problems
+    (:func:`aphex.dsl.values_schema.values_problems`: keys alphabetically), so both name the same one
+    first."""
+    lines = ["{{- /* Every request at most its limit, as aphex/dsl/quantities.py; renders nothing. */ -}}"]
+    for path in sorted(path for path, _ in value_leaves(VALUES_SCHEMA) if _is_request(path)):
+        lines.append("{{- $_ := " + _request_expression(path) + " }}")
+    return "\n".join(lines) + "\n"
+
+
+def _sentinels() -> tuple[dict[str, Any], list[_Sentinel], list[_Verbatim]]:
     """Values where every templatable leaf is a token, and the expression each token stands for."""
     values, _ = sentinel_values()
     sentinels = [_Sentinel(token=_INSTANCE_TOKEN, expression='(include "aphex.instance" $)')]
+    verbatims = [verbatim for _, verbatim in _verbatims()]
     for path, schema, token in _leaf_tokens():
         scope = path[0] if "[]" in path else ""
         if path == ("namespace",):
             expression = 'include "aphex.namespace" $'  # the release namespace unless the value is set
         elif path == ("workflowDeadlineSeconds",):
             expression = '(include "aphex.workflowDeadline" $)'  # checked against the stage deadlines
+        elif _is_request(path):
+            expression = _request_expression(path)
         elif scope:
             expression = ".".join((_ELEMENT_LISTS[scope], *path[2:]))
         else:
@@ -167,7 +249,7 @@ def _sentinels() -> tuple[dict[str, Any], list[_Sentinel]]:
                     scope=scope,
                 )
             )
-    return values, sentinels
+    return values, sentinels, verbatims
 
 
 def _flags() -> list[tuple[tuple[str, ...], _Sentinel]]:
@@ -253,11 +335,21 @@ def _exact(settings: BundleSettings, template_bases: list[str]) -> list[_Sentine
 class _Templater:
     """Turns sentinel-bearing scalars into Helm expressions, through placeholders in the dumped YAML."""
 
-    def __init__(self, sentinels: list[_Sentinel]) -> None:
+    def __init__(self, sentinels: list[_Sentinel], verbatims: list[_Verbatim]) -> None:
         self._whole = {sentinel.token: sentinel for sentinel in sentinels if sentinel.whole}
         self._by_token = {sentinel.token: sentinel for sentinel in sentinels if not sentinel.whole}
         alternatives = sorted(self._by_token, key=len, reverse=True)
-        self._pattern = re.compile("|".join(re.escape(token) for token in alternatives))
+        # An integer token is a number of its own, never the digits inside a longer one.
+        self._pattern = re.compile(
+            "|".join(
+                f"(?<![0-9]){re.escape(token)}(?![0-9])"
+                if self._by_token[token].integer
+                else re.escape(token)
+                for token in alternatives
+            )
+        )
+        self._verbatims = verbatims
+        self._optional: dict[str, tuple[str, str]] = {}
         self._expressions: dict[str, str] = {}
         self._scope = ""
 
@@ -328,12 +420,27 @@ class _Templater:
             and any(self._by_token[m.group(0)].element_of for m in self._pattern.finditer(node[0]))
         )
 
+    def _optional_key(self, key: str, value: Any) -> str | None:
+        """A placeholder key for ``key`` when ``value`` is a verbatim value, else None."""
+        verbatim = next((v for v in self._verbatims if v.structure == value), None)
+        if verbatim is None:
+            return None
+        placeholder = f"HELMOPT{len(self._optional):05d}Q"
+        self._optional[placeholder] = (key, verbatim.expression)
+        return placeholder
+
     def walk(self, node: Any, where: str) -> Any:
         if isinstance(node, dict):
-            for key in node:
+            walked: dict[Any, Any] = {}
+            for key, value in node.items():
                 if isinstance(key, str) and self._pattern.search(key):
                     raise ChartError(f"{where}: a per-cluster value in a key cannot be templated: {key!r}")
-            return {key: self.walk(value, f"{where}.{key}") for key, value in node.items()}
+                optional = self._optional_key(key, value) if isinstance(key, str) else None
+                if optional is not None:
+                    walked[optional] = 0
+                else:
+                    walked[key] = self.walk(value, f"{where}.{key}")
+            return walked
         if isinstance(node, list):
             if self._holds_element(node):
                 return self._list(node, where)
@@ -349,7 +456,18 @@ class _Templater:
         text = _escape_argo(dump_yaml(walked), where)
         for key, replacement in self._expressions.items():
             text = text.replace(key, replacement)
-        return text
+        return _OPTIONAL_LINE.sub(self._optional_entry, text)
+
+    def _optional_entry(self, match: re.Match[str]) -> str:
+        """The line of a verbatim value: written, as JSON, only when the value is not empty."""
+        indent = match.group(1)
+        key, expression = self._optional[match.group(2)]
+        return (
+            f"{indent}{{{{- with {expression} }}}}\n{indent}{key}: {{{{ toJson . }}}}\n{indent}{{{{- end }}}}"
+        )
+
+
+_OPTIONAL_LINE: Final = re.compile(r"^( *)(HELMOPT[0-9]{5}Q): 0$", re.MULTILINE)
 
 
 def _escape_argo(text: str, where: str) -> str:
@@ -400,7 +518,7 @@ def _built(
 
 
 def _templates(parts_builder: PartsBuilder) -> dict[str, str]:
-    sentinel_values, sentinels = _sentinels()
+    sentinel_values, sentinels, verbatims = _sentinels()
     toggles = sorted(VALUES_SCHEMA["properties"]["components"]["properties"])
     defaults = BundleSettings()
     bases = sorted(
@@ -431,7 +549,9 @@ def _templates(parts_builder: PartsBuilder) -> dict[str, str]:
                 new[key] = _mark_flag(new[key], flipped.get(key), flag.token, where, earlier=earlier)
             earlier |= {flag.token}
         marked.update(new)
-    templater = _Templater([*_exact(sentinel_settings, bases), *sentinels, *(flag for _, flag in flags)])
+    templater = _Templater(
+        [*_exact(sentinel_settings, bases), *sentinels, *(flag for _, flag in flags)], verbatims
+    )
     tokens = [sentinel.token for sentinel in sentinels]
     files: dict[str, list[str]] = {}
     for (condition, in_scope, _, _), obj in marked.items():
@@ -500,6 +620,40 @@ releases never collide; generated by `aphex chart`, do not edit.
 {{- .Values.workflowDeadlineSeconds -}}
 {{- end -}}
 
+{{/* A request, refused when above its limit (Kubernetes refuses such a pod or quota), with the words of
+aphex/dsl/quantities.py: (list <section holding requests and limits> <its path> <resource>). */}}
+{{- define "aphex.request" -}}
+{{- $section := index . 0 -}}
+{{- $where := index . 1 -}}
+{{- $resource := index . 2 -}}
+{{- $request := index $section.requests $resource -}}
+{{- $limit := index $section.limits $resource -}}
+{{- $requested := include "aphex.quantity" (list $resource $request) | atoi -}}
+{{- $allowed := include "aphex.quantity" (list $resource $limit) | atoi -}}
+{{- if gt $requested $allowed -}}
+{{- $what := printf "%s.requests.%s" $where $resource -}}
+{{- fail (printf "%s: must be at most %s.limits.%s (%s)" $what $where $resource $limit) -}}
+{{- end -}}
+{{- $request -}}
+{{- end -}}
+
+{{/* A quantity of the values' grammar in millicores (cpu) or bytes: (list <resource> <quantity>). */}}
+{{- define "aphex.quantity" -}}
+{{- $resource := index . 0 -}}
+{{- $quantity := toString (index . 1) -}}
+{{- if and (eq $resource "cpu") (hasSuffix "m" $quantity) -}}
+{{- trimSuffix "m" $quantity | atoi -}}
+{{- else if eq $resource "cpu" -}}
+{{- $parts := splitList "." $quantity -}}
+{{- $fraction := ternary (last $parts) "" (eq (len $parts) 2) -}}
+{{- add (mul (atoi (first $parts)) 1000) (atoi (trunc 3 (printf "%s000" $fraction))) -}}
+{{- else -}}
+{{- $number := regexFind "^[0-9]+" $quantity -}}
+{{- $factors := dict STORAGE_FACTORS -}}
+{{- mul (atoi $number) (index $factors (trimPrefix $number $quantity)) -}}
+{{- end -}}
+{{- end -}}
+
 {{/* An image reference: registry/repository@digest when a digest is set, else registry/repository:tag. */}}
 {{- define "aphex.image" -}}
 {{- if .digest -}}
@@ -515,6 +669,10 @@ for _placeholder, _value in (
     ("AGENTS", str(AGENTS_WITHOUT_DOCS)),
     ("STAGES", str(sum(STAGE_TIMEOUT_SECONDS.values()))),
     ("VALIDATE", str(AGENT_VALIDATE_SECONDS)),
+    (
+        "STORAGE_FACTORS",
+        " ".join(f"{json.dumps(suffix)} {factor}" for suffix, factor in STORAGE_FACTORS.items()),
+    ),
 ):
     _HELPERS = _HELPERS.replace(_placeholder, _value)
 
@@ -573,11 +731,11 @@ def _values_yaml(schema: Mapping[str, Any], values: Mapping[str, Any], indent: i
         if lines and indent == 0:
             lines.append("")
         lines.append(f"{pad}# -- {child['description']}")
-        if child.get("type") == "object":
+        if child.get("type") == "object" and "properties" in child:
             lines.append(f"{pad}{key}:")
             lines.extend(_values_yaml(child, values[key], indent + 2))
         else:
-            flow = isinstance(values[key], list)
+            flow = isinstance(values[key], (list, dict))
             scalar = yaml.safe_dump(values[key], default_flow_style=flow).removesuffix("\n...\n").strip()
             lines.append(f"{pad}{key}: {scalar}")
             if child.get("type") == "array" and child["items"].get("type") == "object":
@@ -633,6 +791,7 @@ def chart_files(parts_builder: PartsBuilder) -> dict[str, str]:
         "README.md": chart_readme(CHART_NAME, DESCRIPTION, defaults, KUBE_VERSION),
         "templates/_helpers.tpl": _HELPERS,
         "templates/NOTES.txt": _NOTES,
+        _VALUES_CHECKS: _values_checks(),
         **_templates(parts_builder),
     }
     return dict(sorted(files.items()))

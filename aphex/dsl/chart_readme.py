@@ -13,7 +13,7 @@ from aphex.dsl.values_schema import VALUES_SCHEMA, value_leaves
 
 __all__ = ["chart_readme"]
 
-_TYPES: Final = {"string": "string", "integer": "int", "boolean": "bool", "array": "list"}
+_TYPES: Final = {"string": "string", "integer": "int", "boolean": "bool", "array": "list", "object": "map"}
 
 
 def _default(values: Mapping[str, Any], path: tuple[str, ...]) -> str:

@@ -14,12 +14,16 @@ from aphex.dsl.errors import InputError
 __all__ = [
     "AGENTS_WITHOUT_DOCS",
     "AGENT_VALIDATE_SECONDS",
+    "PREVIEW_LIFETIME_MAX_HOURS",
     "STAGE_TIMEOUT_SECONDS",
     "DeadlineError",
     "check_run_deadline",
     "run_budget_seconds",
 ]
 
+PREVIEW_LIFETIME_MAX_HOURS: Final = 30 * 24
+"""Longest lifetime of a kept preview (values ``previewLifetimeHours``): 30 days (keep-preview refuses
+more)."""
 STAGE_TIMEOUT_SECONDS: Final = {"set-params": 300, "resolve-head": 600, "deploy": 1800, "acceptance": 1800}
 """Timeouts of the main DAG's pod stages (one attempt each)."""
 AGENT_VALIDATE_SECONDS: Final = 300

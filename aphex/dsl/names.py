@@ -24,6 +24,8 @@ __all__ = [
     "HELM_RELEASE_MAX",
     "IAM_ROLE_ARN_PATTERN",
     "KMS_KEY_ARN_PATTERN",
+    "LABEL_KEY_PATTERN",
+    "LABEL_VALUE_PATTERN",
     "OBJECT_NAME_PATTERN",
     "PREVIEW_NAMESPACE_PATTERN",
     "PREVIEW_NAMESPACE_PREFIX",
@@ -78,6 +80,14 @@ _DNS_LABEL = re.compile(DNS_LABEL_PATTERN)
 OBJECT_NAME_PATTERN: Final = r"^[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?$"
 """The name of most Kubernetes objects: a lowercase RFC 1123 subdomain of at most 253 characters."""
 _OBJECT_NAME = re.compile(OBJECT_NAME_PATTERN)
+LABEL_KEY_PATTERN: Final = (
+    r"^(?:[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+"""A Kubernetes label key: an optional DNS-subdomain prefix and ``/``, then a name of at most 63 characters
+(kubernetes apimachinery/pkg/util/validation/validation.go, IsQualifiedName)."""
+LABEL_VALUE_PATTERN: Final = r"^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
+"""A Kubernetes label value (IsValidLabelValue): empty, or at most 63 characters."""
 API_GROUP_PATTERN: Final = r"^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)+$"
 """A Kubernetes API group of a custom resource: a DNS name with at least one dot (``example.com``)."""
 IAM_ROLE_ARN_PATTERN: Final = (

@@ -6,10 +6,9 @@ which also holds Hera's runner outputs and ``HOME``) is an emptyDir with a size 
 https://kubernetes.io/docs/concepts/security/pod-security-standards/ (the "restricted" profile).
 """
 
-from dataclasses import dataclass
 from typing import Final
 
-from hera.workflows import EmptyDirVolume, Env, Resources
+from hera.workflows import EmptyDirVolume, Env
 from hera.workflows.models import (
     Capabilities,
     PodSecurityContext,
@@ -22,7 +21,6 @@ __all__ = [
     "NON_ROOT_UID",
     "OUTPUTS_DIRECTORY",
     "SCRATCH_PATH",
-    "ResourceProfile",
     "container_security_context",
     "pod_security_context",
     "scratch_env",
@@ -33,29 +31,6 @@ NON_ROOT_UID: Final = 65532
 SCRATCH_PATH: Final = "/tmp"  # noqa: S108 - an emptyDir mount, not the host's /tmp
 OUTPUTS_DIRECTORY: Final = f"{SCRATCH_PATH}/hera-outputs"
 """Where Hera's runner writes output parameters and artifacts: inside the scratch emptyDir."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class ResourceProfile:
-    """Requests and limits of one kind of step."""
-
-    cpu_request: str
-    cpu_limit: str
-    memory_request: str
-    memory_limit: str
-    ephemeral_request: str = "64Mi"
-    ephemeral_limit: str = "1Gi"
-
-    def build(self) -> Resources:
-        """The Hera ``Resources`` of this profile."""
-        return Resources(
-            cpu_request=self.cpu_request,
-            cpu_limit=self.cpu_limit,
-            memory_request=self.memory_request,
-            memory_limit=self.memory_limit,
-            ephemeral_request=self.ephemeral_request,
-            ephemeral_limit=self.ephemeral_limit,
-        )
 
 
 def pod_security_context() -> PodSecurityContext:

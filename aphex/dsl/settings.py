@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from aphex.dsl.errors import InputError
 from aphex.dsl.images import ImageRef
+from aphex.dsl.quantities import Quantities, ResourceProfile
 from aphex.dsl.values_schema import instance_problems, values_problems
 from aphex.dsl.yaml_input import YamlInputError, load_yaml
 
@@ -32,7 +33,11 @@ __all__ = [
     "GitHubSettings",
     "ObjectNames",
     "PipelineRoles",
+    "PreviewQuota",
+    "QuotaQuantities",
     "SettingsError",
+    "StepResources",
+    "WorkflowPods",
     "default_values",
     "load_settings",
     "read_values_file",
@@ -106,6 +111,64 @@ class Components:
 
 
 @dataclass(frozen=True, kw_only=True)
+class StepResources:
+    """Requests and limits of the steps' containers, by class of step (each step names its class)."""
+
+    light: ResourceProfile = field(
+        default_factory=lambda: ResourceProfile(
+            requests=Quantities(cpu="50m", memory="128Mi", ephemeral_storage="64Mi"),
+            limits=Quantities(cpu="500m", memory="256Mi", ephemeral_storage="1Gi"),
+        )
+    )
+    """Validation and API calls."""
+    standard: ResourceProfile = field(
+        default_factory=lambda: ResourceProfile(
+            requests=Quantities(cpu="250m", memory="256Mi", ephemeral_storage="64Mi"),
+            limits=Quantities(cpu="1", memory="1Gi", ephemeral_storage="4Gi"),
+        )
+    )
+    """git checkouts, Helm and kubectl, HTTP probing."""
+    heavy: ResourceProfile = field(
+        default_factory=lambda: ResourceProfile(
+            requests=Quantities(cpu="500m", memory="1Gi", ephemeral_storage="1Gi"),
+            limits=Quantities(cpu="2", memory="4Gi", ephemeral_storage="10Gi"),
+        )
+    )
+    """The Aphex pipeline's builds, CDK synthesis and deployment, and tests (with node_modules)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkflowPods:
+    """What every pod of aphex's workflows gets: the steps' resources by class, and where pods may run
+    and pull from (Argo's WorkflowSpec ``nodeSelector``, ``tolerations`` and ``imagePullSecrets``)."""
+
+    resources: StepResources = field(default_factory=StepResources)
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: tuple[Mapping[str, Any], ...] = ()
+    """Kubernetes tolerations as written in a pod (``key``, ``operator``, ``value``, ``effect``,
+    ``tolerationSeconds``)."""
+    image_pull_secrets: tuple[Mapping[str, str], ...] = ()
+    """``{"name": <Secret>}`` entries, as in a pod."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuotaQuantities:
+    """CPU and memory of one side of a preview's ResourceQuota."""
+
+    cpu: str
+    memory: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreviewQuota:
+    """The ResourceQuota of every preview namespace (``hard``: pods, requests and limits)."""
+
+    pods: int = 20
+    requests: QuotaQuantities = field(default_factory=lambda: QuotaQuantities(cpu="2", memory="4Gi"))
+    limits: QuotaQuantities = field(default_factory=lambda: QuotaQuantities(cpu="4", memory="8Gi"))
+
+
+@dataclass(frozen=True, kw_only=True)
 class PipelineRoles:
     """IAM roles (IRSA) of an Aphex pipeline's stage ServiceAccounts: the pipeline stack's outputs
     ``BuildRoleArn``, ``DeployRoleArn``, ``MonitorRoleArn``, and the platform's self-update role."""
@@ -163,6 +226,9 @@ class BundleSettings:
     preview_pod_security: str = "restricted"
     preview_janitor_schedule: str = "17 * * * *"
     """When ``preview-janitor`` removes expired previews (UTC): hourly, off the top of the hour."""
+    preview_quota: PreviewQuota = field(default_factory=PreviewQuota)
+    preview_lifetime_hours: int = 24
+    """How long a kept preview lives after its run succeeded (keep-preview sets the expiry)."""
     argo_ui_url: str = "https://argo.example.com"
     workflow_deadline_seconds: int = 10 * 3600
     """Must cover one run's stages (:func:`aphex.dsl.deadlines.check_run_deadline`), checked at compile."""
@@ -170,6 +236,7 @@ class BundleSettings:
     """``spec.archiveLogs`` of the WorkflowTemplates that runs start from (needs an artifact repository)."""
     events: EventsSettings = field(default_factory=EventsSettings)
     pipelines: tuple[ClusterPipeline, ...] = ()
+    workflow_pods: WorkflowPods = field(default_factory=WorkflowPods)
 
     def __post_init__(self) -> None:
         problems = instance_problems(self.instance) + values_problems(self.to_values())
@@ -184,6 +251,11 @@ class BundleSettings:
         values = _to_values(self)
         del values["version"], values["instance"]
         return values
+
+    @property
+    def step_resources(self) -> StepResources:
+        """Requests and limits of the steps' containers, by class of step."""
+        return self.workflow_pods.resources
 
     @property
     def names(self) -> "ObjectNames":
@@ -236,16 +308,23 @@ def _snake(name: str) -> str:
     return "".join(f"_{char.lower()}" if char.isupper() else char for char in name)
 
 
+def _plain(element: Any) -> Any:
+    """A list element of the values: a section as a mapping, a mapping as a dict."""
+    if dataclasses.is_dataclass(element):
+        return _to_values(element)
+    return dict(element) if isinstance(element, Mapping) else element
+
+
 def _to_values(obj: Any) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for item in dataclasses.fields(obj):
         value = getattr(obj, item.name)
         if dataclasses.is_dataclass(value):
             value = _to_values(value)
+        elif isinstance(value, Mapping):
+            value = dict(value)
         elif isinstance(value, tuple):
-            value = [
-                _to_values(element) if dataclasses.is_dataclass(element) else element for element in value
-            ]
+            value = [_plain(element) for element in value]
         values[_camel(item.name)] = value
     return values
 
@@ -290,7 +369,7 @@ def load_settings(
     """Build the settings of ``release``, installed in ``release_namespace``, from a values mapping
     (camelCase keys); every invalid key is named by its path."""
     values = dict(values or {})
-    problems = values_problems(values)
+    problems = values_problems(values, requests=False)  # checked on the built settings, defaults merged
     if "instance" in values:
         problems = [problem for problem in problems if not problem.startswith("instance:")]
         problems.append(

@@ -12,43 +12,32 @@ retries an attempt which rejected its input (:mod:`aphex.dsl.exit_codes`).
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
-from hera.workflows import Env, FieldEnv, RetryStrategy, RunnerScriptConstructor, Script, SecretEnv
-from hera.workflows.models import Backoff
+from hera.workflows import Env, FieldEnv, Resources, RetryStrategy, RunnerScriptConstructor, Script, SecretEnv
+from hera.workflows.models import Backoff, LocalObjectReference, Toleration
 
 from aphex.dsl.errors import DefinitionError
 from aphex.dsl.exit_codes import RETRY_UNLESS_INVALID_INPUT
 from aphex.dsl.images import ImageRef
+from aphex.dsl.quantities import ResourceProfile
 
 if TYPE_CHECKING:
     from aphex.dsl.settings import BundleSettings
 from aphex.dsl.security import (
     OUTPUTS_DIRECTORY,
-    ResourceProfile,
     container_security_context,
     scratch_env,
     scratch_volume,
 )
 
 __all__ = [
-    "LIGHT",
-    "STANDARD",
     "RetryPolicy",
     "github_credentials_env",
     "network_retry",
     "runner_step",
+    "workflow_pod_placement",
 ]
-
-LIGHT: Final = ResourceProfile(
-    cpu_request="50m", cpu_limit="500m", memory_request="128Mi", memory_limit="256Mi"
-)
-"""Validation and API calls."""
-
-STANDARD: Final = ResourceProfile(
-    cpu_request="250m", cpu_limit="1", memory_request="256Mi", memory_limit="1Gi", ephemeral_limit="4Gi"
-)
-"""git checkouts, Helm and kubectl, HTTP probing."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,7 +70,7 @@ def runner_step(
     *,
     name: str,
     image: ImageRef,
-    resources: ResourceProfile = LIGHT,
+    resources: ResourceProfile,
     env: Sequence[Env | SecretEnv | FieldEnv] = (),
     retry: RetryPolicy | None = None,
     timeout: str | None = None,
@@ -104,7 +93,14 @@ def runner_step(
         command=["python"],
         add_cwd_to_sys_path=False,
         security_context=container_security_context(),
-        resources=resources.build(),
+        resources=Resources(
+            cpu_request=resources.requests.cpu,
+            cpu_limit=resources.limits.cpu,
+            memory_request=resources.requests.memory,
+            memory_limit=resources.limits.memory,
+            ephemeral_request=resources.requests.ephemeral_storage,
+            ephemeral_limit=resources.limits.ephemeral_storage,
+        ),
         volumes=[scratch_volume()],
         env=[*scratch_env(), *env],
         retry_strategy=retry.build() if retry else None,
@@ -125,3 +121,22 @@ def github_credentials_env(settings: "BundleSettings") -> list[Env | SecretEnv |
         SecretEnv(name="GITHUB_APP_ID", secret_name=secret, secret_key="app-id", optional=True),
         SecretEnv(name="GITHUB_APP_PRIVATE_KEY", secret_name=secret, secret_key="private-key", optional=True),
     ]
+
+
+def workflow_pod_placement(settings: "BundleSettings") -> dict[str, Any]:
+    """The WorkflowTemplate keywords that put every pod of a workflow where ``workflowPods`` says: the
+    spec-level ``nodeSelector``, ``tolerations`` and ``imagePullSecrets``, each left out when empty.
+
+    Argo copies them into every pod it creates, the resource steps' included: spec-level nodeSelector
+    and tolerations unless a template sets its own (argo-workflows workflow/controller/workflowpod.go,
+    addSchedulingConstraints), imagePullSecrets always (the pod builder in the same file).
+    """
+    pods = settings.workflow_pods
+    return {
+        "node_selector": dict(pods.node_selector) or None,
+        "tolerations": [Toleration(**toleration) for toleration in pods.tolerations] or None,
+        "image_pull_secrets": [
+            LocalObjectReference(name=secret["name"]) for secret in pods.image_pull_secrets
+        ]
+        or None,
+    }

@@ -6,6 +6,7 @@ out as ``values.schema.json``, what ``helm install`` accepts (https://helm.sh/do
 Descriptions double as the comments of the generated ``values.yaml``.
 """
 
+import json
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
@@ -13,6 +14,7 @@ from typing import Any, Final
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError
 
+from aphex.dsl.deadlines import PREVIEW_LIFETIME_MAX_HOURS
 from aphex.dsl.images import DIGEST_PATTERN, REGISTRY_PATTERN, REPOSITORY_PATTERN, TAG_PATTERN
 from aphex.dsl.names import (
     API_GROUP_PATTERN,
@@ -21,10 +23,20 @@ from aphex.dsl.names import (
     DNS_LABEL_PATTERN,
     DNS_NAME_PATTERN,
     IAM_ROLE_ARN_PATTERN,
+    LABEL_KEY_PATTERN,
+    LABEL_VALUE_PATTERN,
 )
-from aphex.dsl.schema_problems import PathPart, PathProblem, format_path, problems_of
+from aphex.dsl.quantities import CPU_PATTERN, STORAGE_PATTERN, request_excess
+from aphex.dsl.schema_problems import PathPart, PathProblem, format_path, problems_of, rule_message
 
-__all__ = ["INSTANCE_MAX", "VALUES_SCHEMA", "instance_problems", "value_leaves", "values_problems"]
+__all__ = [
+    "INSTANCE_MAX",
+    "VALUES_SCHEMA",
+    "VERBATIM_VALUES",
+    "instance_problems",
+    "value_leaves",
+    "values_problems",
+]
 
 _URL: Final = r"^https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~/-]*)?$"
 _API_VERSION: Final = r"^v[0-9]+((alpha|beta)[0-9]+)?$"
@@ -92,6 +104,96 @@ def _image(description: str) -> dict[str, Any]:
             },
         },
     )
+
+
+def _quantity(description: str, resource: str) -> dict[str, Any]:
+    if resource == "cpu":
+        return _string(
+            f"{description} CPU: millicores (250m) or cores with at most 3 decimals (1, 1.5)", CPU_PATTERN
+        )
+    what = "memory" if resource == "memory" else "ephemeral storage"
+    return _string(
+        f"{description} {what}: at most 6 digits and Ki, Mi, Gi or Ti (512Mi)",
+        STORAGE_PATTERN,
+    )
+
+
+def _container_side(side: str, description: str) -> dict[str, Any]:
+    return _object(
+        description,
+        {
+            "cpu": _quantity(side, "cpu"),
+            "memory": _quantity(side, "memory"),
+            "ephemeralStorage": _quantity(side, "ephemeralStorage"),
+        },
+    )
+
+
+def _step_class(description: str) -> dict[str, Any]:
+    return _object(
+        f"{description}; every request at most its limit",
+        {
+            "requests": _container_side("Request of", "What the scheduler reserves for one such step"),
+            "limits": _container_side("Limit of", "The most one such step may use"),
+        },
+    )
+
+
+def _quota_side(side: str, description: str) -> dict[str, Any]:
+    return _object(
+        description,
+        {"cpu": _quantity(f"{side} all pods'", "cpu"), "memory": _quantity(f"{side} all pods'", "memory")},
+    )
+
+
+_TOLERATION: Final[dict[str, Any]] = {
+    **_object(
+        "A Kubernetes toleration (key, operator, value, effect, tolerationSeconds)",
+        {
+            "key": {
+                "type": "string",
+                "description": "Taint key; empty matches every key",
+                "pattern": f"^$|{LABEL_KEY_PATTERN}",
+            },
+            "operator": {
+                "type": "string",
+                "description": "Equal (the default) or Exists",
+                "enum": ["Equal", "Exists"],
+            },
+            "value": _string("Taint value (Equal only)", LABEL_VALUE_PATTERN),
+            "effect": {
+                "type": "string",
+                "description": "Taint effect to match; empty matches every effect",
+                "enum": ["", "NoSchedule", "PreferNoSchedule", "NoExecute"],
+            },
+            "tolerationSeconds": {
+                "type": "integer",
+                "description": "How long a NoExecute taint is tolerated before eviction",
+                "minimum": 0,
+                "maximum": 7 * 24 * 3600,
+            },
+        },
+    ),
+    # Kubernetes' rules (kubernetes pkg/apis/core/validation/validation.go, ValidateTolerations).
+    "allOf": [
+        {
+            "if": {"properties": {"operator": {"const": "Exists"}}, "required": ["operator"]},
+            "then": {"properties": {"value": {"const": ""}}},
+        },
+        {
+            "if": {"not": {"required": ["key"]}},
+            "then": {"properties": {"operator": {"const": "Exists"}}, "required": ["operator"]},
+        },
+        {
+            "if": {"properties": {"key": {"const": ""}}, "required": ["key"]},
+            "then": {"properties": {"operator": {"const": "Exists"}}, "required": ["operator"]},
+        },
+        {
+            "if": {"required": ["tolerationSeconds"]},
+            "then": {"properties": {"effect": {"const": "NoExecute"}}, "required": ["effect"]},
+        },
+    ],
+}
 
 
 def _role_arn(stage: str, source: str) -> dict[str, Any]:
@@ -183,6 +285,29 @@ VALUES_SCHEMA: Final[dict[str, Any]] = {
             "weekday 0-6), a descriptor such as @hourly, or @every <N>m or <N>h",
             _CRON_SCHEDULE,
         ),
+        "previewQuota": _object(
+            "ResourceQuota of every preview namespace (the admission policy keeps it exactly so); every "
+            "request at most its limit. A container that sets no resources gets 100m/128Mi requests and "
+            "500m/512Mi limits (the preview's LimitRange)",
+            {
+                "pods": {
+                    "type": "integer",
+                    "description": "Most pods in one preview",
+                    "minimum": 1,
+                    "maximum": 1000,
+                },
+                "requests": _quota_side("Sum of", "Sum of the requests of the preview's pods"),
+                "limits": _quota_side("Sum of", "Sum of the limits of the preview's pods"),
+            },
+        ),
+        "previewLifetimeHours": {
+            "type": "integer",
+            "description": (
+                "How long a preview is kept after its run succeeded; preview-janitor removes it afterwards"
+            ),
+            "minimum": 1,
+            "maximum": PREVIEW_LIFETIME_MAX_HOURS,
+        },
         "argoUiUrl": _string("Argo UI base URL, for links in comments and notifications", _URL),
         "workflowDeadlineSeconds": _seconds(
             "activeDeadlineSeconds of one implementation-DAG run; at least its stages' deadlines in a row "
@@ -289,8 +414,57 @@ VALUES_SCHEMA: Final[dict[str, Any]] = {
                 "required": ["name", "repository", "artifactBucket", "roleArns"],
             },
         },
+        "workflowPods": _object(
+            "Every pod of aphex's workflows (the steps, the agents' resource steps, the janitor)",
+            {
+                "resources": _object(
+                    "Requests and limits of the steps' containers, by class of step",
+                    {
+                        "light": _step_class("Validation and API calls"),
+                        "standard": _step_class("git checkouts, Helm and kubectl, HTTP probing"),
+                        "heavy": _step_class(
+                            "The Aphex pipeline's builds, CDK synthesis and deployment, and tests"
+                        ),
+                    },
+                ),
+                "nodeSelector": {
+                    "type": "object",
+                    "description": "Labels a node must have to run the pods (Kubernetes nodeSelector)",
+                    "propertyNames": {"pattern": LABEL_KEY_PATTERN, "maxLength": 317},
+                    "additionalProperties": _string("Label value", LABEL_VALUE_PATTERN),
+                },
+                "tolerations": {
+                    "type": "array",
+                    "description": "Taints the pods tolerate (Kubernetes tolerations)",
+                    "minItems": 0,
+                    "maxItems": 20,
+                    "items": _TOLERATION,
+                },
+                "imagePullSecrets": {
+                    "type": "array",
+                    "description": (
+                        "Secrets (type kubernetes.io/dockerconfigjson) the pods pull their images with"
+                    ),
+                    "minItems": 0,
+                    "maxItems": 20,
+                    "uniqueItems": True,
+                    "items": {
+                        **_object(
+                            "A pull Secret",
+                            {"name": _string("Name of the Secret", DNS_NAME_PATTERN, max_length=253)},
+                        ),
+                        "required": ["name"],
+                    },
+                },
+            },
+        ),
     },
 }
+
+VERBATIM_VALUES: Final = frozenset(
+    {("workflowPods", "nodeSelector"), ("workflowPods", "tolerations"), ("workflowPods", "imagePullSecrets")}
+)
+"""Values emitted as given (a whole mapping or list, omitted when empty), not field by field."""
 
 _VALIDATOR: Final = Draft7Validator(VALUES_SCHEMA)
 
@@ -299,9 +473,12 @@ def value_leaves(
     schema: Mapping[str, Any], path: tuple[str, ...] = ()
 ) -> Iterator[tuple[tuple[str, ...], Mapping[str, Any]]]:
     """(path, schema) of every value that is not a section, in schema order; ``[]`` in a path stands for
-    each entry of a list of sections (``("pipelines", "[]", "name")``)."""
+    each entry of a list of sections (``("pipelines", "[]", "name")``). A :data:`VERBATIM_VALUES` value is
+    one leaf."""
     for key, child in schema.get("properties", {}).items():
-        if child.get("type") == "object":
+        if (*path, key) in VERBATIM_VALUES:
+            yield (*path, key), child
+        elif child.get("type") == "object":
             yield from value_leaves(child, (*path, key))
         elif child.get("type") == "array" and child["items"].get("type") == "object":
             yield from value_leaves(child["items"], (*path, key, "[]"))
@@ -319,11 +496,16 @@ def instance_problems(instance: str) -> list[str]:
     return []
 
 
-def _reserved_name(error: ValidationError) -> str | None:
-    """A ``not: {enum: [...]}`` rule: the value names one of the bundle's WorkflowTemplates."""
+def _worded(error: ValidationError) -> str | None:
+    """Rules worded here rather than by :func:`aphex.dsl.schema_problems.rule_message`:
+    a ``not: {enum: [...]}`` (the value names one of the bundle's WorkflowTemplates), and a key of a map
+    breaking its ``propertyNames`` rule (the problem is at the map; the message names the key)."""
     refused = error.validator_value if error.validator == "not" else None
     if isinstance(refused, Mapping) and "enum" in refused:
         return f"must not name one of the bundle's WorkflowTemplates ({', '.join(refused['enum'])})"
+    if "propertyNames" in error.schema_path:
+        rule = rule_message(str(error.validator), error.validator_value)
+        return f"key {json.dumps(error.instance)} {rule}"
     return None
 
 
@@ -352,13 +534,39 @@ def _duplicate_pipelines(values: Mapping[str, Any]) -> Iterator[PathProblem]:
             seen.add(name)
 
 
-def values_problems(values: Mapping[str, Any]) -> list[str]:
+def _request_problems(node: Any, path: tuple[PathPart, ...]) -> Iterator[PathProblem]:
+    """A request above its limit, in every section holding ``requests`` and ``limits``."""
+    if not isinstance(node, Mapping):
+        return
+    requests, limits = node.get("requests"), node.get("limits")
+    if isinstance(requests, Mapping) and isinstance(limits, Mapping):
+        for resource, request in requests.items():
+            limit = limits.get(resource)
+            if not isinstance(request, str) or not isinstance(limit, str):
+                continue
+            try:
+                excess = request_excess(format_path((*path, "limits", resource)), resource, request, limit)
+            except ValueError:
+                continue  # not a quantity: the schema names it
+            if excess:
+                yield PathProblem(path=(*path, "requests", str(resource)), message=excess)
+    for key, child in node.items():
+        if key not in ("requests", "limits"):
+            yield from _request_problems(child, (*path, str(key)))
+
+
+def values_problems(values: Mapping[str, Any], *, requests: bool = True) -> list[str]:
     """Every violation in ``values``, one line each: the key's path, the rule it breaks and its limit
-    (``pipelines[0].name: must be at most 19 characters long``), in document order."""
+    (``pipelines[0].name: must be at most 19 characters long``), in document order.
+
+    ``requests=False`` leaves out requests above their limits: a request is compared with the limit in
+    effect, which may be a default, so Helm checks it on the merged values when it renders (after the
+    schema) and :func:`aphex.dsl.settings.load_settings` on the settings built from them."""
     problems = {
-        *problems_of(_VALIDATOR.iter_errors(dict(values)), message=_reserved_name),
+        *problems_of(_VALIDATOR.iter_errors(dict(values)), message=_worded),
         *_control_characters(values, ()),
         *_duplicate_pipelines(values),
+        *(_request_problems(values, ()) if requests else ()),
     }
     return [
         f"{format_path(problem.path, root='(values)')}: {problem.message}"

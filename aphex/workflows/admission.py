@@ -29,13 +29,18 @@ from typing import Any, Final
 from aphex.dsl.labels import MANAGED_BY, standard_labels
 from aphex.dsl.names import PREVIEW_NAMESPACE_PATTERN
 from aphex.dsl.settings import BundleSettings
-from aphex.workflows.implementation_dag import PREVIEW_WORKLOADS_ROLE, SERVICE_ACCOUNT_DEPLOYER
+from aphex.workflows.implementation_dag import (
+    PREVIEW_WORKLOADS_ROLE,
+    SERVICE_ACCOUNT_DEPLOYER,
+    preview_quota_entries,
+)
 from aphex.workflows.steps.preview import (
     DEPLOYER_ANNOTATION,
     OWNERSHIP_LABELS,
     PREVIEW_LABEL,
     guarded_specs,
     pod_security_labels,
+    preview_quota,
     service_account_user,
 )
 
@@ -102,7 +107,8 @@ def _validations(settings: BundleSettings) -> list[Manifest]:
     account = settings.names.object(SERVICE_ACCOUNT_DEPLOYER)
     workloads_role = settings.names.cluster(PREVIEW_WORKLOADS_ROLE)
     ownership = _cel(list(OWNERSHIP_LABELS))
-    specs = guarded_specs(settings.ingress_namespace)
+    quota = preview_quota(json.dumps(preview_quota_entries(settings)))
+    specs = guarded_specs(settings.ingress_namespace, quota)
     guarded_checks = " || ".join(
         f"(request.resource.resource == {_cel(resource)} && object.metadata.name == {_cel(name)} "
         f"&& object.spec == {_cel(spec)})"

@@ -22,7 +22,7 @@ from aphex.dsl.labels import LABEL_PREFIX, MANAGED_BY, standard_labels
 from aphex.dsl.metrics import stage_metrics
 from aphex.dsl.security import pod_security_context
 from aphex.dsl.settings import BundleSettings
-from aphex.dsl.steps import runner_step
+from aphex.dsl.steps import runner_step, workflow_pod_placement
 from aphex.workflows.steps.agent_inputs import validate_coderun_inputs, validate_docsrun_inputs
 
 __all__ = [
@@ -172,11 +172,13 @@ def coderun_template(settings: BundleSettings) -> WorkflowTemplate:
         annotations={"workflows.argoproj.io/description": "Run one agent CodeRun and wait for its phase."},
         service_account_name=settings.names.object(SERVICE_ACCOUNT_STEPS),
         security_context=pod_security_context(),
+        **workflow_pod_placement(settings),
     ) as template:
         validate = runner_step(
             validate_coderun_inputs,
             name="validate-coderun",
             image=settings.deployer_image,
+            resources=settings.step_resources.light,
             timeout=f"{AGENT_VALIDATE_SECONDS}s",
             service_account=settings.names.object(SERVICE_ACCOUNT_STEPS),
         )
@@ -220,11 +222,13 @@ def docsrun_template(settings: BundleSettings) -> WorkflowTemplate:
         annotations={"workflows.argoproj.io/description": "Run the documentation agent and wait for it."},
         service_account_name=settings.names.object(SERVICE_ACCOUNT_STEPS),
         security_context=pod_security_context(),
+        **workflow_pod_placement(settings),
     ) as template:
         validate = runner_step(
             validate_docsrun_inputs,
             name="validate-docsrun",
             image=settings.deployer_image,
+            resources=settings.step_resources.light,
             timeout=f"{AGENT_VALIDATE_SECONDS}s",
             service_account=settings.names.object(SERVICE_ACCOUNT_STEPS),
         )

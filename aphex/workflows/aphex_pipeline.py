@@ -50,9 +50,15 @@ from aphex.dsl.manifest import manifest
 from aphex.dsl.metrics import run_metrics, stage_metrics
 from aphex.dsl.params import workflow_parameter, workflow_parameter_ref
 from aphex.dsl.rbac import EXECUTOR_RULE, account_objects
-from aphex.dsl.security import SCRATCH_PATH, ResourceProfile, pod_security_context, scratch_volume
+from aphex.dsl.security import SCRATCH_PATH, pod_security_context, scratch_volume
 from aphex.dsl.settings import BundleSettings, ClusterPipeline, settings_document
-from aphex.dsl.steps import LIGHT, STANDARD, RetryPolicy, github_credentials_env, network_retry, runner_step
+from aphex.dsl.steps import (
+    RetryPolicy,
+    github_credentials_env,
+    network_retry,
+    runner_step,
+    workflow_pod_placement,
+)
 from aphex.workflows.steps.approval import DECISIONS, REJECT, check_approval
 from aphex.workflows.steps.build import build
 from aphex.workflows.steps.cdk_deploy import deploy
@@ -81,15 +87,6 @@ PLAN_DIRECTORY: Final = f"{SCRATCH_PATH}/plan"
 SLACK_MOUNT: Final = "/etc/aphex/slack"
 APPROVAL_WITHOUT_TIMEOUT_SECONDS: Final = 7 * 24 * 3600
 """How long the run's deadline lets an approval without ``timeout`` wait."""
-HEAVY: Final = ResourceProfile(
-    cpu_request="500m",
-    cpu_limit="2",
-    memory_request="1Gi",
-    memory_limit="4Gi",
-    ephemeral_request="1Gi",
-    ephemeral_limit="10Gi",
-)
-"""Builds, CDK synthesis and deployment, tests: repository code with node_modules."""
 HEAVY_SCRATCH: Final = "8Gi"
 _ON_ERROR: Final = RetryPolicy(policy="OnError")
 """Repository code: retry only when the pod itself broke (eviction, node loss), never a failed command."""
@@ -207,6 +204,7 @@ def aphex_pipeline(
         arguments=_arguments(),
         service_account_name=accounts[PipelineRole.MONITOR.value],
         security_context=pod_security_context(),
+        **workflow_pod_placement(settings),
         active_deadline_seconds=_deadline(config, settings),
         # One run per pipeline at a time: later pushes queue. Argo keys a mutex by namespace and name
         # (argo-workflows workflow/sync/lock_name.go, getMutexLockName); the template name carries the
@@ -222,7 +220,7 @@ def aphex_pipeline(
             env=github_credentials_env(settings),
             name="validate",
             image=builder,
-            resources=STANDARD,
+            resources=settings.step_resources.standard,
             retry=network_retry(),
             timeout="15m",
             service_account=accounts[PipelineRole.DEPLOY.value],
@@ -241,7 +239,7 @@ def aphex_pipeline(
                 env=github_credentials_env(settings),
                 name="build",
                 image=builder,
-                resources=HEAVY,
+                resources=settings.step_resources.heavy,
                 retry=_ON_ERROR,
                 timeout="2h",
                 service_account=accounts[PipelineRole.BUILD.value],
@@ -252,7 +250,7 @@ def aphex_pipeline(
             env=github_credentials_env(settings),
             name="self-update",
             image=deployer,
-            resources=STANDARD,
+            resources=settings.step_resources.standard,
             retry=network_retry(),
             timeout="45m",
             service_account=accounts[SELF_UPDATE_SERVICE_ACCOUNT],
@@ -262,7 +260,7 @@ def aphex_pipeline(
                 deploy,
                 name="deploy",
                 image=builder,
-                resources=HEAVY,
+                resources=settings.step_resources.heavy,
                 retry=_ON_ERROR,
                 timeout="6h",
                 service_account=accounts[PipelineRole.DEPLOY.value],
@@ -273,7 +271,7 @@ def aphex_pipeline(
                 run_tests,
                 name="run-tests",
                 image=builder,
-                resources=HEAVY,
+                resources=settings.step_resources.heavy,
                 retry=_ON_ERROR,
                 timeout="24h",
                 service_account=accounts[PipelineRole.BUILD.value],
@@ -283,7 +281,7 @@ def aphex_pipeline(
             record_workflow,
             name="record-workflow",
             image=deployer,
-            resources=LIGHT,
+            resources=settings.step_resources.light,
             retry=network_retry(),
             timeout="15m",
             service_account=accounts[PipelineRole.MONITOR.value],
@@ -312,7 +310,7 @@ def aphex_pipeline(
             check_approval,
             name="check-approval",
             image=deployer,
-            resources=LIGHT,
+            resources=settings.step_resources.light,
             timeout="5m",
             service_account=accounts[PipelineRole.MONITOR.value],
         )

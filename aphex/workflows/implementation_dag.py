@@ -11,6 +11,7 @@ parameters and ``globalName`` outputs, and no parameter is ever pasted into shel
 https://argo-workflows.readthedocs.io/en/latest/walk-through/dag/.
 """
 
+import json
 from typing import Final
 
 from hera.workflows import DAG, Env, FieldEnv, Parameter, SecretEnv, Task, WorkflowTemplate
@@ -22,7 +23,12 @@ from aphex.dsl.metrics import acceptance_metrics, run_metrics, stage_metrics
 from aphex.dsl.params import workflow_parameter, workflow_parameter_ref
 from aphex.dsl.security import pod_security_context
 from aphex.dsl.settings import BundleSettings, SettingsError
-from aphex.dsl.steps import LIGHT, STANDARD, github_credentials_env, network_retry, runner_step
+from aphex.dsl.steps import (
+    github_credentials_env,
+    network_retry,
+    runner_step,
+    workflow_pod_placement,
+)
 from aphex.workflows.agents import (
     IMPLEMENTATION_DAG,
     SERVICE_ACCOUNT_AGENTS,
@@ -44,6 +50,7 @@ __all__ = [
     "check_deadlines",
     "deployer_env",
     "implementation_dag",
+    "preview_quota_entries",
     "pull_request_mutex",
 ]
 
@@ -52,7 +59,6 @@ SERVICE_ACCOUNT_DEPLOYER: Final = "preview-deployer"
 """Role of the ServiceAccount of deploy, cleanup and keep-preview (``<instance>-preview-deployer``)."""
 PREVIEW_WORKLOADS_ROLE: Final = "preview-workloads"
 """Role of the ClusterRole the deployer binds inside each preview namespace it creates."""
-PREVIEW_TTL_HOURS: Final = 24
 
 
 def pull_request_mutex(settings: BundleSettings, *, issue: str) -> Synchronization:
@@ -237,6 +243,19 @@ def _docs_task(settings: BundleSettings) -> Task:
     )
 
 
+def preview_quota_entries(settings: BundleSettings) -> dict[str, str]:
+    """The configurable entries of a preview's ResourceQuota (values ``previewQuota``), as the deploy
+    step receives them (:func:`aphex.workflows.steps.preview.preview_quota`)."""
+    quota = settings.preview_quota
+    return {
+        "pods": str(quota.pods),
+        "requests.cpu": quota.requests.cpu,
+        "requests.memory": quota.requests.memory,
+        "limits.cpu": quota.limits.cpu,
+        "limits.memory": quota.limits.memory,
+    }
+
+
 def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
     """Build the ``implementation-dag`` WorkflowTemplate."""
     image = settings.deployer_image
@@ -259,6 +278,7 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
         arguments=_arguments(settings),
         service_account_name=settings.names.object(SERVICE_ACCOUNT_STEPS),
         security_context=pod_security_context(),
+        **workflow_pod_placement(settings),
         active_deadline_seconds=settings.workflow_deadline_seconds,
         synchronization=pull_request_mutex(settings, issue=workflow_parameter_ref("issue")),
         ttl_strategy=TTLStrategy(
@@ -270,12 +290,17 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
         metrics=run_metrics(pipeline),
     ) as template:
         set_params_step = runner_step(
-            set_params, name="set-params", image=image, timeout=_timeout("set-params")
+            set_params,
+            name="set-params",
+            image=image,
+            resources=settings.step_resources.light,
+            timeout=_timeout("set-params"),
         )
         head_step = runner_step(
             resolve_head,
             name="resolve-head",
             image=image,
+            resources=settings.step_resources.light,
             env=github_env,
             retry=network_retry(),
             timeout=_timeout("resolve-head"),
@@ -284,20 +309,24 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
             deploy,
             name="deploy",
             image=image,
-            resources=STANDARD,
+            resources=settings.step_resources.standard,
             env=[*github_env, *deployer_env(settings)],
             retry=network_retry(),
             timeout=_timeout("deploy"),
             service_account=settings.names.object(SERVICE_ACCOUNT_DEPLOYER),
         )
         acceptance_step = runner_step(
-            acceptance, name="acceptance", image=image, resources=STANDARD, timeout=_timeout("acceptance")
+            acceptance,
+            name="acceptance",
+            image=image,
+            resources=settings.step_resources.standard,
+            timeout=_timeout("acceptance"),
         )
         cleanup_step = runner_step(
             cleanup,
             name="cleanup-preview",
             image=image,
-            resources=STANDARD,
+            resources=settings.step_resources.standard,
             retry=network_retry(),
             timeout="15m",
             service_account=settings.names.object(SERVICE_ACCOUNT_DEPLOYER),
@@ -306,6 +335,7 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
             keep_preview,
             name="keep-preview",
             image=image,
+            resources=settings.step_resources.light,
             retry=network_retry(),
             timeout="5m",
             service_account=settings.names.object(SERVICE_ACCOUNT_DEPLOYER),
@@ -314,7 +344,7 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
             stop_agents,
             name="stop-agents",
             image=image,
-            resources=LIGHT,
+            resources=settings.step_resources.light,
             retry=network_retry(),
             timeout="5m",
             service_account=settings.names.object(SERVICE_ACCOUNT_AGENTS),
@@ -323,7 +353,7 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
             publish_success,
             name="publish-success",
             image=image,
-            resources=LIGHT,
+            resources=settings.step_resources.light,
             env=github_env,
             retry=network_retry(),
             timeout=_timeout("resolve-head"),
@@ -332,7 +362,7 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
             publish_failure,
             name="publish-failure",
             image=image,
-            resources=LIGHT,
+            resources=settings.step_resources.light,
             env=github_env,
             retry=network_retry(),
             timeout=_timeout("resolve-head"),
@@ -437,6 +467,7 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
                     "workflow_name": "{{workflow.name}}",
                     "ingress_namespace": settings.ingress_namespace,
                     "pod_security": settings.preview_pod_security,
+                    "quota": json.dumps(preview_quota_entries(settings)),
                 },
             )
             accepted = acceptance_step(
@@ -486,7 +517,7 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
             keep_step(
                 name="keep-preview",
                 when="{{workflow.status}} == Succeeded",
-                arguments={**identity, "ttl_hours": str(PREVIEW_TTL_HOURS)},
+                arguments={**identity, "ttl_hours": str(settings.preview_lifetime_hours)},
             )
             success_step(
                 name="publish-success",

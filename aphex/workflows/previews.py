@@ -32,7 +32,7 @@ from aphex.dsl.labels import LABEL_PREFIX, standard_labels
 from aphex.dsl.params import workflow_parameter, workflow_parameter_ref
 from aphex.dsl.security import pod_security_context
 from aphex.dsl.settings import BundleSettings
-from aphex.dsl.steps import STANDARD, network_retry, runner_step
+from aphex.dsl.steps import network_retry, runner_step, workflow_pod_placement
 from aphex.workflows.implementation_dag import SERVICE_ACCOUNT_DEPLOYER, deployer_env, pull_request_mutex
 from aphex.workflows.steps.preview import cleanup, expire_previews
 
@@ -82,6 +82,7 @@ def _one_step_template(
         arguments=arguments,
         service_account_name=account,
         security_context=pod_security_context(),
+        **workflow_pod_placement(settings),
         active_deadline_seconds=deadline_seconds,
         synchronization=synchronization,
         ttl_strategy=TTLStrategy(seconds_after_success=24 * 3600, seconds_after_failure=3 * 24 * 3600),
@@ -92,7 +93,7 @@ def _one_step_template(
             function,
             name=step,
             image=settings.deployer_image,
-            resources=STANDARD,
+            resources=settings.step_resources.standard,
             env=env,
             retry=network_retry(),
             timeout=timeout,

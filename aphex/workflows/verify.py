@@ -20,7 +20,7 @@ from aphex.dsl.labels import standard_labels
 from aphex.dsl.rbac import EXECUTOR_RULE, account_objects, binding, cluster_role, namespaced_role
 from aphex.dsl.security import pod_security_context
 from aphex.dsl.settings import BundleSettings
-from aphex.dsl.steps import LIGHT, RetryPolicy, runner_step
+from aphex.dsl.steps import RetryPolicy, runner_step, workflow_pod_placement
 from aphex.workflows.steps.verify import Check, checks_to_json, verify_cluster
 
 __all__ = [
@@ -56,6 +56,7 @@ def cluster_verify_template(settings: BundleSettings, checks: Sequence[Check]) -
         entrypoint="main",
         service_account_name=account,
         security_context=pod_security_context(),
+        **workflow_pod_placement(settings),
         active_deadline_seconds=DEADLINE_SECONDS,
         ttl_strategy=TTLStrategy(seconds_after_success=24 * 3600, seconds_after_failure=3 * 24 * 3600),
         pod_gc=PodGC(strategy="OnPodSuccess"),
@@ -65,7 +66,7 @@ def cluster_verify_template(settings: BundleSettings, checks: Sequence[Check]) -
             verify_cluster,
             name="verify-cluster",
             image=settings.deployer_image,
-            resources=LIGHT,
+            resources=settings.step_resources.light,
             # A lost pod is retried; a cluster that is not ready is a verdict, not a transient error.
             retry=RetryPolicy(limit=2, policy="OnError"),
             timeout="5m",

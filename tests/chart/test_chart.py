@@ -11,8 +11,10 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from jsonschema import Draft7Validator
 
-from aphex.dsl.bundle import OUTPUT_MARKER, object_path
+from aphex.cli import main as aphex
+from aphex.dsl.bundle import OUTPUT_MARKER, dump_yaml, object_path
 from aphex.dsl.chart import ChartError, _mark_flag, chart_files
 from aphex.dsl.config.validate import load_config
 from aphex.dsl.lint import SourceDocument, lint_documents
@@ -21,6 +23,7 @@ from aphex.dsl.settings import SettingsError, load_settings
 from aphex.dsl.values_schema import VALUES_SCHEMA
 from aphex.workflows.aphex_pipeline import IRSA_ANNOTATION, pipeline_template
 from aphex.workflows.bundle import build_bundle, bundle_parts
+from tests.dsl.test_workflow_pod_values import VALUES as POD_VALUES
 
 CHART = Path(__file__).resolve().parents[2] / "helm" / "aphex"
 Identity = tuple[str, str, str]
@@ -231,25 +234,34 @@ def test_a_bad_release_name_fails_with_a_clear_message(chart: helm.Chart) -> Non
 # Valid values, drawn from the same schema the chart ships.
 def _strategy(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
     kind = schema.get("type")
+    if kind == "object" and "properties" not in schema:  # a map such as nodeSelector
+        names = schema["propertyNames"]
+        keys = st.from_regex(re.compile(names["pattern"]), fullmatch=True).filter(
+            lambda key: len(key) <= names["maxLength"]
+        )
+        return st.dictionaries(keys, _strategy(schema["additionalProperties"]), max_size=3)
     if kind == "object":
         required = set(schema.get("required", []))
         fields = {key: _strategy(child) for key, child in schema["properties"].items()}
-        return st.fixed_dictionaries(
+        drawn = st.fixed_dictionaries(
             {key: value for key, value in fields.items() if key in required},
             optional={key: value for key, value in fields.items() if key not in required},
         )
+        # Rules across fields (a toleration's): keep the valid combinations.
+        return drawn.filter(Draft7Validator(schema).is_valid) if "allOf" in schema else drawn
     if kind == "boolean":
         return st.booleans()
     if kind == "integer":
         return st.integers(schema["minimum"], schema["maximum"])
     if kind == "array":
         items = schema["items"]
-        unique_by = (lambda entry: entry["name"]) if items.get("type") == "object" else None
+        named = "name" in items.get("properties", {})
+        unique_by = (lambda entry: entry["name"]) if named else None
         return st.lists(
             _strategy(items),
             min_size=schema["minItems"],
             max_size=3,
-            unique=unique_by is None,
+            unique=unique_by is None and items.get("type") != "object",
             unique_by=unique_by,
         )
     if "enum" in schema:
@@ -280,10 +292,15 @@ def test_any_valid_values_render_what_the_compiler_builds(
     try:
         compiled = build_bundle(load_settings(values, release=release, release_namespace=release_namespace))
     except SettingsError as error:
-        # A name too long for Argo Events, or a workflow deadline shorter than the stages' deadlines
-        # (aphex/dsl/deadlines.py): the chart refuses these values too, with the same message.
+        # A name too long for Argo Events, a workflow deadline shorter than the stages' deadlines
+        # (aphex/dsl/deadlines.py), or a request above its limit (aphex/dsl/quantities.py): the chart refuses
+        # these values too, with the same message.
         message = str(error)
-        assert "longer than 57 characters" in message or message.startswith("workflowDeadlineSeconds:")
+        assert (
+            "longer than 57 characters" in message
+            or message.startswith("workflowDeadlineSeconds:")
+            or re.search(r"\.requests\.[a-zA-Z]+: must be at most ", message)
+        )
         with pytest.raises(helm.HelmError, match=re.escape(message.splitlines()[0][:60])):
             render(chart, values, release=release, namespace=release_namespace)
         return
@@ -451,3 +468,114 @@ def test_kube_version_admits_the_apis_the_bundle_uses() -> None:
         if not obj["apiVersion"].startswith("argoproj.io/"):
             kubernetes_validate.validate(obj, "1.30", strict=True)
     assert {"home", "sources", "maintainers", "annotations"} <= set(chart_yaml)
+
+
+def test_pod_and_preview_values_render_byte_for_byte_what_aphex_compile_writes(
+    chart: helm.Chart, tmp_path: Path
+) -> None:
+    """``helm template aphex -f V`` and ``aphex compile --values V`` with every ``workflowPods``,
+    ``previewQuota`` and ``previewLifetimeHours`` value away from its default: each object Helm renders,
+    written the way ``aphex compile`` writes objects, is the file ``aphex compile`` wrote, byte for byte
+    (tests/dsl/test_workflow_pod_values.py pins what those objects hold)."""
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text(yaml.safe_dump(POD_VALUES), encoding="utf-8")
+    out = tmp_path / "out"
+    assert aphex(["compile", "--values", str(values_file), "--out", str(out)]) == 0
+    written = {
+        path.relative_to(out): path.read_bytes()
+        for path in out.rglob("*.yaml")
+        if path.is_file() and path.name != OUTPUT_MARKER
+    }
+    rendered = {
+        object_path(obj): dump_yaml(obj).encode() for obj in render(chart, POD_VALUES, release="aphex")
+    }
+    assert sorted(rendered) == sorted(written)
+    for path, text in written.items():
+        assert rendered[path] == text, path
+    dag = yaml.safe_load(written[Path("workflowtemplate/implementation-dag.yaml")])
+    assert dag["spec"]["nodeSelector"] == POD_VALUES["workflowPods"]["nodeSelector"]
+
+
+def test_empty_placement_values_leave_the_fields_out_in_the_chart_too(chart: helm.Chart) -> None:
+    """An empty nodeSelector, tolerations or imagePullSecrets writes no key (``with`` skips an empty value),
+    as the compiler leaves it out."""
+    values = {"workflowPods": {"nodeSelector": {}, "tolerations": [], "imagePullSecrets": []}}
+    rendered = by_identity(render(chart, values, release="aphex"))
+    assert rendered == by_identity(build_bundle(load_settings(values)))
+    for obj in rendered.values():
+        if obj["kind"] == "WorkflowTemplate":
+            assert not {"nodeSelector", "tolerations", "imagePullSecrets"} & set(obj["spec"])
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"workflowPods": {"resources": {"light": {"requests": {"cpu": "0.6"}}}}},
+        {"workflowPods": {"resources": {"standard": {"limits": {"memory": "255Mi"}}}}},
+        {"workflowPods": {"resources": {"heavy": {"requests": {"ephemeralStorage": "11264Mi"}}}}},
+        {"previewQuota": {"requests": {"cpu": "4001m"}, "limits": {"cpu": "4"}}},
+        # One request above a limit given with it, one above a default limit (found by hypothesis): the
+        # compiler compares requests with the limits in effect, as Helm does on the merged values.
+        {"previewQuota": {"requests": {"memory": "35Ki", "cpu": "7"}, "limits": {"memory": "0Gi"}}},
+        # Several at once: both name the first in the compiler's order (templates/checks/values.yaml).
+        {
+            "workflowPods": {
+                "resources": {
+                    "standard": {"requests": {"memory": "2Gi"}},
+                    "light": {"requests": {"cpu": "1"}},
+                }
+            },
+            "workflowDeadlineSeconds": 60,
+        },
+    ],
+)
+def test_a_request_above_its_limit_is_refused_by_compile_and_chart_alike(
+    chart: helm.Chart, values: dict[str, Any]
+) -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings(values)
+    first = str(refused.value).splitlines()[0]
+    assert re.fullmatch(
+        r"[a-zA-Z.]+\.requests\.[a-zA-Z]+: must be at most [a-zA-Z.]+\.limits\.[a-zA-Z]+ \(\S+\)", first
+    )
+    with pytest.raises(helm.HelmError, match=re.escape(first)):
+        render(chart, values, release="aphex")
+
+
+@pytest.mark.parametrize(
+    ("values", "path"),
+    [
+        (
+            {"workflowPods": {"resources": {"light": {"limits": {"cpu": "1.2345"}}}}},
+            "workflowPods.resources.light.limits.cpu",
+        ),
+        ({"previewQuota": {"limits": {"memory": "8G"}}}, "previewQuota.limits.memory"),
+        ({"previewQuota": {"pods": 0}}, "previewQuota.pods"),
+        ({"previewLifetimeHours": 721}, "previewLifetimeHours"),
+        ({"previewLifetimeHours": "72"}, "previewLifetimeHours"),
+        ({"workflowPods": {"nodeSelector": {"pool": "not valid!"}}}, "workflowPods.nodeSelector.pool"),
+        (
+            {"workflowPods": {"tolerations": [{"operator": "Exists", "value": "x"}]}},
+            "workflowPods.tolerations.0",
+        ),
+        (
+            {"workflowPods": {"imagePullSecrets": [{"name": "Bad_Name"}]}},
+            "workflowPods.imagePullSecrets.0.name",
+        ),
+        ({"workflowPods": {"imagePullSecret": []}}, "workflowPods"),
+    ],
+)
+def test_invalid_pod_and_preview_values_are_refused_by_compile_and_chart_naming_the_field(
+    chart: helm.Chart, values: dict[str, Any], path: str
+) -> None:
+    """Helm validates values against values.schema.json (a JSON pointer names the field); the compiler's
+    message starts with the same field as a dotted path."""
+    with pytest.raises(SettingsError) as refused:
+        load_settings(values)
+    dotted = re.sub(r"\.([0-9]+)", r"[\1]", path)
+    assert str(refused.value).startswith(dotted), str(refused.value)
+    with pytest.raises(helm.HelmValuesError) as raised:
+        chart.validate_schema(values)
+    assert "/" + path.replace(".", "/") in str(raised.value)
+    with pytest.raises(helm.HelmError):
+        render(chart, values, release="aphex")

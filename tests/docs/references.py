@@ -20,6 +20,7 @@ any text; a compiled ``{{...}}`` expression likewise.
 """
 
 import argparse
+import json
 import re
 import shlex
 from collections import defaultdict
@@ -172,8 +173,12 @@ def known_references(root: Path) -> Known:
     from aphex.workflows.aphex_pipeline import NAME as DEFAULT_PIPELINE
     from aphex.workflows.aphex_pipeline import pipeline_template
     from aphex.workflows.bundle import build_bundle
-    from aphex.workflows.implementation_dag import PREVIEW_WORKLOADS_ROLE, SERVICE_ACCOUNT_DEPLOYER
-    from aphex.workflows.steps.preview import EXPIRES_AT, JANITOR_EXPIRES, namespace_manifests
+    from aphex.workflows.implementation_dag import (
+        PREVIEW_WORKLOADS_ROLE,
+        SERVICE_ACCOUNT_DEPLOYER,
+        preview_quota_entries,
+    )
+    from aphex.workflows.steps.preview import EXPIRES_AT, JANITOR_EXPIRES, namespace_manifests, preview_quota
 
     known = Known(parser=_parser())
     examples = root / "examples"
@@ -194,6 +199,7 @@ def known_references(root: Path) -> Known:
             service_account_namespace=settings.namespace,
             workloads_role=settings.names.cluster(PREVIEW_WORKLOADS_ROLE),
             ingress_namespace=settings.ingress_namespace,
+            quota=preview_quota(json.dumps(preview_quota_entries(settings))),
         )
         objects.extend(preview)
         # `<release>-<workflows namespace>`: the prefix of the events namespace's objects (docs/triggers.md).

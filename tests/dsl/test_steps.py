@@ -7,14 +7,16 @@ import pytest
 
 from aphex.dsl.errors import DefinitionError
 from aphex.dsl.images import ImageRef
+from aphex.dsl.settings import StepResources
 from aphex.dsl.steps import runner_step
 from aphex.workflows.steps.head import resolve_head
 
 IMAGE = ImageRef(registry="ghcr.io", repository="aphex-dev/deployer", tag="0.1.0")
+LIGHT = StepResources().light
 
 
 def test_a_top_level_function_of_an_importable_module_is_called_by_its_path() -> None:
-    script = runner_step(resolve_head, name="head", image=IMAGE)
+    script = runner_step(resolve_head, name="head", image=IMAGE, resources=LIGHT)
     assert script.args == ["-m", "hera.workflows.runner", "-e", "aphex.workflows.steps.head:resolve_head"]
 
 
@@ -27,6 +29,6 @@ def _nested() -> Callable[..., Any]:
 
 def test_a_function_the_runner_cannot_import_is_refused() -> None:
     with pytest.raises(DefinitionError, match=r"^x: a runner function must be a top-level function .*inner"):
-        runner_step(_nested(), name="x", image=IMAGE)
+        runner_step(_nested(), name="x", image=IMAGE, resources=LIGHT)
     with pytest.raises(DefinitionError, match="lambda"):
-        runner_step(lambda: None, name="x", image=IMAGE)
+        runner_step(lambda: None, name="x", image=IMAGE, resources=LIGHT)

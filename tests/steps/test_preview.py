@@ -5,8 +5,9 @@ import json
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -14,6 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aphex.dsl.names import helm_release_name, preview_namespace
+from aphex.dsl.settings import BundleSettings, load_settings
+from aphex.workflows.bundle import build_bundle
+from aphex.workflows.implementation_dag import preview_quota_entries
 from aphex.workflows.steps import kube_api, preview
 from tests.runner import run_step
 from tests.steps.kube_standin import KubeStandIn, kube_standin
@@ -129,6 +133,7 @@ def deploy_args(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "chart_path": "charts/app",
         "values_file": "values-preview.yaml",
         "workflow_name": "implementation-dag-abc12",
+        "quota": json.dumps(preview_quota_entries(BundleSettings())),
     }
     return {**args, **overrides}
 
@@ -471,6 +476,7 @@ def test_namespace_manifests_are_valid_for_any_valid_run(repo: str, owner: str, 
     manifests = preview.namespace_manifests(
         owner=owner, repo=repo, pr=pr, workflow="implementation-dag-x", service_account="sa",
         service_account_namespace="argo", workloads_role="wl", ingress_namespace="ingress-nginx",
+        quota=preview.preview_quota(deploy_args(Path())["quota"]),
     )  # fmt: skip
     for manifest in manifests:
         for value in manifest["metadata"]["labels"].values():
@@ -644,3 +650,113 @@ def test_the_janitor_leaves_a_preview_whose_expiry_changed_since_it_listed(
     assert janitor.calls() == []
     assert NS in janitor.api.objects
     assert "its expiry changed since the listing; left in place" in capsys.readouterr().out
+
+
+def _compiled_dag_arguments(values: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """The arguments of the implementation DAG's tasks as ``aphex compile --values`` writes them."""
+    (dag,) = [
+        o
+        for o in build_bundle(load_settings(values))
+        if (o["kind"], o["metadata"]["name"]) == ("WorkflowTemplate", "implementation-dag")
+    ]
+    return {
+        task["name"]: {p["name"]: p["value"] for p in task.get("arguments", {}).get("parameters", [])}
+        for template in dag["spec"]["templates"]
+        if "dag" in template
+        for task in template["dag"]["tasks"]
+    }
+
+
+def test_the_compiled_preview_quota_is_the_quota_deploy_creates(
+    tmp_path: Path, cluster: Cluster, remote: tuple[Path, str, str]
+) -> None:
+    """values ``previewQuota`` -> the deploy task's ``quota`` argument -> the ResourceQuota the deploy
+    step applies, which the admission policy compiled from the same values admits (its exact spec)."""
+    values = {
+        "previewQuota": {
+            "pods": 7,
+            "requests": {"cpu": "1500m", "memory": "3Gi"},
+            "limits": {"cpu": "3", "memory": "6Gi"},
+        }
+    }
+    quota = _compiled_dag_arguments(values)["deploy"]["quota"]
+    ingresses(cluster.api)
+    run_deploy(tmp_path, quota=quota)
+    applied = cluster.api.objects[f"{NS}/resourcequotas/preview"]["spec"]
+    assert applied == {
+        "hard": {
+            "pods": "7",
+            "requests.cpu": "1500m",
+            "requests.memory": "3Gi",
+            "limits.cpu": "3",
+            "limits.memory": "6Gi",
+            "services.loadbalancers": "0",
+            "services.nodeports": "0",
+        }
+    }
+    (policy,) = [o for o in build_bundle(load_settings(values)) if o["kind"] == "ValidatingAdmissionPolicy"]
+    literal = json.dumps(applied, sort_keys=True, separators=(", ", ": "))
+    assert any(f"object.spec == {literal}" in v["expression"] for v in policy["spec"]["validations"])
+
+
+@pytest.mark.parametrize(
+    ("quota", "message"),
+    [
+        ({"requests.cpu": "5"}, "quota.requests.cpu: must be at most quota.limits.cpu (4) (got '5')"),
+        ({"pods": "0"}, "quota.pods: must match"),
+        ({"limits.memory": "8G"}, "quota.limits.memory: must match"),
+    ],
+)
+def test_deploy_refuses_a_bad_quota_before_anything_runs(
+    tmp_path: Path, cluster: Cluster, capsys: pytest.CaptureFixture[str], quota: dict[str, str], message: str
+) -> None:
+    entries = {**json.loads(deploy_args(tmp_path)["quota"]), **quota}
+    with pytest.raises(SystemExit):
+        run_deploy(tmp_path, quota=json.dumps(entries))
+    assert message in capsys.readouterr().err
+    assert cluster.api.requests == []
+    assert cluster.calls() == []
+
+
+def test_the_compiled_preview_lifetime_sets_the_expiry_the_janitor_acts_on(
+    tmp_path: Path, cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """values ``previewLifetimeHours`` -> keep-preview's ``ttl_hours`` argument -> the expiry keep-preview
+    writes (through Hera's runner, as the pod runs it) -> preview-janitor leaves the preview until then
+    and removes it once the expiry has passed."""
+    inputs = {
+        **_compiled_dag_arguments({"previewLifetimeHours": 72})["keep-preview"],
+        "owner": "octo-org",
+        "repo": "hello",
+        "pr": "7",
+        "domain": "preview.example.com",
+    }
+    assert inputs["ttl_hours"] == "72"
+    kept_namespace(cluster.api, NAMESPACE, expires=None)
+    before = datetime.now(UTC).replace(microsecond=0)
+    result = run_step("aphex.workflows.steps.preview:keep_preview", inputs, tmp_path)
+    after = datetime.now(UTC)
+    assert result.returncode == 0, result.stderr
+    written = (tmp_path / "out" / "parameters" / "expires-at").read_text()
+    expires = datetime.strptime(written, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert before + timedelta(hours=72) <= expires <= after + timedelta(hours=72)
+    assert cluster.api.objects[NS]["metadata"]["annotations"]["aphex.dev/expires-at"] == written
+
+    monkeypatch.setattr(preview, "_now", lambda: expires - timedelta(seconds=1))
+    assert preview.expire_previews() == "[]"
+    assert NS in cluster.api.objects
+    monkeypatch.setattr(preview, "_now", lambda: expires + timedelta(seconds=1))
+    assert preview.expire_previews() == json.dumps([NAMESPACE])
+    assert NS not in cluster.api.objects
+
+
+def test_keep_preview_refuses_a_lifetime_the_values_refuse(
+    cluster: Cluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    our_namespace(cluster.api)
+    with pytest.raises(SystemExit):
+        preview.keep_preview(
+            owner="octo-org", repo="hello", pr="7", domain="preview.example.com", ttl_hours=721
+        )
+    assert "ttl-hours: must be between 1 and 720 (got 721)" in capsys.readouterr().err
+    assert cluster.api.requests == []

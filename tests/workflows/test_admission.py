@@ -11,6 +11,7 @@ workloads outside its own namespace and the previews it manages.
 """
 
 import copy
+import json
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -24,9 +25,12 @@ from hypothesis import strategies as st
 from aphex.dsl.names import preview_namespace
 from aphex.dsl.settings import BundleSettings, load_settings
 from aphex.workflows.bundle import build_bundle
-from aphex.workflows.steps.preview import namespace_manifests
+from aphex.workflows.implementation_dag import preview_quota_entries
+from aphex.workflows.steps.preview import namespace_manifests, preview_quota
 from tests.admission_eval import AdmissionRequest, denials
 from tests.rbac_eval import Request, allowed, self_binding_closure
+
+DEFAULT_QUOTA = preview_quota(json.dumps(preview_quota_entries(BundleSettings())))
 
 ROOT = Path(__file__).resolve().parents[2]
 NS = "argo"
@@ -60,6 +64,7 @@ def _preview(*, pod_security: str = "restricted", workflow: str = "implementatio
         service_account_namespace=NS,
         workloads_role="aphex-argo-preview-workloads",
         ingress_namespace="ingress-nginx",
+        quota=DEFAULT_QUOTA,
         pod_security=pod_security,
     )
 
@@ -379,6 +384,7 @@ def test_any_pull_requests_preview_is_admitted(owner: str, repo: str, pr: int) -
         service_account_namespace=NS,
         workloads_role="aphex-argo-preview-workloads",
         ingress_namespace="ingress-nginx",
+        quota=DEFAULT_QUOTA,
     )
     namespace = manifests[0]
     for manifest in manifests:

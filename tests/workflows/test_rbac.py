@@ -4,6 +4,7 @@ The chart is rendered by a real Helm engine with ``examples/cluster-values.yaml`
 ``shop-delivery``), so the pipeline's accounts are evaluated too.
 """
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,11 @@ import yaml
 
 from aphex.dsl.names import preview_namespace
 from aphex.dsl.settings import BundleSettings
-from aphex.workflows.steps.preview import namespace_manifests
+from aphex.workflows.implementation_dag import preview_quota_entries
+from aphex.workflows.steps.preview import namespace_manifests, preview_quota
 from tests.rbac_eval import Request, allowed
+
+DEFAULT_QUOTA = preview_quota(json.dumps(preview_quota_entries(BundleSettings())))
 
 ROOT = Path(__file__).resolve().parents[2]
 NS = "argo"
@@ -54,6 +58,7 @@ def rbac(bundle: list[dict[str, Any]]) -> list[dict[str, Any]]:
         service_account_namespace=NS,
         workloads_role=names.cluster("preview-workloads"),
         ingress_namespace="ingress-nginx",
+        quota=DEFAULT_QUOTA,
     )
     return [*objects, *(m for m in created if m["kind"] == "RoleBinding")]
 

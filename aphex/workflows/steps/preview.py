@@ -30,6 +30,7 @@ from typing import Annotated, Any, Final
 import yaml
 from hera.workflows import Artifact, Parameter
 
+from aphex.dsl.deadlines import PREVIEW_LIFETIME_MAX_HOURS
 from aphex.dsl.labels import LABEL_PREFIX, MANAGED_BY
 from aphex.dsl.names import (
     PREVIEW_NAMESPACE_PATTERN,
@@ -45,6 +46,7 @@ from aphex.dsl.names import (
     validate_pr_number,
     validate_relative_path,
 )
+from aphex.dsl.quantities import CPU_PATTERN, STORAGE_PATTERN, request_excess
 from aphex.workflows.steps.exits import fail
 from aphex.workflows.steps.kube import StepError, run
 from aphex.workflows.steps.kube_api import RAW, Cluster, NotFound, connect
@@ -59,7 +61,7 @@ __all__ = [
     "POD_SECURITY_LEVELS",
     "PREVIEW_LABEL",
     "PREVIEW_SELECTOR",
-    "QUOTA",
+    "QUOTA_FIXED",
     "cleanup",
     "deploy",
     "expire_previews",
@@ -68,6 +70,7 @@ __all__ = [
     "keep_preview",
     "namespace_manifests",
     "pod_security_labels",
+    "preview_quota",
     "service_account_user",
 ]
 
@@ -92,15 +95,16 @@ LIMIT_RANGE: Final = {
     "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
 }
 """Limits and requests of a container that sets none (the quota requires both)."""
-QUOTA: Final = {
-    "pods": "20",
-    "requests.cpu": "2",
-    "requests.memory": "4Gi",
-    "limits.cpu": "4",
-    "limits.memory": "8Gi",
-    "services.loadbalancers": "0",
-    "services.nodeports": "0",
+QUOTA_FIXED: Final = {"services.loadbalancers": "0", "services.nodeports": "0"}
+"""Never configurable: a preview is reached through the ingress controller only."""
+_QUOTA_PATTERNS: Final = {
+    "pods": r"^[1-9][0-9]{0,2}$|^1000$",
+    "requests.cpu": CPU_PATTERN,
+    "requests.memory": STORAGE_PATTERN,
+    "limits.cpu": CPU_PATTERN,
+    "limits.memory": STORAGE_PATTERN,
 }
+"""The configurable entries of a preview's ResourceQuota (values ``previewQuota``) and their grammar."""
 _HELM_TIMEOUT = re.compile(r"^[1-9][0-9]{0,4}[smh]$")
 _K8S_NAME = re.compile(r"^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$")
 
@@ -121,6 +125,27 @@ def pod_security_labels(level: str) -> dict[str, str]:
     }
 
 
+def preview_quota(value: str) -> dict[str, str]:
+    """The ``hard`` of a preview's ResourceQuota from its configurable entries as JSON (``pods``,
+    ``requests.cpu``, ``requests.memory``, ``limits.cpu``, ``limits.memory``, each a string), checked
+    entry by entry and request against limit; raises :class:`InvalidValue` naming ``quota``."""
+    try:
+        entries = json.loads(value)
+    except json.JSONDecodeError:
+        raise InvalidValue("quota", value, "must be a JSON object") from None
+    if not isinstance(entries, dict) or sorted(entries) != sorted(_QUOTA_PATTERNS):
+        raise InvalidValue("quota", value, f"must hold exactly {', '.join(_QUOTA_PATTERNS)}")
+    for key, pattern in _QUOTA_PATTERNS.items():
+        if not isinstance(entries[key], str) or not re.match(pattern, entries[key]):
+            raise InvalidValue(f"quota.{key}", entries[key], f"must match {pattern}")
+    for resource in ("cpu", "memory"):
+        request = entries[f"requests.{resource}"]
+        excess = request_excess(f"quota.limits.{resource}", resource, request, entries[f"limits.{resource}"])
+        if excess:
+            raise InvalidValue(f"quota.requests.{resource}", request, excess)
+    return {**{key: entries[key] for key in _QUOTA_PATTERNS}, **QUOTA_FIXED}
+
+
 def _labels(*, owner: str, repo: str, pr: int, workflow: str) -> dict[str, str]:
     owner_label, repo_label, pr_label = OWNERSHIP_LABELS
     return {
@@ -133,11 +158,12 @@ def _labels(*, owner: str, repo: str, pr: int, workflow: str) -> dict[str, str]:
     }
 
 
-def guarded_specs(ingress_namespace: str) -> dict[tuple[str, str], dict[str, Any]]:
+def guarded_specs(ingress_namespace: str, quota: Mapping[str, str]) -> dict[tuple[str, str], dict[str, Any]]:
     """The ``spec`` of every ResourceQuota, LimitRange and NetworkPolicy aphex puts in a preview, by
-    (kind, name): the admission policy admits exactly these and nothing else of those kinds."""
+    (kind, name): the admission policy admits exactly these and nothing else of those kinds. ``quota``
+    is the quota's ``hard`` (:func:`preview_quota`)."""
     return {
-        ("ResourceQuota", QUOTA_NAME): {"hard": dict(QUOTA)},
+        ("ResourceQuota", QUOTA_NAME): {"hard": dict(quota)},
         ("LimitRange", LIMIT_RANGE_NAME): {"limits": [{"type": "Container", **LIMIT_RANGE}]},
         ("NetworkPolicy", "default-deny-ingress"): {"podSelector": {}, "policyTypes": ["Ingress"]},
         ("NetworkPolicy", "allow-ingress-controller-and-namespace"): {
@@ -169,6 +195,7 @@ def namespace_manifests(
     service_account_namespace: str,
     workloads_role: str,
     ingress_namespace: str,
+    quota: Mapping[str, str],
     pod_security: str = "restricted",
 ) -> list[dict[str, Any]]:
     """Namespace, deployer RoleBinding, ResourceQuota, LimitRange and NetworkPolicies of one preview, in
@@ -186,7 +213,7 @@ def namespace_manifests(
             "metadata": meta(name),
             "spec": spec,
         }
-        for (kind, name), spec in guarded_specs(ingress_namespace).items()
+        for (kind, name), spec in guarded_specs(ingress_namespace, quota).items()
     ]
     return [
         {
@@ -289,6 +316,7 @@ def deploy(
     chart_path: str,
     values_file: str,
     workflow_name: str,
+    quota: str,
     evidence: Annotated[Path, Artifact(name="deploy-evidence", output=True, global_name="deploy-evidence")],
     helm_timeout: str = "10m",
     ingress_namespace: str = "ingress-nginx",
@@ -297,7 +325,8 @@ def deploy(
     Annotated[str, Parameter(name="urls", global_name="preview-urls")],
     Annotated[str, Parameter(name="deployed-sha", global_name="deployed-sha")],
 ]:
-    """Runner entrypoint: deploy the pull request's preview and write the deploy evidence."""
+    """Runner entrypoint: deploy the pull request's preview and write the deploy evidence. ``quota`` is
+    the JSON of the ResourceQuota's configurable entries (:func:`preview_quota`)."""
     try:
         return _deploy(
             owner=owner,
@@ -312,6 +341,7 @@ def deploy(
             chart_path=chart_path,
             values_file=values_file,
             workflow_name=workflow_name,
+            quota=quota,
             evidence=evidence,
             helm_timeout=helm_timeout,
             ingress_namespace=ingress_namespace,
@@ -335,6 +365,7 @@ def _deploy(
     chart_path: str,
     values_file: str,
     workflow_name: str,
+    quota: str,
     evidence: Path,
     helm_timeout: str,
     ingress_namespace: str,
@@ -368,6 +399,7 @@ def _deploy(
     if not _K8S_NAME.match(dns_label(workflow_name)):
         raise InvalidValue("workflow-name", workflow_name, "must be a workflow name")
     pod_security_labels(pod_security)
+    hard = preview_quota(quota)
     account = _env_name("APHEX_SERVICE_ACCOUNT")
     account_namespace = _env_name("APHEX_WORKFLOW_NAMESPACE")
     workloads_role = _env_name("APHEX_PREVIEW_WORKLOADS_ROLE")
@@ -385,6 +417,7 @@ def _deploy(
         service_account_namespace=account_namespace,
         workloads_role=workloads_role,
         ingress_namespace=ingress_namespace,
+        quota=hard,
         pod_security=pod_security,
     )
     cluster = connect(field_manager=FIELD_MANAGER)
@@ -667,8 +700,8 @@ def keep_preview(
         return ""
     try:
         plan = derive_preview(owner=owner, repo=repo, pr=pr, domain=domain)
-        if not 1 <= ttl_hours <= 24 * 30:
-            raise InvalidValue("ttl-hours", ttl_hours, "must be between 1 and 720")
+        if not 1 <= ttl_hours <= PREVIEW_LIFETIME_MAX_HOURS:
+            raise InvalidValue("ttl-hours", ttl_hours, f"must be between 1 and {PREVIEW_LIFETIME_MAX_HOURS}")
         expires = (_now() + timedelta(hours=ttl_hours)).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
         cluster = connect(field_manager=KEEP_FIELD_MANAGER)
         patch = {"metadata": {"annotations": {EXPIRES_AT: expires, JANITOR_EXPIRES: expires}}}
