@@ -84,7 +84,7 @@ def _pipeline_template(args: argparse.Namespace, settings: Any) -> dict[str, Any
     """The Aphex pipeline of ``--config`` for its ``pipelines`` entry of the values."""
     from aphex.dsl.config.resources import PipelineError
     from aphex.dsl.config.validate import ConfigError, load_config
-    from aphex.workflows.aphex_pipeline import pipeline_template
+    from aphex.workflows.aphex_pipeline.pipeline import pipeline_template
 
     try:
         config = load_config(args.config)
@@ -148,8 +148,8 @@ def _verify(args: argparse.Namespace) -> int:
     found (exit 1), since the cluster is what is checked."""
     from aphex.dsl.settings import SettingsError, load_settings
     from aphex.workflows.bundle import required_checks
-    from aphex.workflows.steps.kube import StepError
-    from aphex.workflows.steps.verify import check_cluster, merge_checks
+    from aphex.workflows.steps.cluster_verify.checks import check_cluster, merge_checks
+    from aphex.workflows.steps.common.process import StepError
 
     values = _values(args)
     if args.context is not None and not args.context.strip():
@@ -179,7 +179,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _pipeline(args: argparse.Namespace) -> int:
-    from aphex.workflows.pipeline_bootstrap import run_from_args
+    from aphex.workflows.aphex_pipeline.bootstrap import run_from_args
 
     return run_from_args(args)
 
@@ -250,7 +250,7 @@ def _parser() -> argparse.ArgumentParser:
     pipeline_cmd = commands.add_parser(
         "pipeline", help="an Aphex pipeline's CloudFormation templates and values entry (docs/install.md)"
     )
-    from aphex.workflows.pipeline_bootstrap import add_arguments as add_pipeline_arguments
+    from aphex.workflows.aphex_pipeline.bootstrap import add_arguments as add_pipeline_arguments
 
     add_pipeline_arguments(pipeline_cmd)
     pipeline_cmd.set_defaults(handler=_pipeline)

@@ -13,7 +13,7 @@ from typing import Any
 from aphex.dsl.bundle import dump_yaml
 from aphex.dsl.config.validate import config_from_document
 from aphex.dsl.settings import load_settings
-from aphex.workflows.aphex_pipeline import pipeline_template
+from aphex.workflows.aphex_pipeline.pipeline import pipeline_template
 
 STACKS = 10
 ROLE_KINDS = ("build", "deploy", "monitor", "selfUpdate")

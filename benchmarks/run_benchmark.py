@@ -72,7 +72,7 @@ spec:
     script:
       image: none
       command: [python]
-      args: [-m, hera.workflows.runner, -e, "tests.run.runner_steps:greet"]
+      args: [-m, hera.workflows.runner, -e, "tests.dsl.run.runner_steps:greet"]
       source: "{{inputs.parameters}}"
 """
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.steps.standins import StandIns, install
+from tests.standins.commands import StandIns, install
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "images" / "build.sh"

@@ -112,7 +112,7 @@ def runner_step(
 def github_credentials_env(settings: "BundleSettings") -> list[Env | SecretEnv | FieldEnv]:
     """The GitHub API and web URLs and the credentials Secret's keys (each optional: a token, or a GitHub
     App's id and private key), as the steps that call GitHub or clone a private repository read them
-    (:func:`aphex.workflows.steps.github.resolve_token`)."""
+    (:func:`aphex.workflows.steps.common.github.resolve_token`)."""
     secret = settings.github.credentials_secret
     return [
         Env(name="GITHUB_API_URL", value=settings.github.api_url),

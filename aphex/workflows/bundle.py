@@ -12,25 +12,25 @@ from typing import Any
 from aphex.dsl.bundle import BundlePart, Condition
 from aphex.dsl.manifest import manifest
 from aphex.dsl.settings import BundleSettings
-from aphex.workflows.admission import admission_objects
-from aphex.workflows.agents import coderun_template, docsrun_template
-from aphex.workflows.aphex_pipeline import pipeline_rbac, pipeline_steps_read
+from aphex.workflows.aphex_pipeline.pipeline import pipeline_rbac, pipeline_steps_read
+from aphex.workflows.cluster_verify.prerequisites import derive_checks, required_by_toggles, symbolic
+from aphex.workflows.cluster_verify.template import cluster_verify_template, verifier_rbac_objects
 from aphex.workflows.events import (
     event_source_objects,
     implementation_trigger_objects,
     push_trigger_objects,
     sensor_rbac_objects,
 )
-from aphex.workflows.implementation_dag import check_deadlines, implementation_dag
-from aphex.workflows.prerequisites import derive_checks, required_by_toggles, symbolic
-from aphex.workflows.previews import (
+from aphex.workflows.implementation_dag.admission import admission_objects
+from aphex.workflows.implementation_dag.agents import coderun_template, docsrun_template
+from aphex.workflows.implementation_dag.dag import check_deadlines, implementation_dag
+from aphex.workflows.implementation_dag.previews import (
     janitor_cron_workflow,
     preview_cleanup_template,
     preview_janitor_template,
 )
-from aphex.workflows.rbac import rbac_objects
-from aphex.workflows.steps.verify import Check
-from aphex.workflows.verify import cluster_verify_template, verifier_rbac_objects
+from aphex.workflows.implementation_dag.rbac import rbac_objects
+from aphex.workflows.steps.cluster_verify.checks import Check
 
 __all__ = ["build_bundle", "bundle_parts", "component_parts", "required_checks"]
 
@@ -103,8 +103,8 @@ def _components(settings: BundleSettings) -> Combination:
 @functools.cache
 def _derived(components: Combination) -> tuple[Check, ...]:
     """The checks of these toggles, derived from the bundle of the token settings (see
-    :mod:`aphex.workflows.prerequisites`): the components' parts, the verifier's own, and what the steps of
-    the pipelines (compiled apart from the bundle) read."""
+    :mod:`aphex.workflows.cluster_verify.prerequisites`): the components' parts, the verifier's own, and what
+    the steps of the pipelines (compiled apart from the bundle) read."""
     tokens = symbolic(components)
     own = BundlePart(
         condition=(),

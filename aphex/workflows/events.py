@@ -13,7 +13,8 @@ Workflow from a WorkflowTemplate (names are ``<instance>-<namespace>-<role>``):
   repository (never a fork) runs the implementation DAG for that pull request, unless one of the
   agents' own GitHub Apps sent the event (their pushes to the branch are part of the running run);
 - ``pr-closed``: a pull request closed or merged, with the same repository and fork filters, runs
-  ``preview-cleanup`` (:mod:`aphex.workflows.previews`), which removes that pull request's preview;
+  ``preview-cleanup`` (:mod:`aphex.workflows.implementation_dag.previews`), which removes that pull request's
+  preview;
 - ``issue-labelled``: an issue given the configured label runs the implementation DAG for it.
 
 The objects are plain mappings: Hera's ``hera.events`` models carry the trigger resource base64-encoded
@@ -36,8 +37,8 @@ from aphex.dsl.labels import LABEL_PREFIX, standard_labels
 from aphex.dsl.names import EVENTS_NAME_MAX, github_app_bot_login
 from aphex.dsl.security import container_security_context, pod_security_context
 from aphex.dsl.settings import BundleSettings, ClusterPipeline, SettingsError
-from aphex.workflows.implementation_dag import NAME as IMPLEMENTATION_DAG
-from aphex.workflows.previews import CLEANUP_NAME as PREVIEW_CLEANUP
+from aphex.workflows.implementation_dag.dag import NAME as IMPLEMENTATION_DAG
+from aphex.workflows.implementation_dag.previews import CLEANUP_NAME as PREVIEW_CLEANUP
 
 __all__ = [
     "EVENT_HEADER_PATH",

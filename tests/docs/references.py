@@ -4,7 +4,8 @@
 the example application's pipeline (the objects ``aphex compile`` writes), every object name by kind, every
 label key and value, every annotation key, the parameters of every template and the run mutexes; plus
 the objects the preview steps write into a preview namespace
-(:func:`aphex.workflows.steps.preview.namespace_manifests`) and the ``aphex`` argument parser.
+(:func:`aphex.workflows.steps.implementation_dag.preview.namespace_manifests`) and the ``aphex`` argument
+parser.
 :func:`page_problems` extracts from one Markdown page
 
 - object names: a whole code span ``aphex-...``, and any code span right after a kind
@@ -170,15 +171,20 @@ def known_references(root: Path) -> Known:
     from aphex.cli import _parser
     from aphex.dsl.config import load_config
     from aphex.dsl.settings import BundleSettings, load_settings
-    from aphex.workflows.aphex_pipeline import NAME as DEFAULT_PIPELINE
-    from aphex.workflows.aphex_pipeline import pipeline_template
+    from aphex.workflows.aphex_pipeline.pipeline import NAME as DEFAULT_PIPELINE
+    from aphex.workflows.aphex_pipeline.pipeline import pipeline_template
     from aphex.workflows.bundle import build_bundle
-    from aphex.workflows.implementation_dag import (
+    from aphex.workflows.implementation_dag.dag import (
         PREVIEW_WORKLOADS_ROLE,
         SERVICE_ACCOUNT_DEPLOYER,
         preview_quota_entries,
     )
-    from aphex.workflows.steps.preview import EXPIRES_AT, JANITOR_EXPIRES, namespace_manifests, preview_quota
+    from aphex.workflows.steps.implementation_dag.preview import (
+        EXPIRES_AT,
+        JANITOR_EXPIRES,
+        namespace_manifests,
+        preview_quota,
+    )
 
     known = Known(parser=_parser())
     examples = root / "examples"

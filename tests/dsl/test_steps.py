@@ -9,7 +9,7 @@ from aphex.dsl.errors import DefinitionError
 from aphex.dsl.images import ImageRef
 from aphex.dsl.settings import StepResources
 from aphex.dsl.steps import runner_step
-from aphex.workflows.steps.head import resolve_head
+from aphex.workflows.steps.implementation_dag.head import resolve_head
 
 IMAGE = ImageRef(registry="ghcr.io", repository="aphex-dev/deployer", tag="0.1.0")
 LIGHT = StepResources().light
@@ -17,7 +17,12 @@ LIGHT = StepResources().light
 
 def test_a_top_level_function_of_an_importable_module_is_called_by_its_path() -> None:
     script = runner_step(resolve_head, name="head", image=IMAGE, resources=LIGHT)
-    assert script.args == ["-m", "hera.workflows.runner", "-e", "aphex.workflows.steps.head:resolve_head"]
+    assert script.args == [
+        "-m",
+        "hera.workflows.runner",
+        "-e",
+        "aphex.workflows.steps.implementation_dag.head:resolve_head",
+    ]
 
 
 def _nested() -> Callable[..., Any]:

@@ -25,9 +25,9 @@ from aphex.dsl.settings import (
     settings_document,
     settings_from_document,
 )
-from aphex.workflows.aphex_pipeline import pipeline_template
+from aphex.workflows.aphex_pipeline.pipeline import pipeline_template
 from aphex.workflows.bundle import build_bundle
-from aphex.workflows.steps.preview import QUOTA_FIXED
+from aphex.workflows.steps.implementation_dag.preview import QUOTA_FIXED
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ARN = "arn:aws:iam::123456789012:role/"
@@ -91,7 +91,7 @@ QUOTA_ENTRIES: Final = {
     "limits.memory": "12Gi",
 }
 """The deploy step's ``quota`` argument for :data:`VALUES`
-(:func:`aphex.workflows.steps.preview.preview_quota`)."""
+(:func:`aphex.workflows.steps.implementation_dag.preview.preview_quota`)."""
 DEFAULT_QUOTA_ENTRIES: Final = {
     "pods": "20",
     "requests.cpu": "2",
@@ -178,13 +178,15 @@ def _argument(task: dict[str, Any], name: str) -> str:
 
 
 def _quota_literal(entries: dict[str, str]) -> str:
-    """The quota spec as the admission policy's CEL compares it (aphex/workflows/admission.py, _cel)."""
+    """The quota spec as the admission policy's CEL compares it
+    (aphex/workflows/implementation_dag/admission.py, _cel)."""
     return json.dumps({"hard": {**entries, **QUOTA_FIXED}}, sort_keys=True, separators=(", ", ": "))
 
 
 def _document(values: dict[str, Any]) -> str:
-    """The settings the Aphex pipeline's self-update step receives (aphex/workflows/aphex_pipeline.py):
-    the values with the pipeline's own ``pipelines`` entry only."""
+    """The settings the Aphex pipeline's self-update step receives
+    (aphex/workflows/aphex_pipeline/pipeline.py): the values with the pipeline's own ``pipelines`` entry
+    only."""
     return json.dumps(settings_document(_own_entry_only(load_settings(values))), sort_keys=True)
 
 

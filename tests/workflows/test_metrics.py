@@ -35,7 +35,7 @@ from aphex.dsl.metrics import (
     acceptance_metrics,
 )
 from aphex.dsl.settings import BundleSettings, load_settings
-from aphex.workflows.aphex_pipeline import pipeline_template
+from aphex.workflows.aphex_pipeline.pipeline import pipeline_template
 from aphex.workflows.bundle import build_bundle
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

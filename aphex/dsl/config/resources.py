@@ -1,7 +1,7 @@
 """What an Aphex pipeline's stack created, and the names a pipeline takes from its configuration and release.
 
-Shared by the compiler (:mod:`aphex.workflows.aphex_pipeline`), ``aphex pipeline`` (its stacks and values
-entry) and the self-update stage, which must agree on them without the stage importing the compiler.
+Shared by the compiler (:mod:`aphex.workflows.aphex_pipeline.pipeline`), ``aphex pipeline`` (its stacks and
+values entry) and the self-update stage, which must agree on them without the stage importing the compiler.
 """
 
 import re
