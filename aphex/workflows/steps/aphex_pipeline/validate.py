@@ -23,7 +23,6 @@ self-update stage removes it from the next run's topology.
 import json
 import re
 import shutil
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Final
@@ -35,6 +34,7 @@ from aphex.dsl.config.model import CONFIG_FILE, AphexConfig, Environment
 from aphex.dsl.config.validate import ConfigError, load_config
 from aphex.dsl.names import InvalidValue, validate_commit_sha
 from aphex.workflows.steps.common.aws import session_for
+from aphex.workflows.steps.common.exits import fail
 from aphex.workflows.steps.common.git import clone, validate_branch
 from aphex.workflows.steps.common.process import StepError
 from aphex.workflows.steps.common.scratch import scratch
@@ -326,7 +326,8 @@ def validate(
             pipeline_session=_session(),
         )
     except ValidationFailed as error:
-        print(f"the run cannot start: {len(error.problems)} problem(s)", file=sys.stderr)
-        for problem in error.problems:
-            print(f"- {problem}", file=sys.stderr)
-        raise SystemExit(1) from None
+        lines = [
+            f"the run cannot start: {len(error.problems)} problem(s)",
+            *(f"- {p}" for p in error.problems),
+        ]
+        raise fail(StepError("\n".join(lines))) from None

@@ -12,7 +12,6 @@ import json
 import math
 import os
 import re
-import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -30,6 +29,7 @@ from hera.workflows.models import ValueFrom
 from aphex.dsl.names import InvalidValue
 from aphex.dsl.security import OUTPUTS_DIRECTORY
 from aphex.workflows.steps.common.exits import fail
+from aphex.workflows.steps.common.process import StepError
 
 __all__ = ["Probe", "acceptance", "parse_statuses", "percentile", "probe_all"]
 
@@ -294,6 +294,5 @@ def acceptance(
     print(summary)
     if reasons:
         _write_outputs_on_failure(dict(zip(("success-ratio", "p95-ms", "summary"), outputs, strict=True)))
-        print("acceptance failed: " + "; ".join(reasons), file=sys.stderr)
-        raise SystemExit(1)
+        raise fail(StepError("acceptance failed: " + "; ".join(reasons)))
     return outputs

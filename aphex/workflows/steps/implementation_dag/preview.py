@@ -656,8 +656,7 @@ def expire_previews(dry_run: bool = False) -> Annotated[str, Parameter(name="rem
             removed.append(namespace)
     print(f"{len(removed)} expired preview(s) {'to remove (dry run)' if dry_run else 'removed'}")
     if failed:
-        print(f"could not remove {', '.join(failed)}", file=sys.stderr)
-        raise SystemExit(1)
+        raise fail(StepError(f"could not remove {', '.join(failed)}"))
     return json.dumps(removed)
 
 
