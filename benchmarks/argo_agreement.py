@@ -35,7 +35,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dsl.lint import Mode, SourceDocument, lint_documents, lint_paths, load_paths  # noqa: E402
+from aphex.dsl.lint import Mode, SourceDocument, lint_documents, lint_paths, load_paths  # noqa: E402
 
 TEST_FILES = ("workflow/validate/validate_dag_test.go", "workflow/validate/validate_test.go")
 # Examples that need a newer Argo than the supported one, or no Argo at all, by name with the reason.

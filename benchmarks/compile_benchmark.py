@@ -31,7 +31,9 @@ def main(runs: int) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "bundle"
         hera, hera_rss = measure([sys.executable, "-c", "import hera.workflows"], runs)
-        compile_, compile_rss = measure([sys.executable, "-m", "dsl.cli", "compile", "--out", str(out)], runs)
+        compile_, compile_rss = measure(
+            [sys.executable, "-m", "aphex.cli", "compile", "--out", str(out)], runs
+        )
     ratio = compile_ / hera
     print(f"import hera.workflows: {hera:.3f} s (max RSS {hera_rss // 1024} MiB)")
     print(f"aphex compile:         {compile_:.3f} s (max RSS {compile_rss // 1024} MiB)")

@@ -14,11 +14,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dsl.lint import lint_documents, load_paths  # noqa: E402
+from aphex.dsl.lint import lint_documents, load_paths  # noqa: E402
 
 
 def main(count: int) -> None:
-    sources = sorted((ROOT / "tests" / "lint" / "corpus" / "valid").glob("*.yaml"))
+    sources = sorted((ROOT / "tests" / "dsl" / "lint" / "corpus" / "valid").glob("*.yaml"))
     with tempfile.TemporaryDirectory() as directory:
         target = Path(directory)
         for index in range(count):

@@ -10,19 +10,22 @@ Run: ``.venv/bin/python -m benchmarks.pipeline_benchmark``.
 import time
 from typing import Any
 
-from dsl.bundle import dump_yaml
-from dsl.config.validate import config_from_document
-from dsl.settings import BundleSettings
-from workflows.aphex_pipeline import PipelineResources, aphex_pipeline
-from workflows.bundle import template_to_dict
+from aphex.dsl.bundle import dump_yaml
+from aphex.dsl.config.validate import config_from_document
+from aphex.dsl.settings import load_settings
+from aphex.workflows.aphex_pipeline.pipeline import pipeline_template
 
 STACKS = 10
-RESOURCES = PipelineResources(
-    artifact_bucket="bench-artifacts",
-    build_role_arn="arn:aws:iam::123456789012:role/b",
-    deploy_role_arn="arn:aws:iam::123456789012:role/d",
-    monitor_role_arn="arn:aws:iam::123456789012:role/m",
-)
+ROLE_KINDS = ("build", "deploy", "monitor", "selfUpdate")
+PIPELINE = {
+    "name": "aphex-pipeline",
+    "repository": "bench",
+    "artifactBucket": "bench-artifacts",
+    "roleArns": {
+        kind: f"arn:aws:iam::123456789012:role/{kind}"
+        for kind in ("build", "deploy", "monitor", "selfUpdate")
+    },
+}
 
 
 def config(environments: int, depth: int) -> Any:
@@ -67,7 +70,7 @@ def critical_path(template: dict[str, Any]) -> int:
 
 
 def main() -> None:
-    settings = BundleSettings()
+    settings = load_settings({"pipelines": [PIPELINE]})
     header = ("envs", "stacks", "tasks", "compile s", "YAML KiB", "critical path", "stack depth")
     print(" ".join(f"{h:>{w}}" for h, w in zip(header, (5, 7, 6, 10, 9, 14, 12), strict=True)))
     for environments in (1, 10, 50, 200):
@@ -76,7 +79,7 @@ def main() -> None:
             best = float("inf")
             for _ in range(3):
                 start = time.perf_counter()
-                template = template_to_dict(aphex_pipeline(cfg, settings, resources=RESOURCES))
+                template = pipeline_template(cfg, settings)
                 text = dump_yaml(template)
                 best = min(best, time.perf_counter() - start)
             (main_dag,) = [t for t in template["spec"]["templates"] if t["name"] == "main"]

@@ -17,8 +17,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dsl.lint import lint_paths  # noqa: E402
-from dsl.run import LeafCall, LeafOutcome, RunOptions, run_workflow  # noqa: E402
+from aphex.dsl.lint import lint_paths  # noqa: E402
+from aphex.dsl.run import LeafCall, LeafOutcome, RunOptions, run_workflow  # noqa: E402
 
 
 def _dag(count: int, width: int = 10) -> dict[str, object]:
@@ -72,7 +72,7 @@ spec:
     script:
       image: none
       command: [python]
-      args: [-m, hera.workflows.runner, -e, "tests.run.runner_steps:greet"]
+      args: [-m, hera.workflows.runner, -e, "tests.dsl.run.runner_steps:greet"]
       source: "{{inputs.parameters}}"
 """
 

@@ -8,8 +8,8 @@ import pytest
 @pytest.fixture(scope="session")
 def bundle() -> list[dict[str, Any]]:
     """Every object of the bundle with default settings."""
-    from dsl.settings import BundleSettings
-    from workflows.bundle import build_bundle
+    from aphex.dsl.settings import BundleSettings
+    from aphex.workflows.bundle import build_bundle
 
     return build_bundle(BundleSettings())
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dsl.cli import main
+from aphex.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
@@ -43,7 +43,7 @@ def test_output_is_byte_identical_across_hash_seeds(tmp_path: Path, seed: str) -
     out = tmp_path / f"seed-{seed}"
     env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)}
     subprocess.run(
-        [sys.executable, "-m", "dsl.cli", "compile", "--out", str(out)],
+        [sys.executable, "-m", "aphex.cli", "compile", "--out", str(out)],
         check=True,
         env=env,
         capture_output=True,

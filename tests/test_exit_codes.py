@@ -1,6 +1,6 @@
-"""Every ``aphex`` subcommand keeps one exit-code contract (README.md, "Exit codes"; dsl/exit_codes.py).
+"""Every ``aphex`` subcommand keeps one exit-code contract (README.md, "Exit codes"; aphex/dsl/exit_codes.py).
 
-Each case runs the real command line in a fresh process (``python -m dsl.cli``, what the ``aphex`` console
+Each case runs the real command line in a fresh process (``python -m aphex.cli``, what the ``aphex`` console
 script calls) and pins the exit code and the exact first line of stderr: 0 done, 1 problems found in what
 the command checked or ran, 2 unusable input or usage (then nothing is done).
 """
@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from dsl.exit_codes import MEANINGS, ExitCode, contract_text
+from aphex.dsl.exit_codes import MEANINGS, ExitCode, contract_text
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG_EXAMPLES = ROOT / "tests" / "config" / "examples"
-LINT_INVALID = ROOT / "tests" / "lint" / "corpus" / "invalid" / "cycle.yaml"
+CONFIG_EXAMPLES = ROOT / "tests" / "dsl" / "config" / "examples"
+LINT_INVALID = ROOT / "tests" / "dsl" / "lint" / "corpus" / "invalid" / "cycle.yaml"
 VALID_CONFIG = CONFIG_EXAMPLES / "valid-minimal.yaml"
 WORKFLOW = """\
 apiVersion: argoproj.io/v1alpha1
@@ -318,7 +318,7 @@ def _aphex(case: Case, tmp: Path) -> subprocess.CompletedProcess[str]:
         (bin_dir / "kubectl").chmod(0o755)
         env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
     return subprocess.run(
-        [sys.executable, "-m", "dsl.cli", *(_fill(arg, tmp) for arg in case.argv)],
+        [sys.executable, "-m", "aphex.cli", *(_fill(arg, tmp) for arg in case.argv)],
         cwd=tmp,
         env=env,
         capture_output=True,
@@ -359,7 +359,7 @@ def test_invalid_values_come_one_per_line(tmp_path: Path) -> None:
 def test_help_and_readme_state_the_same_contract() -> None:
     """``aphex --help`` ends with the contract; README.md's table says the same, code by code."""
     done = subprocess.run(
-        [sys.executable, "-m", "dsl.cli", "--help"],
+        [sys.executable, "-m", "aphex.cli", "--help"],
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.steps.standins import StandIns, install
+from tests.standins.commands import StandIns, install
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "images" / "build.sh"
@@ -95,7 +95,7 @@ def test_dry_run_prints_the_commands_and_runs_none(tools: StandIns, tmp_path: Pa
 
 
 def test_a_dirty_tree_is_tagged_dirty_and_never_pushed(tools: StandIns, tmp_path: Path) -> None:
-    tools.on("git", "status", stdout=" M dsl/steps.py\n")
+    tools.on("git", "status", stdout=" M aphex/dsl/steps.py\n")
     result = build(tools, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert tools.calls()[2:] == [

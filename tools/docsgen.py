@@ -14,12 +14,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dsl.config import load_config
-from dsl.graph import mermaid
-from dsl.settings import BundleSettings, load_settings, read_values_file
-from workflows.aphex_pipeline import pipeline_template
-from workflows.bundle import build_bundle, required_checks
-from workflows.steps.verify import describe
+from aphex.dsl.config import load_config
+from aphex.dsl.graph import mermaid
+from aphex.dsl.settings import BundleSettings, load_settings, read_values_file
+from aphex.workflows.aphex_pipeline.pipeline import pipeline_template
+from aphex.workflows.bundle import build_bundle, required_checks
+from aphex.workflows.steps.cluster_verify.checks import describe
 
 __all__ = ["check_table", "documented_objects", "render_check_tables", "render_generated_blocks"]
 

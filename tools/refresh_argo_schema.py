@@ -1,4 +1,4 @@
-"""Refresh ``dsl/lint/argo_schema.json`` from Argo Workflows' published JSON schema (a development tool).
+"""Refresh ``aphex/dsl/lint/argo_schema.json`` from Argo Workflows' published JSON schema (a dev tool).
 
 Argo publishes the JSON schema of its API, Kubernetes types included, as ``api/jsonschema/schema.json``
 in its repository. This script reads it from a local checkout (or from a git repository at a ref), keeps
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGET = ROOT / "dsl" / "lint" / "argo_schema.json"
+TARGET = ROOT / "aphex" / "dsl" / "lint" / "argo_schema.json"
 SOURCE_PATH = "api/jsonschema/schema.json"
 PREFIX = "io.argoproj.workflow.v1alpha1."
 KINDS = ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow")

@@ -4,7 +4,7 @@ Run as ``python cluster_standin.py STATE_DIR helm ARGS...`` through the small wr
 :func:`examples.demo.harness.install_cluster_standins` writes (``bin/helm``), put first on PATH. Every
 call is appended to ``STATE_DIR/calls.jsonl`` (argv and stdin) before it is answered. State (namespaces
 with labels and annotations, releases) lives in ``STATE_DIR/state.json`` under a file lock; the
-Kubernetes API stand-in of the demo (``tests/steps/kube_standin.py``) keeps its namespaces there through
+Kubernetes API stand-in of the demo (``tests/standins/kube_api.py``) keeps its namespaces there through
 :func:`record_namespace` and lists the releases' Ingresses with :func:`ingresses`: one Ingress per
 release, whose rule host is the address the "ingress controller" serves it on:
 ``127.0.0.1:<port of the release's app>`` (there is no DNS and no ingress controller on a laptop; the

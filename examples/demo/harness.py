@@ -6,8 +6,8 @@ publish-success/-failure) in subprocesses, git (a real repository fetched over g
 from ``git http-backend``), the sample app's HTTP server that acceptance probes.
 
 Stand-ins (doubles that record every call): ``helm`` (:mod:`examples.demo.cluster_standin`), the
-Kubernetes API (``tests/steps/kube_standin.py``, real HTTP on 127.0.0.1, reached by the steps through
-``KUBECONFIG``), the GitHub REST API (``tests/steps/github_standin.py``, real HTTP on 127.0.0.1) and the
+Kubernetes API (``tests/standins/kube_api.py``, real HTTP on 127.0.0.1, reached by the steps through
+``KUBECONFIG``), the GitHub REST API (``tests/standins/github.py``, real HTTP on 127.0.0.1) and the
 agent platform (a resource rule completes each CodeRun with ``status.phase: Succeeded``).
 """
 
@@ -30,9 +30,9 @@ from typing import Any
 
 import yaml
 
-from dsl.cli import main as aphex
-from dsl.run import Fault, RunOptions, RunResult, run_workflow
-from dsl.run.store import parse_rule
+from aphex.cli import main as aphex
+from aphex.dsl.run import Fault, RunOptions, RunResult, run_workflow
+from aphex.dsl.run.store import parse_rule
 from examples.demo.cluster_standin import ingresses, record_namespace
 from examples.demo.git_server import (
     publish_pull_request,
@@ -40,8 +40,8 @@ from examples.demo.git_server import (
     self_signed_certificate,
     serve_git,
 )
-from tests.steps.github_standin import GitHubStandIn, github_standin
-from tests.steps.kube_standin import KubeStandIn, kube_standin
+from tests.standins.github import GitHubStandIn, github_standin
+from tests.standins.kube_api import KubeStandIn, kube_standin
 
 __all__ = ["OWNER", "PR", "REPO", "Cluster", "DemoEnvironment", "demo_environment"]
 
@@ -257,7 +257,11 @@ def demo_environment(base: Path | None = None) -> Iterator[DemoEnvironment]:
 def runner_startup_seconds(samples: int = 3) -> float:
     """What one Hera runner step costs before the step's own work: a new interpreter importing Hera's
     runner and the step modules (the best of ``samples``)."""
-    modules = ("hera.workflows.runner", "workflows.steps.preview", "workflows.steps.report")
+    modules = (
+        "hera.workflows.runner",
+        "aphex.workflows.steps.implementation_dag.preview",
+        "aphex.workflows.steps.implementation_dag.publish",
+    )
     code = f"import {', '.join(modules)}"
     best = float("inf")
     for _ in range(samples):

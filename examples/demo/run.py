@@ -23,8 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-from dsl.run import Fault
-from dsl.run.report import tree
+from aphex.dsl.run import Fault
+from aphex.dsl.run.report import tree
 from examples.demo.harness import PR, demo_environment, runner_startup_seconds
 
 __all__ = ["main"]

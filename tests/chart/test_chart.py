@@ -13,17 +13,17 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft7Validator
 
-from dsl.bundle import OUTPUT_MARKER, dump_yaml, object_path
-from dsl.chart import ChartError, _mark_flag, chart_files
-from dsl.cli import main as aphex
-from dsl.config.validate import load_config
-from dsl.lint import SourceDocument, lint_documents
-from dsl.names import BUNDLE_TEMPLATE_NAMES
-from dsl.settings import SettingsError, load_settings
-from dsl.values_schema import VALUES_SCHEMA
+from aphex.cli import main as aphex
+from aphex.dsl.bundle import OUTPUT_MARKER, dump_yaml, object_path
+from aphex.dsl.chart import ChartError, _mark_flag, chart_files
+from aphex.dsl.config.validate import load_config
+from aphex.dsl.lint import SourceDocument, lint_documents
+from aphex.dsl.names import BUNDLE_TEMPLATE_NAMES
+from aphex.dsl.settings import SettingsError, load_settings
+from aphex.dsl.values_schema import VALUES_SCHEMA
+from aphex.workflows.aphex_pipeline.pipeline import IRSA_ANNOTATION, pipeline_template
+from aphex.workflows.bundle import build_bundle, bundle_parts
 from tests.dsl.test_workflow_pod_values import VALUES as POD_VALUES
-from workflows.aphex_pipeline import IRSA_ANNOTATION, pipeline_template
-from workflows.bundle import build_bundle, bundle_parts
 
 CHART = Path(__file__).resolve().parents[2] / "helm" / "aphex"
 Identity = tuple[str, str, str]
@@ -293,8 +293,8 @@ def test_any_valid_values_render_what_the_compiler_builds(
         compiled = build_bundle(load_settings(values, release=release, release_namespace=release_namespace))
     except SettingsError as error:
         # A name too long for Argo Events, a workflow deadline shorter than the stages' deadlines
-        # (dsl/deadlines.py), or a request above its limit (dsl/quantities.py): the chart refuses these
-        # values too, with the same message.
+        # (aphex/dsl/deadlines.py), or a request above its limit (aphex/dsl/quantities.py): the chart refuses
+        # these values too, with the same message.
         message = str(error)
         assert (
             "longer than 57 characters" in message
@@ -514,6 +514,9 @@ def test_empty_placement_values_leave_the_fields_out_in_the_chart_too(chart: hel
         {"workflowPods": {"resources": {"standard": {"limits": {"memory": "255Mi"}}}}},
         {"workflowPods": {"resources": {"heavy": {"requests": {"ephemeralStorage": "11264Mi"}}}}},
         {"previewQuota": {"requests": {"cpu": "4001m"}, "limits": {"cpu": "4"}}},
+        # One request above a limit given with it, one above a default limit (found by hypothesis): the
+        # compiler compares requests with the limits in effect, as Helm does on the merged values.
+        {"previewQuota": {"requests": {"memory": "35Ki", "cpu": "7"}, "limits": {"memory": "0Gi"}}},
         # Several at once: both name the first in the compiler's order (templates/checks/values.yaml).
         {
             "workflowPods": {

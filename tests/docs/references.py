@@ -4,7 +4,8 @@
 the example application's pipeline (the objects ``aphex compile`` writes), every object name by kind, every
 label key and value, every annotation key, the parameters of every template and the run mutexes; plus
 the objects the preview steps write into a preview namespace
-(:func:`workflows.steps.preview.namespace_manifests`) and the ``aphex`` argument parser.
+(:func:`aphex.workflows.steps.implementation_dag.preview.namespace_manifests`) and the ``aphex`` argument
+parser.
 :func:`page_problems` extracts from one Markdown page
 
 - object names: a whole code span ``aphex-...``, and any code span right after a kind
@@ -77,7 +78,7 @@ CONTROLLER_LABELS: Final = {
 """Labels Argo's controllers set (not aphex): the value is the name of an object of that kind."""
 
 ALLOWED_NAMES: Final = {
-    "aphex-run-locks": "aphex run's default lock directory (dsl/run/__init__.py), a local path, no object",
+    "aphex-run-locks": "aphex run's default lock directory (aphex/dsl/run/__init__.py), a local path",
     "github-app-<lowercased app name>": "the agent platform's Secret per GitHub App, never aphex's",
     "aphex.dev/chart-host": "the demo's Ingress stand-in annotation (examples/demo/cluster_standin.py)",
 }
@@ -167,18 +168,23 @@ def _add_object(known: Known, obj: Mapping[str, Any]) -> None:
 def known_references(root: Path) -> Known:
     """What the compiled default bundle and the example bundle (``examples/cluster-values.yaml`` with
     ``examples/aphex-config.yaml``) name, as ``aphex compile`` writes them."""
-    from dsl.cli import _parser
-    from dsl.config import load_config
-    from dsl.settings import BundleSettings, load_settings
-    from workflows.aphex_pipeline import NAME as DEFAULT_PIPELINE
-    from workflows.aphex_pipeline import pipeline_template
-    from workflows.bundle import build_bundle
-    from workflows.implementation_dag import (
+    from aphex.cli import _parser
+    from aphex.dsl.config import load_config
+    from aphex.dsl.settings import BundleSettings, load_settings
+    from aphex.workflows.aphex_pipeline.pipeline import NAME as DEFAULT_PIPELINE
+    from aphex.workflows.aphex_pipeline.pipeline import pipeline_template
+    from aphex.workflows.bundle import build_bundle
+    from aphex.workflows.implementation_dag.dag import (
         PREVIEW_WORKLOADS_ROLE,
         SERVICE_ACCOUNT_DEPLOYER,
         preview_quota_entries,
     )
-    from workflows.steps.preview import EXPIRES_AT, JANITOR_EXPIRES, namespace_manifests, preview_quota
+    from aphex.workflows.steps.implementation_dag.preview import (
+        EXPIRES_AT,
+        JANITOR_EXPIRES,
+        namespace_manifests,
+        preview_quota,
+    )
 
     known = Known(parser=_parser())
     examples = root / "examples"

@@ -1,4 +1,4 @@
-"""Every exception aphex defines derives from one base (dsl.errors.AphexError), in one of three kinds."""
+"""Every exception aphex defines derives from one base (aphex.dsl.errors.AphexError), one of three kinds."""
 
 import importlib
 import inspect
@@ -6,14 +6,14 @@ import pkgutil
 
 import pytest
 
-import dsl
-import workflows
-from dsl.errors import AphexError, DefinitionError, ExecutionError, InputError
+import aphex.dsl
+import aphex.workflows
+from aphex.dsl.errors import AphexError, DefinitionError, ExecutionError, InputError
 
 
 def _modules() -> list[str]:
     names: list[str] = []
-    for package in (dsl, workflows):
+    for package in (aphex.dsl, aphex.workflows):
         names += [info.name for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}.")]
     return sorted(names)
 

@@ -1,8 +1,8 @@
-"""Mermaid diagrams from compiled DAGs (dsl.graph)."""
+"""Mermaid diagrams from compiled DAGs (aphex.dsl.graph)."""
 
 import pytest
 
-from dsl.graph import GraphError, mermaid
+from aphex.dsl.graph import GraphError, mermaid
 
 WORKFLOW = {
     "metadata": {"name": "demo"},

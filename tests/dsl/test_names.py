@@ -1,4 +1,4 @@
-"""Names that reach manifests: validators and derivations (dsl.names)."""
+"""Names that reach manifests: validators and derivations (aphex.dsl.names)."""
 
 import hashlib
 import re
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dsl.names import (
+from aphex.dsl.names import (
     HELM_RELEASE_MAX,
     PREVIEW_NAMESPACE_PATTERN,
     InvalidValue,

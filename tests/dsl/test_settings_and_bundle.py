@@ -1,17 +1,17 @@
-"""Settings loading (dsl.settings) and the all-or-nothing bundle writer (dsl.bundle)."""
+"""Settings loading (aphex.dsl.settings) and the all-or-nothing bundle writer (aphex.dsl.bundle)."""
 
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from dsl.bundle import OUTPUT_MARKER, BundleError, OutputDirectoryError, dump_yaml, write_bundle
-from dsl.cli import main as cli_main
-from dsl.images import REPOSITORY_PATTERN, TAG_PATTERN
-from dsl.names import APP_PATTERN, DNS_NAME_PATTERN, IAM_ROLE_ARN_PATTERN
-from dsl.params import ParameterDefinitionError, workflow_parameter
-from dsl.settings import SettingsError, load_settings
-from dsl.values_schema import VALUES_SCHEMA
+from aphex.cli import main as cli_main
+from aphex.dsl.bundle import OUTPUT_MARKER, BundleError, OutputDirectoryError, dump_yaml, write_bundle
+from aphex.dsl.images import REPOSITORY_PATTERN, TAG_PATTERN
+from aphex.dsl.names import APP_PATTERN, DNS_NAME_PATTERN, IAM_ROLE_ARN_PATTERN
+from aphex.dsl.params import ParameterDefinitionError, workflow_parameter
+from aphex.dsl.settings import SettingsError, load_settings
+from aphex.dsl.values_schema import VALUES_SCHEMA
 
 
 def test_defaults_load() -> None:

@@ -15,13 +15,19 @@ from typing import Any, Final
 
 import pytest
 
-from dsl.config.validate import load_config
-from dsl.names import LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN
-from dsl.quantities import CPU_PATTERN, STORAGE_PATTERN
-from dsl.settings import SettingsError, load_settings, settings_document, settings_from_document
-from workflows.aphex_pipeline import pipeline_template
-from workflows.bundle import build_bundle
-from workflows.steps.preview import QUOTA_FIXED
+from aphex.dsl.config.validate import load_config
+from aphex.dsl.names import LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN
+from aphex.dsl.quantities import CPU_PATTERN, STORAGE_PATTERN
+from aphex.dsl.settings import (
+    BundleSettings,
+    SettingsError,
+    load_settings,
+    settings_document,
+    settings_from_document,
+)
+from aphex.workflows.aphex_pipeline.pipeline import pipeline_template
+from aphex.workflows.bundle import build_bundle
+from aphex.workflows.steps.implementation_dag.preview import QUOTA_FIXED
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ARN = "arn:aws:iam::123456789012:role/"
@@ -84,7 +90,8 @@ QUOTA_ENTRIES: Final = {
     "limits.cpu": "7",
     "limits.memory": "12Gi",
 }
-"""The deploy step's ``quota`` argument for :data:`VALUES` (:func:`workflows.steps.preview.preview_quota`)."""
+"""The deploy step's ``quota`` argument for :data:`VALUES`
+(:func:`aphex.workflows.steps.implementation_dag.preview.preview_quota`)."""
 DEFAULT_QUOTA_ENTRIES: Final = {
     "pods": "20",
     "requests.cpu": "2",
@@ -171,14 +178,21 @@ def _argument(task: dict[str, Any], name: str) -> str:
 
 
 def _quota_literal(entries: dict[str, str]) -> str:
-    """The quota spec as the admission policy's CEL compares it (workflows/admission.py, _cel)."""
+    """The quota spec as the admission policy's CEL compares it
+    (aphex/workflows/implementation_dag/admission.py, _cel)."""
     return json.dumps({"hard": {**entries, **QUOTA_FIXED}}, sort_keys=True, separators=(", ", ": "))
 
 
 def _document(values: dict[str, Any]) -> str:
-    """The settings the Aphex pipeline's self-update step receives (workflows/aphex_pipeline.py)."""
-    settings = dataclasses.replace(load_settings(values), pipelines=())
-    return json.dumps(settings_document(settings), sort_keys=True)
+    """The settings the Aphex pipeline's self-update step receives
+    (aphex/workflows/aphex_pipeline/pipeline.py): the values with the pipeline's own ``pipelines`` entry
+    only."""
+    return json.dumps(settings_document(_own_entry_only(load_settings(values))), sort_keys=True)
+
+
+def _own_entry_only(settings: BundleSettings) -> BundleSettings:
+    own = tuple(entry for entry in settings.pipelines if entry.name == "shop-delivery")
+    return dataclasses.replace(settings, pipelines=own)
 
 
 def _expected(defaults: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -255,9 +269,9 @@ def test_the_values_change_exactly_their_fields_of_every_compiled_object(
     assert _argument(_tasks(dag)["keep-preview"], "ttl_hours") == "72"
     (pipeline,) = [o for o in compiled if _identity(o) == ("WorkflowTemplate", "shop-delivery")]
     assert json.dumps(pipeline).count(json.dumps(_document(VALUES))[1:-1]) == 1
-    # What self-update receives gives back the same settings (it recompiles the bundle with them).
+    # What self-update receives gives back the same settings (it recompiles the pipeline with them).
     document = json.loads(_document(VALUES))
-    assert settings_from_document(document) == dataclasses.replace(load_settings(VALUES), pipelines=())
+    assert settings_from_document(document) == _own_entry_only(load_settings(VALUES))
 
 
 def test_every_workflow_template_places_its_pods_as_the_values_say(compiled: list[dict[str, Any]]) -> None:

@@ -1,4 +1,4 @@
-"""The hardened YAML loader (dsl.yaml_input), alone and behind every subcommand that reads YAML."""
+"""The hardened YAML loader (aphex.dsl.yaml_input), alone and behind every subcommand that reads YAML."""
 
 import shutil
 import subprocess
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dsl.yaml_input import DEFAULT_MAX_NODES, YamlInputError, load_yaml, load_yaml_documents
+from aphex.dsl.yaml_input import DEFAULT_MAX_NODES, YamlInputError, load_yaml, load_yaml_documents
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -128,7 +128,7 @@ def test_every_entry_point_refuses_an_alias_bomb(tmp_path: Path, command: list[s
     places["values"] = str(ROOT / "examples" / "cluster-values.yaml")
     argv = [part.format(**places) for part in command]
     result = subprocess.run(
-        [sys.executable, "-m", "dsl.cli", *argv], capture_output=True, text=True, timeout=120, cwd=tmp_path
+        [sys.executable, "-m", "aphex.cli", *argv], capture_output=True, text=True, timeout=120, cwd=tmp_path
     )
     assert result.returncode == exit_code, result.stderr
     output = result.stdout + result.stderr

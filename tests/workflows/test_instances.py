@@ -5,10 +5,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dsl.bundle import object_path
-from dsl.lint import SourceDocument, lint_documents
-from dsl.settings import BundleSettings, load_settings
-from workflows.bundle import build_bundle
+from aphex.dsl.bundle import object_path
+from aphex.dsl.lint import SourceDocument, lint_documents
+from aphex.dsl.settings import BundleSettings, load_settings
+from aphex.workflows.bundle import build_bundle
 
 _INSTANCE = st.from_regex(r"\A[a-z][a-z0-9-]{0,28}[a-z0-9]\Z")
 _NAMESPACE = st.sampled_from(["argo", "ci", "team-a"])

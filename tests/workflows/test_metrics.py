@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 import yaml
 
-from dsl.config import load_config
-from dsl.lint import SourceDocument, lint_documents
-from dsl.metrics import (
+from aphex.dsl.config import load_config
+from aphex.dsl.lint import SourceDocument, lint_documents
+from aphex.dsl.metrics import (
     DEFINITIONS,
     METRIC_NAME,
     RUNS,
@@ -34,9 +34,9 @@ from dsl.metrics import (
     MetricKind,
     acceptance_metrics,
 )
-from dsl.settings import BundleSettings, load_settings
-from workflows.aphex_pipeline import pipeline_template
-from workflows.bundle import build_bundle
+from aphex.dsl.settings import BundleSettings, load_settings
+from aphex.workflows.aphex_pipeline.pipeline import pipeline_template
+from aphex.workflows.bundle import build_bundle
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 STAGE_BUCKETS = [5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0, 21600.0]

@@ -1,0 +1,195 @@
+"""Everything the aphex bundle installs on a cluster, built from one
+:class:`~aphex.dsl.settings.BundleSettings`.
+
+The bundle is a list of :class:`~aphex.dsl.bundle.BundlePart`, each installed under a condition on the
+``components`` toggles, so ``aphex compile`` and the Helm chart agree on what a toggle does.
+"""
+
+import functools
+import itertools
+from typing import Any
+
+from aphex.dsl.bundle import BundlePart, Condition
+from aphex.dsl.manifest import manifest
+from aphex.dsl.settings import BundleSettings
+from aphex.workflows.aphex_pipeline.pipeline import pipeline_rbac, pipeline_steps_read
+from aphex.workflows.cluster_verify.prerequisites import derive_checks, required_by_toggles, symbolic
+from aphex.workflows.cluster_verify.template import cluster_verify_template, verifier_rbac_objects
+from aphex.workflows.events import (
+    event_source_objects,
+    implementation_trigger_objects,
+    push_trigger_objects,
+    sensor_rbac_objects,
+)
+from aphex.workflows.implementation_dag.admission import admission_objects
+from aphex.workflows.implementation_dag.agents import coderun_template, docsrun_template
+from aphex.workflows.implementation_dag.dag import check_deadlines, implementation_dag
+from aphex.workflows.implementation_dag.previews import (
+    janitor_cron_workflow,
+    preview_cleanup_template,
+    preview_janitor_template,
+)
+from aphex.workflows.implementation_dag.rbac import rbac_objects
+from aphex.workflows.steps.cluster_verify.checks import Check
+
+__all__ = ["build_bundle", "bundle_parts", "component_parts", "required_checks"]
+
+
+def bundle_parts(settings: BundleSettings) -> list[BundlePart]:
+    """The parts of the bundle for ``settings``; a part whose shape depends on a toggle is built for the
+    toggle's value in ``settings`` and says so in its condition. ``cluster-verify`` checks what the
+    other parts need, so its objects name the toggles their content depends on."""
+    parts = component_parts(settings)
+    return [*parts[:2], *_verify_parts(settings), *parts[2:]]
+
+
+def component_parts(settings: BundleSettings) -> list[BundlePart]:
+    """The parts of the enabled components: everything but ``cluster-verify`` and its RBAC."""
+    implementation = ("implementationDag", True)
+    docs = ("docsStage", settings.components.docs_stage)
+    dag = manifest(implementation_dag(settings))
+    parts = [
+        BundlePart(condition=(implementation, docs), objects=[dag]),
+        BundlePart(
+            condition=(implementation,),
+            objects=[
+                manifest(coderun_template(settings)),
+                *rbac_objects(settings),
+                *admission_objects(settings),
+                manifest(preview_cleanup_template(settings)),
+                manifest(preview_janitor_template(settings)),
+                janitor_cron_workflow(settings),
+            ],
+        ),
+    ]
+    events = ("events", True)
+    parts += [
+        BundlePart(
+            condition=(events,), objects=[*event_source_objects(settings), *sensor_rbac_objects(settings)]
+        ),
+        BundlePart(condition=(events, implementation), objects=implementation_trigger_objects(settings)),
+    ]
+    pipeline = ("pipeline", True)
+    for index, entry in enumerate(settings.pipelines):
+        parts += [
+            BundlePart(condition=(pipeline,), objects=pipeline_rbac(entry, settings), element=index),
+            BundlePart(
+                condition=(pipeline, events), objects=push_trigger_objects(settings, entry), element=index
+            ),
+        ]
+    if settings.components.docs_stage:
+        parts.append(
+            BundlePart(condition=(implementation, docs), objects=[manifest(docsrun_template(settings))])
+        )
+    return parts
+
+
+Combination = tuple[tuple[str, bool], ...]
+"""Component toggles (camelCase) and their values, in the order of the values."""
+
+
+def _combinations(components: Combination) -> list[Combination]:
+    names = [name for name, _ in components]
+    return [
+        tuple(zip(names, values, strict=True))
+        for values in itertools.product([True, False], repeat=len(names))
+    ]
+
+
+def _components(settings: BundleSettings) -> Combination:
+    return tuple(settings.to_values()["components"].items())
+
+
+@functools.cache
+def _derived(components: Combination) -> tuple[Check, ...]:
+    """The checks of these toggles, derived from the bundle of the token settings (see
+    :mod:`aphex.workflows.cluster_verify.prerequisites`): the components' parts, the verifier's own, and what
+    the steps of the pipelines (compiled apart from the bundle) read."""
+    tokens = symbolic(components)
+    own = BundlePart(
+        condition=(),
+        objects=[
+            manifest(cluster_verify_template(tokens.settings, [])),
+            *verifier_rbac_objects(tokens.settings, []),
+        ],
+    )
+    pipelines = BundlePart(condition=(("pipeline", True),), objects=[pipeline_steps_read(tokens.settings)])
+    every = [*component_parts(tokens.settings), own, pipelines]
+    parts = [part for part in every if part.applies(dict(components))]
+    return tuple(derive_checks(parts, tokens.tokens, [name for name, _ in components]))
+
+
+@functools.cache
+def _symbolic_checks(components: Combination) -> tuple[Check, ...]:
+    """The checks of these toggles in token space, each required by the toggles that bring it."""
+    derived = {combination: _derived(combination) for combination in _combinations(components)}
+    return tuple(required_by_toggles(dict(components), derived))
+
+
+def required_checks(settings: BundleSettings) -> list[Check]:
+    """What the cluster must hold for the components ``settings`` enable (``cluster-verify``'s checks)."""
+    components = _components(settings)
+    checks: tuple[Check, ...] = symbolic(components).real(_symbolic_checks(components), settings)
+    return list(checks)
+
+
+@functools.cache
+def _verify_objects(components: Combination) -> tuple[dict[str, Any], ...]:
+    """``cluster-verify`` and its RBAC for these toggles, in token space."""
+    tokens = symbolic(components)
+    checks = _symbolic_checks(components)
+    template = manifest(cluster_verify_template(tokens.settings, checks))
+    return (template, *verifier_rbac_objects(tokens.settings, checks))
+
+
+def _identity(obj: dict[str, Any]) -> tuple[str, str, str]:
+    return obj["kind"], obj["metadata"]["name"], obj["metadata"].get("namespace", "")
+
+
+@functools.cache
+def _verify_conditions(components: Combination) -> tuple[Condition, ...]:
+    """For each of :func:`_verify_objects`, the toggles it depends on, as a decision tree over the
+    toggles in order: a toggle is named unless, given the toggles named before it, the object (or its
+    absence) is the same for both of its values. Different copies of one object therefore always
+    differ in a toggle both name, so the chart never installs two of them."""
+    combinations = _combinations(components)
+
+    def variant(combination: Combination, identity: tuple[str, str, str]) -> dict[str, Any] | None:
+        return next((o for o in _verify_objects(combination) if _identity(o) == identity), None)
+
+    def flipped(combination: Combination, name: str) -> Combination:
+        return tuple((toggle, value != (toggle == name)) for toggle, value in combination)
+
+    conditions = []
+    for obj in _verify_objects(components):
+        condition: list[tuple[str, bool]] = []
+        for name, value in components:
+            agreeing = [c for c in combinations if set(condition) <= set(c)]
+            if any(variant(c, _identity(obj)) != variant(flipped(c, name), _identity(obj)) for c in agreeing):
+                condition.append((name, value))
+        conditions.append(tuple(condition))
+    return tuple(conditions)
+
+
+def _verify_parts(settings: BundleSettings) -> list[BundlePart]:
+    """``cluster-verify`` and its RBAC for the toggles of ``settings``, each object in a part naming the
+    toggles it depends on. The checks and the RBAC are built in token space and then given the values,
+    so that the Roles follow the values that name namespaces, not their spelling; the template is built
+    from ``settings`` (its image may have a digest, which has no token)."""
+    components = _components(settings)
+    tokens = symbolic(components)
+    template = manifest(cluster_verify_template(settings, required_checks(settings)))
+    rbac = tokens.real(list(_verify_objects(components)[1:]), settings)
+    return [
+        BundlePart(condition=condition, objects=[obj])
+        for condition, obj in zip(_verify_conditions(components), [template, *rbac], strict=True)
+    ]
+
+
+def build_bundle(settings: BundleSettings) -> list[dict[str, Any]]:
+    """All objects ``settings`` install, in a stable order; :class:`SettingsError` for settings whose
+    objects would contradict each other (a workflow deadline shorter than its stages')."""
+    components = settings.to_values()["components"]
+    if components["implementationDag"]:
+        check_deadlines(settings)
+    return [obj for part in bundle_parts(settings) if part.applies(components) for obj in part.objects]
