@@ -44,7 +44,7 @@ from aphex.dsl.chart import sentinel_values
 from aphex.dsl.errors import DefinitionError
 from aphex.dsl.settings import BundleSettings, load_settings
 from aphex.dsl.values_schema import VALUES_SCHEMA, value_leaves
-from aphex.workflows.steps.cluster_verify.checks import EVERY_INSTALL, Check
+from aphex.workflows.steps.cluster_verify.checks import EVERY_INSTALL, Check, CheckKind
 
 __all__ = [
     "CUSTOM_RESOURCE_PLURALS",
@@ -141,13 +141,17 @@ def _api_found(obj: Mapping[str, Any]) -> Iterator[Check]:
                 raise PrerequisiteError(
                     f"kind {kind} ({api_version}): add its CRD's plural to CUSTOM_RESOURCE_PLURALS"
                 )
-            yield Check(required_by=_FOUND, kind="crd", name=f"{plural}.{group}", version=version)
+            yield Check(required_by=_FOUND, kind=CheckKind.CRD, name=f"{plural}.{group}", version=version)
         elif api_version in NEWER_APIS:
             release, resources = NEWER_APIS[api_version]
             if kind not in resources:
                 raise PrerequisiteError(f"kind {kind} ({api_version}): add its resource to NEWER_APIS")
             yield Check(
-                required_by=_FOUND, kind="api", name=api_version, resources=(resources[kind],), detail=release
+                required_by=_FOUND,
+                kind=CheckKind.API,
+                name=api_version,
+                resources=(resources[kind],),
+                detail=release,
             )
         elif api_version not in ALWAYS_SERVED:
             raise PrerequisiteError(
@@ -184,7 +188,7 @@ def _secrets_found(obj: Mapping[str, Any]) -> Iterator[Check]:
     for name, held in keys.items():
         yield Check(
             required_by=_FOUND,
-            kind="secret",
+            kind=CheckKind.SECRET,
             name=name,
             namespace=namespace,
             keys=tuple(key for key, optional in held.items() if not optional),
@@ -199,12 +203,15 @@ def _eventbus_found(obj: Mapping[str, Any]) -> Iterator[Check]:
         group, version = _group_version(_ARGO)
         yield Check(
             required_by=_FOUND,
-            kind="crd",
+            kind=CheckKind.CRD,
             name=f"{CUSTOM_RESOURCE_PLURALS['EventBus']}.{group}",
             version=version,
         )
         yield Check(
-            required_by=_FOUND, kind="eventbus", name=str(name), namespace=str(obj["metadata"]["namespace"])
+            required_by=_FOUND,
+            kind=CheckKind.EVENTBUS,
+            name=str(name),
+            namespace=str(obj["metadata"]["namespace"]),
         )
 
 
@@ -213,7 +220,7 @@ def _namespaces_found(objects: Sequence[Mapping[str, Any]], tokens: Mapping[str,
     text = json.dumps(objects)
     for token, path in tokens.items():
         if _NAMESPACE_LEAF.search(path) and re.search(rf"(?<![a-z0-9]){re.escape(token)}(?![a-z0-9])", text):
-            yield Check(required_by=_FOUND, kind="namespace", name=token)
+            yield Check(required_by=_FOUND, kind=CheckKind.NAMESPACE, name=token)
 
 
 def _required_by(condition: Condition) -> frozenset[str]:
@@ -256,13 +263,13 @@ def derive_checks(
         for obj in part.objects:
             found += [*_api_found(obj), *_secrets_found(obj), *_eventbus_found(obj)]
         for item in found:
-            if item.kind == "secret":
+            if item.kind == CheckKind.SECRET:
                 keys, one_of = secret_keys.setdefault((item.namespace, item.name), ([], []))
                 keys += [key for key in item.keys if key not in keys]
                 one_of += [key for key in item.one_of_keys if key not in one_of]
                 item = dataclasses.replace(item, keys=(), one_of_keys=())
             conditions.setdefault(item, set()).add(condition)
-    kinds = ("crd", "api", "namespace", "secret", "eventbus")
+    kinds = tuple(CheckKind)
     checks = []
 
     # CRDs by API group, then resource; everything else in the order the bundle first needs it.
@@ -270,13 +277,15 @@ def derive_checks(
         plural, _, group = item.name.partition(".")
         return (
             (kinds.index(item.kind), group, plural)
-            if item.kind == "crd"
+            if item.kind == CheckKind.CRD
             else (kinds.index(item.kind), "", "")
         )
 
     for item, required in sorted(conditions.items(), key=lambda entry: rank(entry[0])):
         keys, one_of = (
-            secret_keys.get((item.namespace, item.name), ([], [])) if item.kind == "secret" else ([], [])
+            secret_keys.get((item.namespace, item.name), ([], []))
+            if item.kind == CheckKind.SECRET
+            else ([], [])
         )
         checks.append(
             dataclasses.replace(
@@ -327,7 +336,9 @@ def _merge_apis(checks: list[Check]) -> list[Check]:
     """One check per API group version, with the resources of every kind found."""
     merged: list[Check] = []
     for check in checks:
-        same = next((c for c in merged if c.kind == "api" == check.kind and c.name == check.name), None)
+        same = next(
+            (c for c in merged if c.kind == CheckKind.API == check.kind and c.name == check.name), None
+        )
         if same is None:
             merged.append(check)
             continue

@@ -21,7 +21,7 @@ from aphex.dsl.rbac import EXECUTOR_RULE, account_objects, binding, cluster_role
 from aphex.dsl.security import pod_security_context
 from aphex.dsl.settings import BundleSettings
 from aphex.dsl.steps import RetryPolicy, runner_step, workflow_pod_placement
-from aphex.workflows.steps.cluster_verify.checks import Check, checks_to_json, verify_cluster
+from aphex.workflows.steps.cluster_verify.checks import Check, CheckKind, checks_to_json, verify_cluster
 
 __all__ = [
     "NAME",
@@ -87,7 +87,10 @@ def _get(group: str, resource: str, names: Sequence[str]) -> Manifest:
 def _namespaced_rules(checks: Sequence[Check], namespace: str) -> list[Manifest]:
     """``get`` on the Secrets and EventBus objects the checks name in ``namespace``."""
     rules = []
-    for kind, group, resource in (("secret", "", "secrets"), ("eventbus", "argoproj.io", "eventbus")):
+    for kind, group, resource in (
+        (CheckKind.SECRET, "", "secrets"),
+        (CheckKind.EVENTBUS, "argoproj.io", "eventbus"),
+    ):
         names = list(dict.fromkeys(c.name for c in checks if c.kind == kind and c.namespace == namespace))
         if names:
             rules.append(_get(group, resource, names))
@@ -108,8 +111,8 @@ def verifier_rbac_objects(settings: BundleSettings, checks: Sequence[Check]) -> 
     cluster_rules = [
         _get(group, resource, list(dict.fromkeys(c.name for c in checks if c.kind == kind)))
         for kind, group, resource in (
-            ("crd", "apiextensions.k8s.io", "customresourcedefinitions"),
-            ("namespace", "", "namespaces"),
+            (CheckKind.CRD, "apiextensions.k8s.io", "customresourcedefinitions"),
+            (CheckKind.NAMESPACE, "", "namespaces"),
         )
         if any(c.kind == kind for c in checks)
     ]

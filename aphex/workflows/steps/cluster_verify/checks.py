@@ -17,6 +17,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Any, Final
 
 from aphex.dsl.names import API_GROUP_PATTERN, DNS_LABEL_PATTERN, OBJECT_NAME_PATTERN, InvalidValue
@@ -24,9 +25,9 @@ from aphex.workflows.steps.common.exits import fail
 from aphex.workflows.steps.common.process import CommandError, StepError, run
 
 __all__ = [
-    "CHECK_KINDS",
     "EVERY_INSTALL",
     "Check",
+    "CheckKind",
     "ClusterNotReady",
     "check_cluster",
     "checks_from_json",
@@ -36,7 +37,17 @@ __all__ = [
     "verify_cluster",
 ]
 
-CHECK_KINDS: Final = ("crd", "api", "namespace", "secret", "eventbus")
+
+class CheckKind(StrEnum):
+    """What a :class:`Check` looks for."""
+
+    CRD = "crd"
+    API = "api"
+    NAMESPACE = "namespace"
+    SECRET = "secret"
+    EVENTBUS = "eventbus"
+
+
 EVERY_INSTALL: Final = "every install"
 """``required_by`` of what the bundle needs whatever the toggles (its own WorkflowTemplates)."""
 REQUEST_TIMEOUT: Final = "30s"
@@ -90,7 +101,7 @@ class Check:
     what provides it. Every field is validated (:class:`InvalidValue` names it).
     """
 
-    kind: str
+    kind: CheckKind
     name: str
     required_by: tuple[str, ...]
     namespace: str = ""
@@ -101,20 +112,22 @@ class Check:
     detail: str = ""
 
     def __post_init__(self) -> None:
-        if self.kind not in CHECK_KINDS:
-            raise InvalidValue("kind", self.kind, f"must be one of {', '.join(CHECK_KINDS)}")
+        try:
+            object.__setattr__(self, "kind", CheckKind(self.kind))  # from JSON: a string
+        except ValueError:
+            raise InvalidValue("kind", self.kind, f"must be one of {', '.join(CheckKind)}") from None
         name_pattern = {
-            "crd": _CRD_NAME,
-            "api": _GROUP_VERSION,
-            "namespace": _DNS_LABEL,
-            "secret": _OBJECT_NAME,
-            "eventbus": _OBJECT_NAME,
+            CheckKind.CRD: _CRD_NAME,
+            CheckKind.API: _GROUP_VERSION,
+            CheckKind.NAMESPACE: _DNS_LABEL,
+            CheckKind.SECRET: _OBJECT_NAME,
+            CheckKind.EVENTBUS: _OBJECT_NAME,
         }[self.kind]
         _expect("name", self.name, name_pattern, f"must be a {self.kind} name")
-        namespaced = self.kind in ("secret", "eventbus")
+        namespaced = self.kind in (CheckKind.SECRET, CheckKind.EVENTBUS)
         if namespaced or self.namespace:
             _expect("namespace", self.namespace, _DNS_LABEL, "must be a namespace name")
-        if (self.kind == "crd") != bool(self.version):
+        if (self.kind == CheckKind.CRD) != bool(self.version):
             raise InvalidValue("version", self.version, "is set for exactly the crd checks")
         if self.version:
             _expect("version", self.version, _VERSION, "must be a version such as v1")
@@ -379,20 +392,20 @@ def check_cluster(checks: Sequence[Check], *, kubectl: Sequence[str] = ("kubectl
     lookup.
     """
     checks = merge_checks(checks)
-    by_kind = {kind: [c for c in checks if c.kind == kind] for kind in CHECK_KINDS}
-    problems = _crd_problems(by_kind["crd"], kubectl)
-    for check in by_kind["api"]:
+    by_kind = {kind: [c for c in checks if c.kind == kind] for kind in CheckKind}
+    problems = _crd_problems(by_kind[CheckKind.CRD], kubectl)
+    for check in by_kind[CheckKind.API]:
         problems += _api_problems(check, kubectl)
-    namespace_problems, absent = _namespace_problems(by_kind["namespace"], kubectl)
+    namespace_problems, absent = _namespace_problems(by_kind[CheckKind.NAMESPACE], kubectl)
     problems += namespace_problems
     eventbus_crd = "eventbus.argoproj.io"
     no_eventbus_crd = any(line.startswith(f"CustomResourceDefinition {eventbus_crd} ") for line in problems)
-    for check in [*by_kind["secret"], *by_kind["eventbus"]]:
+    for check in [*by_kind[CheckKind.SECRET], *by_kind[CheckKind.EVENTBUS]]:
         if check.namespace in absent:
             problems.append(
                 f"{check.where} cannot be checked: the namespace does not exist {check.because()}"
             )
-        elif check.kind == "secret":
+        elif check.kind == CheckKind.SECRET:
             problems += _secret_problems(check, kubectl)
         elif no_eventbus_crd:
             problems.append(
