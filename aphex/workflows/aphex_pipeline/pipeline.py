@@ -59,7 +59,7 @@ from aphex.dsl.steps import (
     runner_step,
     workflow_pod_placement,
 )
-from aphex.workflows.steps.aphex_pipeline.approval import DECISIONS, REJECT, check_approval
+from aphex.workflows.steps.aphex_pipeline.approval import Decision, check_approval
 from aphex.workflows.steps.aphex_pipeline.build import build
 from aphex.workflows.steps.aphex_pipeline.deploy import deploy_stacks
 from aphex.workflows.steps.aphex_pipeline.monitoring import record_workflow
@@ -164,11 +164,18 @@ def _approval(environment: Environment, pipeline: str) -> Suspend:
         name=name,
         metrics=stage_metrics(pipeline, name),
         duration=f"{timeout}s" if timeout else None,
-        inputs=[Parameter(name="decision", default=REJECT, enum=list(DECISIONS), description=text)],
+        inputs=[
+            Parameter(
+                name="decision",
+                default=Decision.REJECT.value,
+                enum=[decision.value for decision in Decision],
+                description=text,
+            )
+        ],
         outputs=[
             Parameter(
                 name="decision",
-                value_from=ValueFrom(supplied=SuppliedValueFrom(), default=REJECT),
+                value_from=ValueFrom(supplied=SuppliedValueFrom(), default=Decision.REJECT.value),
                 description=text,
             )
         ],

@@ -9,24 +9,27 @@ turns anything but ``approve`` into a failed stage, so the deploy and every late
 Omitted and the run ends Failed, naming the environment whose approval was missing.
 """
 
-from typing import Final
+from enum import StrEnum
 
 from aphex.dsl.names import InvalidValue
 from aphex.workflows.steps.common.exits import fail
 
-__all__ = ["APPROVE", "DECISIONS", "REJECT", "check_approval"]
+__all__ = ["Decision", "check_approval"]
 
-APPROVE: Final = "approve"
-REJECT: Final = "reject"
-DECISIONS: Final = (APPROVE, REJECT)
+
+class Decision(StrEnum):
+    """What a person decides at an approval (the suspend's output parameter ``decision``)."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
 
 
 def check_approval(environment: str, decision: str) -> None:
     """Runner entrypoint: succeed on ``approve``; fail (never retried) on anything else."""
-    if decision == APPROVE:
+    if decision == Decision.APPROVE:
         print(f"{environment}: deployment approved")
         return
-    if decision == REJECT:
+    if decision == Decision.REJECT:
         error = InvalidValue(
             "decision",
             decision,
@@ -34,5 +37,9 @@ def check_approval(environment: str, decision: str) -> None:
             "approval's timeout, or the run was resumed without decision=approve)",
         )
     else:
-        error = InvalidValue("decision", decision, f"{environment}: must be {APPROVE!r} or {REJECT!r}")
+        error = InvalidValue(
+            "decision",
+            decision,
+            f"{environment}: must be {Decision.APPROVE.value!r} or {Decision.REJECT.value!r}",
+        )
     raise fail(error)

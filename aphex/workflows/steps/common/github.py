@@ -12,6 +12,7 @@ import base64
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
+from enum import StrEnum
 from typing import Any, Final
 
 import jwt
@@ -22,6 +23,7 @@ from aphex.dsl.errors import ExecutionError
 __all__ = [
     "GitHubClient",
     "GitHubError",
+    "ReviewEvent",
     "api_url_from_env",
     "client_for",
     "git_auth_environment",
@@ -34,6 +36,14 @@ _API_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~/-]
 _MERGE_PATH = re.compile(r"/(?:merge|merges|auto-merge|automerge)(?:/|$)|^/graphql$", re.IGNORECASE)
 _MAX_WAIT_SECONDS: Final = 60.0
 _HTTPS_REPOSITORY = re.compile(r"^https://[^/]+/(?:[^/]+/)*([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?/?$")
+
+
+class ReviewEvent(StrEnum):
+    """The pull-request reviews this pipeline submits (GitHub's review ``event``): it approves, it never
+    requests changes, and it never merges."""
+
+    APPROVE = "APPROVE"
+    COMMENT = "COMMENT"
 
 
 class GitHubError(ExecutionError):
@@ -190,13 +200,13 @@ class GitHubClient:
         number: int,
         *,
         body: str,
-        event: str = "APPROVE",
+        event: ReviewEvent,
         commit_id: str | None = None,
     ) -> dict[str, Any]:
         """Submit a review (``APPROVE`` or ``COMMENT``), pinned to ``commit_id`` when given."""
-        if event not in ("APPROVE", "COMMENT"):
+        if event not in tuple(ReviewEvent):
             raise GitHubError(f"review event {event!r} is not one this pipeline submits")
-        payload: dict[str, Any] = {"body": body, "event": event}
+        payload: dict[str, Any] = {"body": body, "event": str(event)}
         if commit_id:
             payload["commit_id"] = commit_id
         result: dict[str, Any] = self.request(

@@ -24,6 +24,7 @@ import re
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Final
 
@@ -58,10 +59,10 @@ __all__ = [
     "FIELD_MANAGER",
     "LIMIT_RANGE",
     "OWNERSHIP_LABELS",
-    "POD_SECURITY_LEVELS",
     "PREVIEW_LABEL",
     "PREVIEW_SELECTOR",
     "QUOTA_FIXED",
+    "PodSecurityLevel",
     "cleanup",
     "deploy_preview",
     "expire_previews",
@@ -84,7 +85,15 @@ OWNERSHIP_LABELS: Final = (f"{LABEL_PREFIX}owner", f"{LABEL_PREFIX}repo", f"{LAB
 """Labels that say whose pull request a preview namespace belongs to; they never change."""
 DEPLOYER_ANNOTATION: Final = f"{LABEL_PREFIX}deployer"
 """The Kubernetes user (``system:serviceaccount:<namespace>:<name>``) that created the namespace."""
-POD_SECURITY_LEVELS: Final = ("restricted", "baseline")
+
+
+class PodSecurityLevel(StrEnum):
+    """The Pod Security Standards a preview namespace may enforce (never ``privileged``)."""
+
+    RESTRICTED = "restricted"
+    BASELINE = "baseline"
+
+
 """Pod Security Standards a preview may enforce (https://kubernetes.io/docs/concepts/security/pod-security-admission/);
 never ``privileged``."""
 _POD_SECURITY: Final = "pod-security.kubernetes.io/"
@@ -116,8 +125,8 @@ def service_account_user(namespace: str, name: str) -> str:
 
 def pod_security_labels(level: str) -> dict[str, str]:
     """Pod Security admission labels: ``enforce`` at ``level``, ``warn`` and ``audit`` at restricted."""
-    if level not in POD_SECURITY_LEVELS:
-        raise InvalidValue("pod-security", level, f"must be one of {', '.join(POD_SECURITY_LEVELS)}")
+    if level not in tuple(PodSecurityLevel):
+        raise InvalidValue("pod-security", level, f"must be one of {', '.join(PodSecurityLevel)}")
     return {
         f"{_POD_SECURITY}enforce": level,
         f"{_POD_SECURITY}warn": "restricted",

@@ -22,7 +22,7 @@ from aphex.dsl.names import (
 )
 from aphex.workflows.steps.common.argo_values import workflow_failures as workflow_failures_of
 from aphex.workflows.steps.common.exits import fail
-from aphex.workflows.steps.common.github import GitHubClient, GitHubError, client_for
+from aphex.workflows.steps.common.github import GitHubClient, GitHubError, ReviewEvent, client_for
 
 __all__ = ["failure_comment", "marker", "publish_failure", "publish_success", "success_comment"]
 
@@ -144,7 +144,7 @@ def _approve(client: GitHubClient, owner: str, repo: str, pr: int, sha: str) -> 
         f"{marker(pr)}\nQA approval: commit `{sha}` passed the implementation DAG "
         "(agents, preview deployment, acceptance)."
     )
-    review = client.create_review(owner, repo, pr, body=body, event="APPROVE", commit_id=sha)
+    review = client.create_review(owner, repo, pr, body=body, event=ReviewEvent.APPROVE, commit_id=sha)
     print(f"approved {sha} with review {review.get('id')}")
 
 
