@@ -82,7 +82,7 @@ def _compile(args: argparse.Namespace) -> int:
 
 def _pipeline_template(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     """The Aphex pipeline of ``--config`` for its ``pipelines`` entry of the values."""
-    from aphex.dsl.config.validate import ConfigError, load_config
+    from aphex.dsl.config import ConfigError, load_config
     from aphex.workflows.aphex_pipeline import PipelineError, pipeline_template
 
     try:

@@ -46,7 +46,7 @@ def _write(path: Path, template: dict[str, Any]) -> None:
 
 def _pipeline_names(args: argparse.Namespace) -> tuple[Any, str, str]:
     """The configuration, the pipeline's id (``<release>-<name>``) and its namespace."""
-    from aphex.dsl.config.validate import ConfigError, load_config
+    from aphex.dsl.config import ConfigError, load_config
     from aphex.workflows.aphex_pipeline import PipelineError, pipeline_id
 
     try:

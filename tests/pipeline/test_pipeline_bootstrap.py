@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aphex.cli import main
+from aphex.dsl.config import load_config
 from aphex.dsl.config.cloudformation import (
     DEFAULT_WORKFLOW_TEMPLATE,
     oidc_provider_export,
@@ -21,7 +22,6 @@ from aphex.dsl.config.cloudformation import (
     pipeline_stack_name,
     self_update_stack_name,
 )
-from aphex.dsl.config.validate import load_config
 from aphex.dsl.settings import load_settings
 from aphex.workflows.aphex_pipeline import pipeline_id
 from aphex.workflows.pipeline_bootstrap import pipeline_entry

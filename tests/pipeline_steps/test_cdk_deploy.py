@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto.cloudformation.models import Event, cloudformation_backends
 
+from aphex.dsl.config import load_config
 from aphex.dsl.config.cloudformation import PipelineRole, pipeline_resources_template
-from aphex.dsl.config.validate import load_config
 from aphex.workflows.steps import aws, build, cdk_deploy
 from tests.pipeline_steps.conftest import (
     PIPELINE_ACCOUNT,
