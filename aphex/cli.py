@@ -82,8 +82,8 @@ def _compile(args: argparse.Namespace) -> int:
 
 def _pipeline_template(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     """The Aphex pipeline of ``--config`` for its ``pipelines`` entry of the values."""
+    from aphex.dsl.config import ConfigError, load_config
     from aphex.dsl.config.resources import PipelineError
-    from aphex.dsl.config.validate import ConfigError, load_config
     from aphex.workflows.aphex_pipeline.pipeline import pipeline_template
 
     try:

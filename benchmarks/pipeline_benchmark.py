@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from aphex.dsl.bundle import dump_yaml
-from aphex.dsl.config.validate import config_from_document
+from aphex.dsl.config import config_from_document
 from aphex.dsl.settings import load_settings
 from aphex.workflows.aphex_pipeline.pipeline import pipeline_template
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from aphex.dsl.config.validate import config_schema
+from aphex.dsl.config.schema import config_schema
 
 __all__ = ["END_MARKER", "START_MARKER", "render_reference", "update_reference"]
 

@@ -8,8 +8,8 @@ second subgraph. See https://mermaid.js.org/syntax/flowchart.html.
 from collections.abc import Mapping
 from typing import Any
 
+from aphex.dsl.argo_yaml import DependsError, task_names
 from aphex.dsl.errors import InputError
-from aphex.dsl.lint.depends import DependsError, task_names
 
 __all__ = ["GraphError", "mermaid"]
 

@@ -16,7 +16,7 @@ from jsonschema import Draft7Validator
 from aphex.cli import main as aphex
 from aphex.dsl.bundle import OUTPUT_MARKER, dump_yaml, object_path
 from aphex.dsl.chart import ChartError, _mark_flag, chart_files
-from aphex.dsl.config.validate import load_config
+from aphex.dsl.config import load_config
 from aphex.dsl.lint import SourceDocument, lint_documents
 from aphex.dsl.names import BUNDLE_TEMPLATE_NAMES
 from aphex.dsl.settings import SettingsError, load_settings

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import pytest
 
-from aphex.dsl.config.validate import load_config
+from aphex.dsl.config import load_config
 from aphex.dsl.names import LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN
 from aphex.dsl.quantities import CPU_PATTERN, STORAGE_PATTERN
 from aphex.dsl.settings import (

@@ -11,7 +11,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from aphex.dsl.config.validate import parse_text, read_config_file, validate_document
+from aphex.dsl.config.reading import parse_text, read_config_file
+from aphex.dsl.config.validate import validate_document
 from aphex.dsl.exit_codes import ExitCode, refuse
 
 __all__ = ["main"]

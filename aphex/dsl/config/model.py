@@ -1,6 +1,6 @@
 """The typed form of ``aphex-config.yaml``: frozen dataclasses built from a validated document.
 
-:func:`aphex.dsl.config.validate.load_config` validates a document against the schema and the semantic rules,
+:func:`aphex.dsl.config.load.load_config` validates a document against the schema and the semantic rules,
 then calls :func:`config_from_validated`; nothing else should build these objects from raw data. The
 pipeline generator reads them: one Argo DAG stage per :class:`Environment`, in order, and inside it the
 stacks in the waves of :meth:`Environment.stack_waves`.
@@ -281,8 +281,8 @@ def _notifications(data: Mapping[str, Any]) -> Notifications:
 def config_from_validated(data: Mapping[str, Any]) -> AphexConfig:
     """Build the model from a document that :func:`aphex.dsl.config.validate.validate_document` accepted.
 
-    It trusts its input; use :func:`aphex.dsl.config.validate.load_config` or
-    :func:`aphex.dsl.config.validate.config_from_document`, which validate first.
+    It trusts its input; use :func:`aphex.dsl.config.load.load_config` or
+    :func:`aphex.dsl.config.load.config_from_document`, which validate first.
     """
     pipeline = data.get("pipeline") or {}
     retention = pipeline.get("artifactRetentionDays", DEFAULT_ARTIFACT_RETENTION_DAYS)

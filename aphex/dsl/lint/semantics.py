@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from aphex.dsl.argo_yaml import DependsError, task_names, tokens
 from aphex.dsl.lint.cron import schedule_problem, timezone_problem
-from aphex.dsl.lint.depends import DependsError, task_names, tokens
 from aphex.dsl.lint.rules import (
     ARTIFACT_PLUGIN_PREFIX,
     FIELD_NAME,
@@ -39,9 +39,9 @@ from aphex.dsl.lint.rules import (
     find_cycle,
     has_location,
 )
-from aphex.dsl.lint.variables import TAG, Scope, is_parameter, string_leaves
+from aphex.dsl.lint.variables import TAG, Scope, is_parameter
 
-__all__ = ["Catalog", "Mode", "check_object", "string_leaves"]
+__all__ = ["Catalog", "Mode", "check_object"]
 
 Emit = Callable[[str, str], None]
 Obj = Mapping[str, Any]

@@ -10,11 +10,13 @@ the scope or of the workflow's globals, or matches one of the prefixes Argo lets
 """
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["TAG", "Scope", "is_parameter", "string_leaves", "tags"]
+from aphex.dsl.argo_yaml import string_leaves
+
+__all__ = ["TAG", "Scope", "is_parameter", "tags"]
 
 TAG = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _CHECKED_PREFIXES = ("item.", "steps.", "inputs.", "outputs.", "pod.", "workflow.", "tasks.")
@@ -34,18 +36,6 @@ _PARAMETER = re.compile(r"\{\{[-a-zA-Z0-9]+(\.[-a-zA-Z0-9_]+)*\}\}")
 def is_parameter(text: str) -> bool:
     """Argo's ``isParameter``: the text holds a simple ``{{a.b.c}}`` reference."""
     return bool(_PARAMETER.search(text))
-
-
-def string_leaves(value: Any, path: str) -> Iterator[tuple[str, str]]:
-    """Every string inside ``value`` with its field path (``spec.templates[0].name``)."""
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from string_leaves(item, f"{path}.{key}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from string_leaves(item, f"{path}[{index}]")
 
 
 def tags(text: str) -> list[str]:

@@ -1,9 +1,10 @@
 """Evaluation of DAG ``depends`` expressions and ``when`` conditions, as Argo's controller does.
 
 ``depends`` (https://argo-workflows.readthedocs.io/en/latest/enhanced-depends-logic/) is tokenised and
-validated by :mod:`aphex.dsl.lint.depends`, the linter's parser; here it is evaluated against the phases of
-finished tasks. A bare ``task`` means ``(task.Succeeded || task.Skipped || task.Daemoned)``, widened by the
-task's ``continueOn``, exactly as Argo expands it; ``dependencies: [a, b]`` is the conjunction of such terms.
+validated by :mod:`aphex.dsl.argo_yaml.depends`, the parser the linter uses too; here it is evaluated
+against the phases of finished tasks. A bare ``task`` means
+``(task.Succeeded || task.Skipped || task.Daemoned)``, widened by the task's ``continueOn``, exactly as Argo
+expands it; ``dependencies: [a, b]`` is the conjunction of such terms.
 
 ``when`` (https://argo-workflows.readthedocs.io/en/latest/walk-through/conditionals/) is a govaluate
 expression after ``{{...}}`` substitution; Argo turns govaluate variables (bare words) into strings, so
@@ -15,9 +16,9 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from aphex.dsl.argo_yaml import RESULTS, DependsError, task_names
+from aphex.dsl.argo_yaml import tokens as depends_tokens
 from aphex.dsl.errors import InputError
-from aphex.dsl.lint.depends import RESULTS, DependsError, task_names
-from aphex.dsl.lint.depends import tokens as depends_tokens
 
 __all__ = [
     "ExpressionError",

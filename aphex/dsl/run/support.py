@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aphex.dsl.lint.semantics import string_leaves
+from aphex.dsl.argo_yaml import string_leaves
 from aphex.dsl.run.expressions import ExpressionError, check_when, depends_references
 from aphex.dsl.run.exprlang import RETRY_EXPRESSION_NAMES, ExprError, check_expression
 from aphex.dsl.run.handlers import HandlerRegistry

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from aphex.dsl.config import ConfigError, load_config
 from aphex.dsl.config.cloudformation import (
     SELF_UPDATE_OUTPUT,
     cluster_export_template,
@@ -32,7 +33,6 @@ from aphex.dsl.config.cloudformation import (
     self_update_template,
 )
 from aphex.dsl.config.resources import PipelineError, PipelineResources, pipeline_id
-from aphex.dsl.config.validate import ConfigError, load_config
 from aphex.dsl.exit_codes import ExitCode, UnusableInput, refuse
 from aphex.dsl.names import InvalidValue
 from aphex.dsl.release import add_release_arguments

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from aphex.dsl.config.cli import main
-from aphex.dsl.config.validate import MAX_DOCUMENT_BYTES
+from aphex.dsl.config.reading import MAX_DOCUMENT_BYTES
 
 EXAMPLES = Path(__file__).parent / "examples"
 

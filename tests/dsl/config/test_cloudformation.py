@@ -21,6 +21,7 @@ import boto3
 import pytest
 from cfnlint.api import ManualArgs, lint
 
+from aphex.dsl.config import load_config
 from aphex.dsl.config.cloudformation import (
     METRICS_NAMESPACE,
     PIPELINE_TAG,
@@ -32,7 +33,6 @@ from aphex.dsl.config.cloudformation import (
     service_account_name,
 )
 from aphex.dsl.config.model import AphexConfig
-from aphex.dsl.config.validate import load_config
 from aphex.dsl.names import InvalidValue
 
 EXAMPLES = Path(__file__).parent / "examples"

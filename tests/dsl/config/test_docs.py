@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from aphex.dsl.config import load_config, validate_text
 from aphex.dsl.config.cli import main
-from aphex.dsl.config.validate import config_schema, load_config, validate_text
+from aphex.dsl.config.schema import config_schema
 from tools.config_docgen import END_MARKER, START_MARKER, render_reference, update_reference
 
 PAGE = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from aphex.dsl.config import load_config
 from aphex.dsl.config.model import (
     AphexConfig,
     Approval,
@@ -13,7 +14,6 @@ from aphex.dsl.config.model import (
     Stack,
     partition_of,
 )
-from aphex.dsl.config.validate import load_config
 
 EXAMPLES = Path(__file__).parent / "examples"
 

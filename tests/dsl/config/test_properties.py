@@ -13,14 +13,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from aphex.dsl.config import ConfigError, config_from_document, load_config, validate_document, validate_text
 from aphex.dsl.config.model import partition_of
-from aphex.dsl.config.validate import (
-    ConfigError,
-    config_from_document,
-    load_config,
-    validate_document,
-    validate_text,
-)
 
 REGIONS = {
     "aws": ["us-east-1", "eu-west-1", "ap-southeast-7", "il-central-1", "mx-central-1", "sa-east-1"],

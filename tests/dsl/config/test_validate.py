@@ -9,18 +9,11 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from aphex.dsl.config.validate import (
-    MAX_DEPTH,
-    MAX_DOCUMENT_BYTES,
-    MAX_NODES,
-    ConfigError,
-    ConfigProblem,
-    config_schema,
-    format_path,
-    load_config,
-    validate_document,
-    validate_text,
-)
+from aphex.dsl.config import ConfigError, ConfigProblem, load_config, validate_document, validate_text
+from aphex.dsl.config.problems import format_path
+from aphex.dsl.config.reading import MAX_DOCUMENT_BYTES, MAX_NODES
+from aphex.dsl.config.schema import config_schema
+from aphex.dsl.config.validate import MAX_DEPTH
 from aphex.dsl.names import KMS_KEY_ARN_PATTERN
 
 EXAMPLES = Path(__file__).parent / "examples"

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aphex.cli import main
+from aphex.dsl.config import load_config
 from aphex.dsl.config.cloudformation import (
     DEFAULT_WORKFLOW_TEMPLATE,
     oidc_provider_export,
@@ -22,7 +23,6 @@ from aphex.dsl.config.cloudformation import (
     self_update_stack_name,
 )
 from aphex.dsl.config.resources import pipeline_id
-from aphex.dsl.config.validate import load_config
 from aphex.dsl.settings import load_settings, settings_from_document
 from aphex.workflows.aphex_pipeline.bootstrap import pipeline_entry
 

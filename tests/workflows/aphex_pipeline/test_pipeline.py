@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 
 from aphex.cli import _lint_objects, main
 from aphex.dsl.bundle import dump_yaml
+from aphex.dsl.config import config_from_document, load_config
 from aphex.dsl.config.cloudformation import workflow_template_name
 from aphex.dsl.config.model import AphexConfig
 from aphex.dsl.config.resources import PipelineResources
-from aphex.dsl.config.validate import config_from_document, load_config
 from aphex.dsl.graph import mermaid
 from aphex.dsl.settings import BundleSettings, load_settings
 from aphex.workflows.aphex_pipeline.pipeline import (

@@ -742,7 +742,7 @@ def test_quote_meta_matches_exactly_the_text(text: str) -> None:
 
 
 def test_every_sensor_passes_parameters_its_template_declares_and_all_it_requires() -> None:
-    from aphex.dsl.config.validate import load_config
+    from aphex.dsl.config import load_config
     from aphex.workflows.aphex_pipeline.pipeline import pipeline_template
     from aphex.workflows.bundle import build_bundle
 

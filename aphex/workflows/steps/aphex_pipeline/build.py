@@ -31,8 +31,8 @@ from urllib.parse import quote
 
 from hera.workflows import Parameter
 
+from aphex.dsl.config import ConfigError, load_config
 from aphex.dsl.config.model import CONFIG_FILE
-from aphex.dsl.config.validate import ConfigError, load_config
 from aphex.dsl.names import InvalidValue, validate_commit_sha, validate_relative_path
 from aphex.workflows.steps.common.aws import validate_bucket
 from aphex.workflows.steps.common.exits import fail
@@ -86,7 +86,7 @@ def _now() -> datetime:
 
 def _build_commands(checkout: Path) -> list[str]:
     """``build.commands`` of the ``aphex-config.yaml`` at the checked-out commit, read and validated by
-    the same loader as every other stage (:func:`aphex.dsl.config.validate.load_config`)."""
+    the same loader as every other stage (:func:`aphex.dsl.config.load.load_config`)."""
     path = checkout / CONFIG_FILE
     if not path.is_file():
         raise InvalidValue(CONFIG_FILE, str(path.name), "does not exist at this commit")

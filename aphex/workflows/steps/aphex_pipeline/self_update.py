@@ -41,10 +41,10 @@ from botocore.exceptions import BotoCoreError, ClientError, WaiterError  # type:
 from hera.workflows import Parameter
 
 from aphex.dsl.bundle import dump_yaml
+from aphex.dsl.config import ConfigError, load_config
 from aphex.dsl.config.cloudformation import PIPELINE_TAG, pipeline_resources_template, pipeline_stack_name
 from aphex.dsl.config.model import CONFIG_FILE, AphexConfig
 from aphex.dsl.config.resources import PipelineError, PipelineResources, pipeline_id, template_name
-from aphex.dsl.config.validate import ConfigError, load_config
 from aphex.dsl.names import InvalidValue
 from aphex.dsl.settings import BundleSettings, SettingsError, settings_from_document
 from aphex.dsl.yaml_input import YamlInputError, load_yaml

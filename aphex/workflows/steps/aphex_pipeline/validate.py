@@ -2,7 +2,7 @@
 
 It validates the workflow parameters of the push, clones the pushed commit
 (:func:`aphex.workflows.steps.common.git.clone`), validates that commit's ``aphex-config.yaml`` with
-:func:`aphex.dsl.config.validate.load_config`, checks that the build tools (``git``, ``node``, ``cdk``,
+:func:`aphex.dsl.config.load.load_config`, checks that the build tools (``git``, ``node``, ``cdk``,
 ``bash``) are on ``PATH``, that the CDK context keys each environment requires are set in its app's
 ``cdk.json`` or ``cdk.context.json``, and that the pipeline's credentials reach every referenced account:
 STS ``GetCallerIdentity`` for the pipeline's own identity and, for every environment, the session the
@@ -30,8 +30,8 @@ from typing import Annotated, Any, Final
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 from hera.workflows import Parameter
 
+from aphex.dsl.config import ConfigError, load_config
 from aphex.dsl.config.model import CONFIG_FILE, AphexConfig, Environment
-from aphex.dsl.config.validate import ConfigError, load_config
 from aphex.dsl.names import InvalidValue, validate_commit_sha
 from aphex.workflows.steps.common.aws import session_for
 from aphex.workflows.steps.common.exits import fail

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from aphex.dsl.config import load_config
 from aphex.dsl.config.cloudformation import pipeline_resources_template
-from aphex.dsl.config.validate import load_config
 from aphex.dsl.names import InvalidValue
 from aphex.workflows.steps.aphex_pipeline import build
 from aphex.workflows.steps.common import git as git_step

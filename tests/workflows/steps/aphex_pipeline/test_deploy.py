@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto.cloudformation.models import Event, cloudformation_backends
 
+from aphex.dsl.config import load_config
 from aphex.dsl.config.cloudformation import PipelineRole, pipeline_resources_template
-from aphex.dsl.config.validate import load_config
 from aphex.workflows.steps.aphex_pipeline import build
 from aphex.workflows.steps.aphex_pipeline import deploy as cdk_deploy
 from aphex.workflows.steps.common import aws

@@ -22,8 +22,8 @@ from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from aphex.dsl.config import load_config
 from aphex.dsl.config.cloudformation import pipeline_resources_template
-from aphex.dsl.config.validate import load_config
 from aphex.workflows.steps.aphex_pipeline import monitoring
 from aphex.workflows.steps.aphex_pipeline.monitoring import Deployment, Phase
 from aphex.workflows.steps.common import kubernetes_api as kube_api

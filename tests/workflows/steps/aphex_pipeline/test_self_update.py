@@ -422,7 +422,7 @@ def test_property_20_credentials_are_checked_for_every_referenced_account(
     moto: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Seed property 20: credentials validated for each account, cross-account through its role."""
-    from aphex.dsl.config.validate import load_config
+    from aphex.dsl.config import load_config
 
     config = load_config(config_text(["staging", "production"]))
     account, problems = pipeline_validate.check_credentials(config, pipeline_session=boto3.Session())

@@ -7,6 +7,7 @@ import json
 import boto3
 import pytest
 
+from aphex.dsl.config import load_config
 from aphex.dsl.config.cloudformation import (
     cluster_export_template,
     pipeline_resources_template,
@@ -14,7 +15,6 @@ from aphex.dsl.config.cloudformation import (
     self_update_statements,
 )
 from aphex.dsl.config.iam_policy import Call, allows, resolve
-from aphex.dsl.config.validate import load_config
 from aphex.workflows.steps.aphex_pipeline.monitoring import store_self_update
 from aphex.workflows.steps.aphex_pipeline.self_update import deploy_pipeline_stack
 from tests.workflows.steps.conftest import PIPELINE_ACCOUNT, AwsCalls
