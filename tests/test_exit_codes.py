@@ -17,8 +17,8 @@ import pytest
 from aphex.dsl.exit_codes import MEANINGS, ExitCode, contract_text
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG_EXAMPLES = ROOT / "tests" / "config" / "examples"
-LINT_INVALID = ROOT / "tests" / "lint" / "corpus" / "invalid" / "cycle.yaml"
+CONFIG_EXAMPLES = ROOT / "tests" / "dsl" / "config" / "examples"
+LINT_INVALID = ROOT / "tests" / "dsl" / "lint" / "corpus" / "invalid" / "cycle.yaml"
 VALID_CONFIG = CONFIG_EXAMPLES / "valid-minimal.yaml"
 WORKFLOW = """\
 apiVersion: argoproj.io/v1alpha1

@@ -140,7 +140,7 @@ def deploy_args(tmp_path: Path, **overrides: str) -> dict[str, str]:
 
 
 def run_deploy(tmp_path: Path, **overrides: str) -> tuple[str, str]:
-    return preview.deploy(**deploy_args(tmp_path, **overrides), evidence=tmp_path / "evidence")
+    return preview.deploy_preview(**deploy_args(tmp_path, **overrides), evidence=tmp_path / "evidence")
 
 
 EVIDENCE_LISTS = [
@@ -245,13 +245,15 @@ def test_deploy_relaxes_pod_security_to_baseline_and_never_to_privileged(
     tmp_path: Path, cluster: Cluster, remote: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     ingresses(cluster.api)
-    preview.deploy(**deploy_args(tmp_path), evidence=tmp_path / "evidence", pod_security="baseline")
+    preview.deploy_preview(**deploy_args(tmp_path), evidence=tmp_path / "evidence", pod_security="baseline")
     labels = cluster.api.requests[0].body["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
     assert labels["pod-security.kubernetes.io/warn"] == "restricted"
     cluster.api.requests.clear()
     with pytest.raises(SystemExit):
-        preview.deploy(**deploy_args(tmp_path), evidence=tmp_path / "evidence", pod_security="privileged")
+        preview.deploy_preview(
+            **deploy_args(tmp_path), evidence=tmp_path / "evidence", pod_security="privileged"
+        )
     assert capsys.readouterr().err.startswith("invalid parameter pod-security:")
     assert cluster.api.requests == []
 
