@@ -42,8 +42,11 @@ class BundlePart:
     The plain manifests are the parts whose condition the settings meet; the Helm chart wraps each part
     in the same condition, so both always agree on what a toggle does. A part built for one entry of the
     ``pipelines`` setting names the entry's index in ``element``; the chart repeats it for every entry.
+    ``component`` names what the objects belong to (the implementation DAG, the Aphex pipelines...): the
+    chart keeps their templates in a folder of that name.
     """
 
+    component: str
     condition: Condition
     objects: list[dict[str, Any]]
     element: int | None = None

@@ -2,9 +2,11 @@
 :class:`~aphex.dsl.settings.BundleSettings`.
 
 The bundle is a list of :class:`~aphex.dsl.bundle.BundlePart`, each installed under a condition on the
-``components`` toggles, so ``aphex compile`` and the Helm chart agree on what a toggle does.
+``components`` toggles, so ``aphex compile`` and the Helm chart agree on what a toggle does. Each part
+names its :class:`Component`, the folder of its templates in the chart.
 """
 
+import enum
 import functools
 import itertools
 from typing import Any
@@ -32,7 +34,22 @@ from aphex.workflows.implementation_dag.previews import (
 from aphex.workflows.implementation_dag.rbac import rbac_objects
 from aphex.workflows.steps.cluster_verify.checks import Check
 
-__all__ = ["build_bundle", "bundle_parts", "component_parts", "required_checks"]
+__all__ = ["Component", "build_bundle", "bundle_parts", "component_parts", "required_checks"]
+
+
+class Component(enum.StrEnum):
+    """What a part of the bundle belongs to; the chart groups its templates in a folder of this name, as
+    the Argo community charts group theirs by component (argo-helm charts/argo-workflows/templates/
+    controller/, server/)."""
+
+    IMPLEMENTATION = "implementation"
+    """The implementation DAG, the agent templates, their RBAC, previews and the admission policy."""
+    PIPELINE = "pipeline"
+    """The Aphex pipelines' ServiceAccounts, RBAC and push Sensors, one set per ``pipelines`` entry."""
+    EVENTS = "events"
+    """The GitHub EventSource, the implementation Sensors and the Sensors' RBAC."""
+    VERIFY = "verify"
+    """``cluster-verify`` and its RBAC."""
 
 
 def bundle_parts(settings: BundleSettings) -> list[BundlePart]:
@@ -49,8 +66,9 @@ def component_parts(settings: BundleSettings) -> list[BundlePart]:
     docs = ("docsStage", settings.components.docs_stage)
     dag = manifest(implementation_dag(settings))
     parts = [
-        BundlePart(condition=(implementation, docs), objects=[dag]),
+        BundlePart(component=Component.IMPLEMENTATION, condition=(implementation, docs), objects=[dag]),
         BundlePart(
+            component=Component.IMPLEMENTATION,
             condition=(implementation,),
             objects=[
                 manifest(coderun_template(settings)),
@@ -65,21 +83,39 @@ def component_parts(settings: BundleSettings) -> list[BundlePart]:
     events = ("events", True)
     parts += [
         BundlePart(
-            condition=(events,), objects=[*event_source_objects(settings), *sensor_rbac_objects(settings)]
+            component=Component.EVENTS,
+            condition=(events,),
+            objects=[*event_source_objects(settings), *sensor_rbac_objects(settings)],
         ),
-        BundlePart(condition=(events, implementation), objects=implementation_trigger_objects(settings)),
+        BundlePart(
+            component=Component.EVENTS,
+            condition=(events, implementation),
+            objects=implementation_trigger_objects(settings),
+        ),
     ]
     pipeline = ("pipeline", True)
     for index, entry in enumerate(settings.pipelines):
         parts += [
-            BundlePart(condition=(pipeline,), objects=pipeline_rbac(entry, settings), element=index),
             BundlePart(
-                condition=(pipeline, events), objects=push_trigger_objects(settings, entry), element=index
+                component=Component.PIPELINE,
+                condition=(pipeline,),
+                objects=pipeline_rbac(entry, settings),
+                element=index,
+            ),
+            BundlePart(
+                component=Component.PIPELINE,
+                condition=(pipeline, events),
+                objects=push_trigger_objects(settings, entry),
+                element=index,
             ),
         ]
     if settings.components.docs_stage:
         parts.append(
-            BundlePart(condition=(implementation, docs), objects=[manifest(docsrun_template(settings))])
+            BundlePart(
+                component=Component.IMPLEMENTATION,
+                condition=(implementation, docs),
+                objects=[manifest(docsrun_template(settings))],
+            )
         )
     return parts
 
@@ -107,13 +143,18 @@ def _derived(components: Combination) -> tuple[Check, ...]:
     the steps of the pipelines (compiled apart from the bundle) read."""
     tokens = symbolic(components)
     own = BundlePart(
+        component=Component.VERIFY,
         condition=(),
         objects=[
             manifest(cluster_verify_template(tokens.settings, [])),
             *verifier_rbac_objects(tokens.settings, []),
         ],
     )
-    pipelines = BundlePart(condition=(("pipeline", True),), objects=[pipeline_steps_read(tokens.settings)])
+    pipelines = BundlePart(
+        component=Component.PIPELINE,
+        condition=(("pipeline", True),),
+        objects=[pipeline_steps_read(tokens.settings)],
+    )
     every = [*component_parts(tokens.settings), own, pipelines]
     parts = [part for part in every if part.applies(dict(components))]
     return tuple(derive_checks(parts, tokens.tokens, [name for name, _ in components]))
@@ -181,7 +222,7 @@ def _verify_parts(settings: BundleSettings) -> list[BundlePart]:
     template = manifest(cluster_verify_template(settings, required_checks(settings)))
     rbac = tokens.real(list(_verify_objects(components)[1:]), settings)
     return [
-        BundlePart(condition=condition, objects=[obj])
+        BundlePart(component=Component.VERIFY, condition=condition, objects=[obj])
         for condition, obj in zip(_verify_conditions(components), [template, *rbac], strict=True)
     ]
 

@@ -1,8 +1,8 @@
 """Render the chart with a real Helm engine into plain files, for the security gates (``make gates``).
 
 ``python -m tests.chart.render OUT [VALUES]`` writes what ``helm template aphex helm/aphex -n argo -f
-VALUES`` would print, one file per template, so checkov scans exactly what a cluster would receive from
-the chart.
+VALUES`` would print, one file per template in the chart's folders (``OUT/implementation/...``), so
+checkov scans exactly what a cluster would receive from the chart.
 """
 
 import sys
@@ -25,7 +25,9 @@ def main(out: Path, values_file: Path | None = None) -> int:
     written = 0
     for name, text in sorted(manifests.items()):
         if name.endswith(".yaml") and text.strip():
-            (out / Path(name).name).write_text(text, encoding="utf-8")
+            target = out / Path(name).relative_to(f"{CHART.name}/templates")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
             written += 1
     print(f"rendered {written} chart templates into {out}")
     return 0

@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from aphex.dsl.bundle import BundlePart
+from aphex.workflows.bundle import Component
 from aphex.workflows.cluster_verify.prerequisites import PrerequisiteError, derive_checks, symbolic
 
 ORDER = ["implementationDag", "docsStage", "events", "pipeline"]
@@ -37,7 +38,11 @@ def test_a_template_needs_its_crds_its_namespace_and_the_secrets_it_reads() -> N
             {"name": "hook", "secret": {"secretName": "slack", "items": [{"key": "url", "path": "u"}]}}
         ],
     }
-    part = BundlePart(condition=(("events", True),), objects=[_template("ns0z", templates=[container])])
+    part = BundlePart(
+        component=Component.EVENTS,
+        condition=(("events", True),),
+        objects=[_template("ns0z", templates=[container])],
+    )
     assert _lines([part]) == [
         "CustomResourceDefinition workflows.argoproj.io (required by components.events)",
         "CustomResourceDefinition workflowtaskresults.argoproj.io (required by components.events)",
@@ -64,10 +69,11 @@ def test_what_an_object_creates_needs_its_crd_too() -> None:
     }
     parts = [
         BundlePart(
+            component=Component.IMPLEMENTATION,
             condition=(("implementationDag", True),),
             objects=[_template("ns0z", templates=[{"resource": {"action": "create", "manifest": manifest}}])],
         ),
-        BundlePart(condition=(("events", True),), objects=[sensor]),
+        BundlePart(component=Component.EVENTS, condition=(("events", True),), objects=[sensor]),
     ]
     lines = _lines(parts)
     assert (
@@ -93,10 +99,12 @@ def test_what_an_object_creates_needs_its_crd_too() -> None:
 def test_a_new_kind_or_api_is_refused_until_it_is_described() -> None:
     unknown_kind = {"apiVersion": "gr2z.x/v1", "kind": "Widget", "metadata": {"name": "w"}}
     with pytest.raises(PrerequisiteError, match=r"kind Widget .*CUSTOM_RESOURCE_PLURALS"):
-        derive_checks([BundlePart(condition=(), objects=[unknown_kind])], TOKENS, ORDER)
+        derive_checks(
+            [BundlePart(component=Component.VERIFY, condition=(), objects=[unknown_kind])], TOKENS, ORDER
+        )
     beta = {"apiVersion": "resource.k8s.io/v1beta1", "kind": "ResourceClaim", "metadata": {"name": "c"}}
     with pytest.raises(PrerequisiteError, match="NEWER_APIS or ALWAYS_SERVED"):
-        derive_checks([BundlePart(condition=(), objects=[beta])], TOKENS, ORDER)
+        derive_checks([BundlePart(component=Component.VERIFY, condition=(), objects=[beta])], TOKENS, ORDER)
 
 
 def test_tokens_are_replaced_by_the_values_they_stand_for() -> None:
