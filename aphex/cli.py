@@ -34,7 +34,7 @@ def _settings_refused(args: argparse.Namespace, problems: Sequence[str]) -> Unus
 
 def _check_output(out: Path) -> None:
     """Refuse ``out`` unless aphex may replace it (it holds no files aphex did not write)."""
-    from aphex.dsl.bundle import OutputDirectoryError, check_output_directory
+    from aphex.dsl.bundle_writer import OutputDirectoryError, check_output_directory
 
     try:
         check_output_directory(out.resolve())
@@ -52,7 +52,7 @@ def _version() -> str:
 
 
 def _compile(args: argparse.Namespace) -> int:
-    from aphex.dsl.bundle import write_bundle
+    from aphex.dsl.bundle_writer import write_bundle
     from aphex.dsl.settings import SettingsError, load_settings
     from aphex.workflows.bundle import build_bundle
 
@@ -100,7 +100,7 @@ def _pipeline_template(args: argparse.Namespace, settings: Any) -> dict[str, Any
 
 def _lint_objects(objects: Sequence[dict[str, Any]]) -> list[str]:
     """Lint compiled objects in memory, exactly as ``aphex lint`` would lint the written files."""
-    from aphex.dsl.bundle import object_path
+    from aphex.dsl.bundle_writer import object_path
     from aphex.dsl.lint import SourceDocument, lint_documents
 
     documents = [SourceDocument(file=str(object_path(obj)), index=0, data=obj) for obj in objects]

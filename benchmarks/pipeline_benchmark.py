@@ -10,7 +10,7 @@ Run: ``.venv/bin/python -m benchmarks.pipeline_benchmark``.
 import time
 from typing import Any
 
-from aphex.dsl.bundle import dump_yaml
+from aphex.dsl.bundle_writer import dump_yaml
 from aphex.dsl.config import config_from_document
 from aphex.dsl.settings import load_settings
 from aphex.workflows.aphex_pipeline.pipeline import pipeline_template

@@ -31,7 +31,7 @@ from typing import Any, Final
 
 import yaml
 
-from aphex.dsl.bundle import OUTPUT_MARKER, BundlePart, Condition, dump_yaml, write_tree
+from aphex.dsl.bundle_writer import OUTPUT_MARKER, BundlePart, Condition, dump_yaml, write_tree
 from aphex.dsl.chart_readme import chart_readme
 from aphex.dsl.deadlines import AGENT_VALIDATE_SECONDS, AGENTS_WITHOUT_DOCS, STAGE_TIMEOUT_SECONDS
 from aphex.dsl.errors import DefinitionError
@@ -523,7 +523,7 @@ def _file_name(obj: Mapping[str, Any], tokens: list[str], scope: str) -> str:
 
 def template_path(component: str, file_name: str) -> str:
     """The path in the chart of the template ``file_name`` of an object of ``component`` (its
-    :class:`~aphex.dsl.bundle.BundlePart`'s): a folder per component. Helm renders every file under
+    :class:`~aphex.dsl.bundle_writer.BundlePart`'s): a folder per component. Helm renders every file under
     ``templates/`` whatever its depth, except those whose name starts with ``_`` (helm
     pkg/chart/loader/load.go keeps every ``templates/`` file; pkg/engine/engine.go, render, skips the
     partials), so the folders change nothing a release holds."""

@@ -1,7 +1,7 @@
 """Everything the aphex bundle installs on a cluster, built from one
 :class:`~aphex.dsl.settings.BundleSettings`.
 
-The bundle is a list of :class:`~aphex.dsl.bundle.BundlePart`, each installed under a condition on the
+The bundle is a list of :class:`~aphex.dsl.bundle_writer.BundlePart`, each installed under a condition on the
 ``components`` toggles, so ``aphex compile`` and the Helm chart agree on what a toggle does. Each part
 names its :class:`Component`, the folder of its templates in the chart.
 """
@@ -11,7 +11,7 @@ import functools
 import itertools
 from typing import Any
 
-from aphex.dsl.bundle import BundlePart, Condition
+from aphex.dsl.bundle_writer import BundlePart, Condition
 from aphex.dsl.manifest import manifest
 from aphex.dsl.settings import BundleSettings
 from aphex.workflows.aphex_pipeline.pipeline import pipeline_rbac, pipeline_steps_read

@@ -17,7 +17,7 @@ from jsonschema import Draft7Validator
 
 from aphex.cli import main as aphex
 from aphex.dsl import chart as chart_module
-from aphex.dsl.bundle import OUTPUT_MARKER, dump_yaml, object_path
+from aphex.dsl.bundle_writer import OUTPUT_MARKER, dump_yaml, object_path
 from aphex.dsl.chart import GENERATED, ChartError, _mark_flag, chart_files
 from aphex.dsl.config import load_config
 from aphex.dsl.exit_codes import ExitCode

@@ -1,4 +1,4 @@
-"""Settings loading (aphex.dsl.settings) and the all-or-nothing bundle writer (aphex.dsl.bundle)."""
+"""Settings loading (aphex.dsl.settings) and the all-or-nothing bundle writer (aphex.dsl.bundle_writer)."""
 
 from pathlib import Path
 from typing import Any
@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from aphex.cli import main as cli_main
-from aphex.dsl.bundle import OUTPUT_MARKER, BundleError, OutputDirectoryError, dump_yaml, write_bundle
+from aphex.dsl.bundle_writer import OUTPUT_MARKER, BundleError, OutputDirectoryError, dump_yaml, write_bundle
 from aphex.dsl.images import REPOSITORY_PATTERN, TAG_PATTERN
 from aphex.dsl.names import APP_PATTERN, DNS_NAME_PATTERN, IAM_ROLE_ARN_PATTERN
 from aphex.dsl.params import ParameterDefinitionError, workflow_parameter

@@ -114,7 +114,7 @@ def test_agent_stages_of_the_implementation_dag_take_only_validated_values(
 
 @pytest.mark.parametrize("forbidden", ["/merge", "merge_method", "auto-merge", "automerge"])
 def test_nothing_in_the_bundle_mentions_a_merge(bundle: list[dict[str, Any]], forbidden: str) -> None:
-    from aphex.dsl.bundle import dump_yaml
+    from aphex.dsl.bundle_writer import dump_yaml
 
     for obj in bundle:
         assert forbidden not in dump_yaml(obj).lower(), obj["metadata"]["name"]

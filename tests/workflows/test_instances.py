@@ -5,7 +5,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aphex.dsl.bundle import object_path
+from aphex.dsl.bundle_writer import object_path
 from aphex.dsl.lint import SourceDocument, lint_documents
 from aphex.dsl.settings import BundleSettings, load_settings
 from aphex.workflows.bundle import build_bundle

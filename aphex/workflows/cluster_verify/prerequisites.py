@@ -39,7 +39,7 @@ from typing import Any, Final
 
 import yaml
 
-from aphex.dsl.bundle import BundlePart, Condition
+from aphex.dsl.bundle_writer import BundlePart, Condition
 from aphex.dsl.chart import sentinel_values
 from aphex.dsl.errors import DefinitionError
 from aphex.dsl.settings import BundleSettings, load_settings

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aphex.cli import _lint_objects, main
-from aphex.dsl.bundle import dump_yaml
+from aphex.dsl.bundle_writer import dump_yaml
 from aphex.dsl.config import config_from_document, load_config
 from aphex.dsl.config.cloudformation import workflow_template_name
 from aphex.dsl.config.model import AphexConfig

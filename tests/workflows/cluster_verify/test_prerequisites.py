@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from aphex.dsl.bundle import BundlePart
+from aphex.dsl.bundle_writer import BundlePart
 from aphex.workflows.bundle import Component
 from aphex.workflows.cluster_verify.prerequisites import PrerequisiteError, derive_checks, symbolic
 

@@ -40,7 +40,7 @@ from typing import Annotated, Any, Final
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError  # type: ignore[import-untyped]
 from hera.workflows import Parameter
 
-from aphex.dsl.bundle import dump_yaml
+from aphex.dsl.bundle_writer import dump_yaml
 from aphex.dsl.config import ConfigError, load_config
 from aphex.dsl.config.cloudformation import PIPELINE_TAG, pipeline_resources_template, pipeline_stack_name
 from aphex.dsl.config.model import CONFIG_FILE, AphexConfig

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aphex.cli import main as aphex
-from aphex.dsl.bundle import object_path
+from aphex.dsl.bundle_writer import object_path
 from aphex.dsl.lint import SourceDocument, lint_documents
 from aphex.dsl.manifest import manifest
 from aphex.dsl.names import InvalidValue
