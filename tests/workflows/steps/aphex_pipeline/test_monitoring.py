@@ -26,7 +26,7 @@ from aphex.dsl.config import load_config
 from aphex.dsl.config.cloudformation import pipeline_resources_template
 from aphex.workflows.steps.aphex_pipeline import monitoring
 from aphex.workflows.steps.aphex_pipeline.monitoring import Deployment, Phase
-from aphex.workflows.steps.common import kubernetes_api as kube_api
+from aphex.workflows.steps.common import kubernetes_api
 from tests.standins.kube_api import KubeStandIn, kube_standin
 from tests.standins.servers import refused_url, reply, serve
 from tests.workflows.steps.common.argo_nodes import STAGES, run_nodes, workflow_object
@@ -74,7 +74,7 @@ def stage(
 def kube(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[KubeStandIn]:
     """The API server, holding the run's Workflow as the controller left it when the exit handler started."""
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    monkeypatch.setattr(kube_api, "_sleep", lambda seconds: None)
+    monkeypatch.setattr(kubernetes_api, "_sleep", lambda seconds: None)
     with kube_standin() as standin:
         monkeypatch.setenv("KUBECONFIG", str(standin.kubeconfig(tmp_path / "kubeconfig")))
         standin.put(WORKFLOW_PATH, workflow_object(WORKFLOW, run_nodes(WORKFLOW, FAILED_DEPLOY)))

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from aphex.dsl.exit_codes import INVALID_INPUT
-from aphex.workflows.steps.common import kubernetes_api as kube_api
+from aphex.workflows.steps.common import kubernetes_api
 from aphex.workflows.steps.implementation_dag.agent_runs import stop_agents
 from tests.runner import run_step
 from tests.standins.kube_api import KubeStandIn, kube_standin
@@ -31,7 +31,7 @@ def _run(name: str, workflow: str, phase: str | None) -> dict[str, Any]:
 @pytest.fixture
 def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[KubeStandIn]:
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    monkeypatch.setattr(kube_api, "_sleep", lambda seconds: None)
+    monkeypatch.setattr(kubernetes_api, "_sleep", lambda seconds: None)
     with kube_standin() as standin:
         monkeypatch.setenv("KUBECONFIG", str(standin.kubeconfig(tmp_path / "kubeconfig")))
         yield standin

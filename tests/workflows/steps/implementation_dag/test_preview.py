@@ -18,7 +18,7 @@ from aphex.dsl.names import helm_release_name, preview_namespace
 from aphex.dsl.settings import BundleSettings, load_settings
 from aphex.workflows.bundle import build_bundle
 from aphex.workflows.implementation_dag.dag import preview_quota_entries
-from aphex.workflows.steps.common import kubernetes_api as kube_api
+from aphex.workflows.steps.common import kubernetes_api
 from aphex.workflows.steps.implementation_dag import preview
 from tests.runner import run_step
 from tests.standins.commands import StandIns, install
@@ -98,7 +98,7 @@ def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     waits: list[float] = []
-    monkeypatch.setattr(kube_api, "_sleep", waits.append)
+    monkeypatch.setattr(kubernetes_api, "_sleep", waits.append)
     monkeypatch.setenv("GITHUB_URL", f"file://{tmp_path / 'remotes'}")
     monkeypatch.setenv("APHEX_SERVICE_ACCOUNT", "aphex-preview-deployer")
     monkeypatch.setenv("APHEX_WORKFLOW_NAMESPACE", "argo")
@@ -285,12 +285,12 @@ def test_a_refused_call_fails_at_once_naming_it(
 def test_an_api_server_that_keeps_failing_gives_up_after_five_attempts(
     tmp_path: Path, cluster: Cluster, remote: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for _ in range(kube_api.ATTEMPTS):
+    for _ in range(kubernetes_api.ATTEMPTS):
         cluster.api.fail_next("PATCH", r"/namespaces/[^/]+$", 500, "etcdserver: request timed out")
     with pytest.raises(SystemExit):
         run_deploy(tmp_path)
     assert "apply Namespace " in capsys.readouterr().err
-    assert cluster.api.calls() == [APPLIES[0]] * kube_api.ATTEMPTS
+    assert cluster.api.calls() == [APPLIES[0]] * kubernetes_api.ATTEMPTS
 
 
 def test_a_pinned_commit_that_is_not_the_head_is_deployed(
@@ -644,7 +644,7 @@ def test_the_janitor_leaves_a_preview_whose_expiry_changed_since_it_listed(
     reads: list[str] = []
     real_read = preview._read_namespace
 
-    def read_after_a_new_run_started(cluster: kube_api.Cluster, namespace: str) -> dict[str, object]:
+    def read_after_a_new_run_started(cluster: kubernetes_api.Cluster, namespace: str) -> dict[str, object]:
         reads.append(namespace)
         del janitor.api.objects[NS]["metadata"]["annotations"]["aphex.dev/expires-at"]
         return real_read(cluster, namespace)

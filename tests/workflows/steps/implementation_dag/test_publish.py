@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from aphex.dsl.names import preview_namespace
 from aphex.workflows.steps.common.github import GitHubClient, GitHubError, resolve_token
-from aphex.workflows.steps.implementation_dag import publish as report
+from aphex.workflows.steps.implementation_dag import publish
 from tests.runner import run_step
 from tests.standins.github import GitHubStandIn, github_standin
 
@@ -32,10 +32,10 @@ SUCCESS = {
 
 
 def test_success_posts_one_comment_and_one_approval_pinned_to_the_commit(github: GitHubStandIn) -> None:
-    report.publish_success(**SUCCESS)
+    publish.publish_success(**SUCCESS)
     assert len(github.comments) == 1
     body = github.comments[0]["body"]
-    assert body.startswith(report.marker(42))
+    assert body.startswith(publish.marker(42))
     assert "https://hello-pr-42.preview.example.com/" in body
     assert "https://argo.example.com/workflows/argo/implementation-dag-x7k2p" in body
     assert "`acceptance-evidence`" in body
@@ -43,8 +43,8 @@ def test_success_posts_one_comment_and_one_approval_pinned_to_the_commit(github:
 
 
 def test_a_rerun_updates_the_comment_and_posts_no_second_review(github: GitHubStandIn) -> None:
-    report.publish_success(**SUCCESS)
-    report.publish_success(**{**SUCCESS, "expires_at": "2026-11-24T12:00:00Z"})
+    publish.publish_success(**SUCCESS)
+    publish.publish_success(**{**SUCCESS, "expires_at": "2026-11-24T12:00:00Z"})
     assert len(github.comments) == 1
     assert "2026-11-24T12:00:00Z" in github.comments[0]["body"]
     assert len(github.reviews) == 1
@@ -53,7 +53,7 @@ def test_a_rerun_updates_the_comment_and_posts_no_second_review(github: GitHubSt
 
 def test_a_502_is_retried_and_posts_exactly_once(github: GitHubStandIn) -> None:
     github.fail_next(r"/issues/42/comments$", 502)
-    report.publish_success(**SUCCESS)
+    publish.publish_success(**SUCCESS)
     assert len(github.comments) == 1
     assert github.paths("GET").count("/repos/octo-org/hello/issues/42/comments") == 2
 
@@ -78,16 +78,16 @@ def test_client_errors_are_not_retried() -> None:
 
 def test_the_marker_is_found_on_a_later_page(github: GitHubStandIn) -> None:
     github.comments.extend({"id": i, "body": f"chatter {i}"} for i in range(150))
-    github.comments.append({"id": 999, "body": report.marker(42) + "\nold summary"})
-    report.publish_success(**SUCCESS)
+    github.comments.append({"id": 999, "body": publish.marker(42) + "\nold summary"})
+    publish.publish_success(**SUCCESS)
     assert len(github.comments) == 151
-    assert github.comments[-1]["body"].startswith(report.marker(42) + "\n## Implementation DAG: succeeded")
+    assert github.comments[-1]["body"].startswith(publish.marker(42) + "\n## Implementation DAG: succeeded")
 
 
 def test_approval_is_withheld_when_the_head_moved(github: GitHubStandIn) -> None:
     github.head_sha = "b" * 40
-    report.publish_success(**SUCCESS)
-    report.publish_success(**SUCCESS)
+    publish.publish_success(**SUCCESS)
+    publish.publish_success(**SUCCESS)
     assert github.reviews == []
     assert len(github.comments) == 1
     assert "Approval withheld: the pull request's head moved to `" + "b" * 40 in github.comments[0]["body"]
@@ -102,7 +102,7 @@ def test_failure_comments_the_failed_nodes_and_never_approves(github: GitHubStan
             "message": "helm ``` exited 1",
         },
     ]
-    report.publish_failure(
+    publish.publish_failure(
         owner="octo-org",
         repo="hello",
         pr="42",
@@ -121,7 +121,7 @@ def test_failure_comments_the_failed_nodes_and_never_approves(github: GitHubStan
 
 
 def test_a_failed_issue_run_comments_on_the_issue(github: GitHubStandIn) -> None:
-    report.publish_failure(
+    publish.publish_failure(
         owner="octo-org",
         repo="hello",
         pr="",
@@ -139,7 +139,7 @@ def test_a_failed_issue_run_comments_on_the_issue(github: GitHubStandIn) -> None
 
 
 def test_failure_with_invalid_parameters_reports_nothing(github: GitHubStandIn) -> None:
-    report.publish_failure(
+    publish.publish_failure(
         owner="-bad-",
         repo="hello",
         pr="42",
@@ -177,7 +177,7 @@ def test_bad_inputs_are_named(
     github: GitHubStandIn, capsys: pytest.CaptureFixture[str], field: str, value: str, named: str
 ) -> None:
     with pytest.raises(SystemExit):
-        report.publish_success(**{**SUCCESS, field: value})
+        publish.publish_success(**{**SUCCESS, field: value})
     assert capsys.readouterr().err.startswith(f"invalid parameter {named}:")
     assert github.requests == []
 
@@ -187,7 +187,7 @@ def test_missing_credentials_are_explained(
 ) -> None:
     monkeypatch.delenv("GITHUB_TOKEN")
     with pytest.raises(SystemExit):
-        report.publish_success(**SUCCESS)
+        publish.publish_success(**SUCCESS)
     assert "GITHUB_APP_PRIVATE_KEY" in capsys.readouterr().err
 
 
