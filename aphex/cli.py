@@ -190,7 +190,9 @@ def _config(args: argparse.Namespace) -> int:
     return config_main(["validate", *(str(file) for file in args.files)])
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line parser; the options of ``pipeline`` and ``run`` only when ``command`` is one of
+    them or None (every command's options)."""
     from aphex.dsl.release import add_release_arguments
 
     parser = argparse.ArgumentParser(
@@ -247,18 +249,21 @@ def _parser() -> argparse.ArgumentParser:
     validate_cmd.add_argument("files", nargs="+", type=Path, metavar="FILE", help="aphex-config.yaml files")
     validate_cmd.set_defaults(handler=_config)
 
+    # The options of these two come from modules only they need: other commands do not import them.
     pipeline_cmd = commands.add_parser(
         "pipeline", help="an Aphex pipeline's CloudFormation templates and values entry (docs/install.md)"
     )
-    from aphex.workflows.aphex_pipeline.bootstrap import add_arguments as add_pipeline_arguments
+    if command in (None, "pipeline"):
+        from aphex.workflows.aphex_pipeline.bootstrap import add_arguments as add_pipeline_arguments
 
-    add_pipeline_arguments(pipeline_cmd)
+        add_pipeline_arguments(pipeline_cmd)
     pipeline_cmd.set_defaults(handler=_pipeline)
 
     run_cmd = commands.add_parser("run", help="run a compiled workflow on this machine (docs/run.md)")
-    from aphex.dsl.run.cli import add_arguments as add_run_arguments
+    if command in (None, "run"):
+        from aphex.dsl.run.cli import add_arguments as add_run_arguments
 
-    add_run_arguments(run_cmd)
+        add_run_arguments(run_cmd)
     run_cmd.set_defaults(handler=_run)
 
     graph_cmd = commands.add_parser("graph", help="print a Mermaid diagram of a compiled DAG")
@@ -269,7 +274,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``aphex`` console script: the exit status of :class:`ExitCode`."""
-    args = _parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    command = next((argument for argument in arguments if not argument.startswith("-")), None)
+    args = _parser(command).parse_args(arguments)
     try:
         return int(args.handler(args))
     except UnusableInput as error:

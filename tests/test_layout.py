@@ -109,3 +109,38 @@ def test_each_contract_catches_its_violation(kind: str, tmp_path: Path) -> None:
     done = _lint_imports({**TREE, module: TREE[module] + text}, tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"{_contracts()[kind]['name']} BROKEN" in done.stdout
+
+
+CLIENT_LIBRARIES = ("boto3", "botocore.session", "botocore.credentials", "jwt", "kubernetes")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["compile", "--out", "{out}"],
+        ["graph", "implementation-dag"],
+        ["lint", "{out}"],
+    ],
+    ids=lambda command: command[0],
+)
+def test_building_and_checking_the_bundle_imports_no_cloud_client(command: list[str], tmp_path: Path) -> None:
+    """The pipeline definitions import the step modules for Hera's runner, but build no AWS, GitHub App
+    or Kubernetes client: those libraries are imported where a step builds one
+    (aphex.workflows.steps.common.aws, github, kubernetes_api), so aphex compile does not pay for them
+    (benchmarks/compile_benchmark.py)."""
+    out = tmp_path / "bundle"
+    subprocess.run([sys.executable, "-m", "aphex.cli", "compile", "--out", str(out)], check=True)
+    argv = [
+        part.replace("{out}", str(tmp_path / "again" if command[0] == "compile" else out)) for part in command
+    ]
+    probe = (
+        "import runpy, sys\n"
+        f"sys.argv = ['aphex', *{argv!r}]\n"
+        "try:\n"
+        "    runpy.run_module('aphex.cli', run_name='__main__')\n"
+        "except SystemExit as end:\n"
+        "    assert not end.code, end.code\n"
+        f"print(sorted(name for name in {CLIENT_LIBRARIES!r} if name in sys.modules))\n"
+    )
+    answer = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True)
+    assert answer.stdout.splitlines()[-1] == "[]"

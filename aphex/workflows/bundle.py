@@ -9,13 +9,19 @@ names its :class:`Component`, the folder of its templates in the chart.
 import enum
 import functools
 import itertools
-from typing import Any
+from typing import Any, Final
 
 from aphex.dsl.bundle_writer import BundlePart, Condition
 from aphex.dsl.manifest import manifest
 from aphex.dsl.settings import BundleSettings
 from aphex.workflows.aphex_pipeline.pipeline import pipeline_rbac, pipeline_steps_read
-from aphex.workflows.cluster_verify.prerequisites import derive_checks, required_by_toggles, symbolic
+from aphex.workflows.cluster_verify.prerequisites import (
+    Symbolic,
+    found_checks,
+    merge_found,
+    required_by_toggles,
+    symbolic,
+)
 from aphex.workflows.cluster_verify.template import cluster_verify_template, verifier_rbac_objects
 from aphex.workflows.events import (
     event_source_objects,
@@ -34,7 +40,16 @@ from aphex.workflows.implementation_dag.previews import (
 from aphex.workflows.implementation_dag.rbac import rbac_objects
 from aphex.workflows.steps.cluster_verify.checks import Check
 
-__all__ = ["Component", "build_bundle", "bundle_parts", "component_parts", "required_checks"]
+__all__ = [
+    "SHAPE_TOGGLES",
+    "Combination",
+    "Component",
+    "build_bundle",
+    "bundle_parts",
+    "component_parts",
+    "required_checks",
+    "token_parts",
+]
 
 
 class Component(enum.StrEnum):
@@ -136,12 +151,29 @@ def _components(settings: BundleSettings) -> Combination:
     return tuple(settings.to_values()["components"].items())
 
 
+SHAPE_TOGGLES: Final = frozenset({"docsStage"})
+"""The component toggles that change what a part holds, not only whether it is installed: the
+implementation DAG offers the docs stage only with ``docsStage``. Every other toggle only selects parts,
+so the parts of any combination are those of the combination with the same shape toggles and every other
+toggle on, less the parts whose condition it fails (tests/workflows/test_bundle.py pins this for every
+combination)."""
+
+
+def _shape(components: Combination) -> Combination:
+    return tuple((name, value if name in SHAPE_TOGGLES else True) for name, value in components)
+
+
+def _token_settings(components: Combination) -> Symbolic:
+    """The token settings for these toggles; by :data:`SHAPE_TOGGLES`, those of their shape."""
+    return symbolic(_shape(components))
+
+
 @functools.cache
-def _derived(components: Combination) -> tuple[Check, ...]:
-    """The checks of these toggles, derived from the bundle of the token settings (see
-    :mod:`aphex.workflows.cluster_verify.prerequisites`): the components' parts, the verifier's own, and what
-    the steps of the pipelines (compiled apart from the bundle) read."""
-    tokens = symbolic(components)
+def _token_parts(shape: Combination) -> tuple[tuple[BundlePart, tuple[Check, ...]], ...]:
+    """Every part in token space for these shape toggles (every other toggle on), with what it needs:
+    the components' parts, the verifier's own, and what the steps of the pipelines (compiled apart
+    from the bundle) read."""
+    tokens = symbolic(shape)
     own = BundlePart(
         component=Component.VERIFY,
         condition=(),
@@ -155,9 +187,26 @@ def _derived(components: Combination) -> tuple[Check, ...]:
         condition=(("pipeline", True),),
         objects=[pipeline_steps_read(tokens.settings)],
     )
-    every = [*component_parts(tokens.settings), own, pipelines]
-    parts = [part for part in every if part.applies(dict(components))]
-    return tuple(derive_checks(parts, tokens.tokens, [name for name, _ in components]))
+    every = (*component_parts(tokens.settings), own, pipelines)
+    return tuple((part, found_checks(part, tokens.tokens)) for part in every)
+
+
+def token_parts(components: Combination) -> list[BundlePart]:
+    """The parts these toggles install, in token space (see
+    :mod:`aphex.workflows.cluster_verify.prerequisites`)."""
+    return [part for part, _ in _token_parts(_shape(components)) if part.applies(dict(components))]
+
+
+@functools.cache
+def _derived(components: Combination) -> tuple[Check, ...]:
+    """The checks of these toggles, derived from the bundle of the token settings."""
+    findings = [
+        (part.condition, found)
+        for part, found in _token_parts(_shape(components))
+        if part.applies(dict(components))
+    ]
+    order = [name for name, _ in components]
+    return tuple(merge_found(findings, _token_settings(components).tokens, order))
 
 
 @functools.cache
@@ -170,14 +219,14 @@ def _symbolic_checks(components: Combination) -> tuple[Check, ...]:
 def required_checks(settings: BundleSettings) -> list[Check]:
     """What the cluster must hold for the components ``settings`` enable (``cluster-verify``'s checks)."""
     components = _components(settings)
-    checks: tuple[Check, ...] = symbolic(components).real(_symbolic_checks(components), settings)
+    checks: tuple[Check, ...] = _token_settings(components).real(_symbolic_checks(components), settings)
     return list(checks)
 
 
 @functools.cache
 def _verify_objects(components: Combination) -> tuple[dict[str, Any], ...]:
     """``cluster-verify`` and its RBAC for these toggles, in token space."""
-    tokens = symbolic(components)
+    tokens = _token_settings(components)
     checks = _symbolic_checks(components)
     template = manifest(cluster_verify_template(tokens.settings, checks))
     return (template, *verifier_rbac_objects(tokens.settings, checks))
@@ -218,7 +267,7 @@ def _verify_parts(settings: BundleSettings) -> list[BundlePart]:
     so that the Roles follow the values that name namespaces, not their spelling; the template is built
     from ``settings`` (its image may have a digest, which has no token)."""
     components = _components(settings)
-    tokens = symbolic(components)
+    tokens = _token_settings(components)
     template = manifest(cluster_verify_template(settings, required_checks(settings)))
     rbac = tokens.real(list(_verify_objects(components)[1:]), settings)
     return [

@@ -52,6 +52,8 @@ __all__ = [
     "PrerequisiteError",
     "Symbolic",
     "derive_checks",
+    "found_checks",
+    "merge_found",
     "required_by_toggles",
     "symbolic",
 ]
@@ -247,6 +249,14 @@ def _named_by(found: Check, tokens: Mapping[str, str]) -> str:
     return "; ".join(part for part in (found.detail, named) if part)
 
 
+def found_checks(part: BundlePart, tokens: Mapping[str, str]) -> tuple[Check, ...]:
+    """What the objects of ``part`` need, each check as found (not yet merged with the other parts')."""
+    found: list[Check] = list(_namespaces_found(part.objects, tokens))
+    for obj in part.objects:
+        found += [*_api_found(obj), *_secrets_found(obj), *_eventbus_found(obj)]
+    return tuple(found)
+
+
 def derive_checks(
     parts: Sequence[BundlePart], tokens: Mapping[str, str], order: Sequence[str]
 ) -> list[Check]:
@@ -255,13 +265,18 @@ def derive_checks(
     ``tokens`` maps each value's token to its path (``events.namespace``); ``order`` lists the
     component toggles in the order required-by lists name them.
     """
+    return merge_found([(part.condition, found_checks(part, tokens)) for part in parts], tokens, order)
+
+
+def merge_found(
+    findings: Sequence[tuple[Condition, Sequence[Check]]], tokens: Mapping[str, str], order: Sequence[str]
+) -> list[Check]:
+    """The checks of :func:`derive_checks` from what :func:`found_checks` found in each part (with the
+    part's condition), so that a caller deriving many combinations of the same parts finds once."""
     conditions: dict[Check, set[frozenset[str]]] = {}
     secret_keys: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
-    for part in parts:
-        condition = _required_by(part.condition)
-        found: list[Check] = list(_namespaces_found(part.objects, tokens))
-        for obj in part.objects:
-            found += [*_api_found(obj), *_secrets_found(obj), *_eventbus_found(obj)]
+    for part_condition, found in findings:
+        condition = _required_by(part_condition)
         for item in found:
             if item.kind == CheckKind.SECRET:
                 keys, one_of = secret_keys.setdefault((item.namespace, item.name), ([], []))
@@ -315,12 +330,13 @@ def required_by_toggles(
     enabled = [name for name in order if current[name]]
     result = []
     for check in derived[tuple(current.items())]:
+        key = identity(check)
         needed = [
             frozenset(subset)
             for size in range(len(enabled) + 1)
             for subset in itertools.combinations(enabled, size)
             if all(
-                identity(check) in found
+                key in found
                 for combination, found in present.items()
                 if all(dict(combination)[name] for name in subset)
             )

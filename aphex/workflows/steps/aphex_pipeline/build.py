@@ -34,7 +34,7 @@ from hera.workflows import Parameter
 from aphex.dsl.config import ConfigError, load_config
 from aphex.dsl.config.model import CONFIG_FILE
 from aphex.dsl.names import InvalidValue, validate_commit_sha, validate_relative_path
-from aphex.workflows.steps.common.aws import validate_bucket
+from aphex.workflows.steps.common.aws import pod_session, validate_bucket
 from aphex.workflows.steps.common.exits import fail
 from aphex.workflows.steps.common.git import clone, validate_branch
 from aphex.workflows.steps.common.process import StepError
@@ -180,10 +180,8 @@ def package(source: Path, metadata: BuildMetadata) -> bytes:
 
 
 def s3_client() -> Any:
-    """The pipeline account's S3 client (boto3 resolves region, credentials and endpoint)."""
-    import boto3  # type: ignore[import-untyped]
-
-    return boto3.Session().client("s3")
+    """The pipeline account's S3 client."""
+    return pod_session().client("s3")
 
 
 def _tags(metadata: BuildMetadata) -> tuple[dict[str, str], str]:

@@ -39,7 +39,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Final
 
-import boto3  # type: ignore[import-untyped]
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 from hera.workflows import Artifact, Parameter
 
@@ -48,6 +47,7 @@ from aphex.workflows.steps.aphex_pipeline.build import fetch_artifacts
 from aphex.workflows.steps.aphex_pipeline.monitoring import Deployment, deployment_metrics, put_metrics
 from aphex.workflows.steps.common.aws import (
     credential_environment,
+    pod_session,
     session_for,
     validate_account,
     validate_bucket,
@@ -449,7 +449,7 @@ def _emit_deployment_metrics(environment: str, timeline: Sequence[StackRun]) -> 
         datetime.now(UTC),
     )
     try:
-        put_metrics(boto3.Session().client("cloudwatch"), data)
+        put_metrics(pod_session().client("cloudwatch"), data)
     except (BotoCoreError, ClientError) as error:
         print(f"warning: deployment metrics were not emitted: {error}", file=sys.stderr)
 
@@ -532,7 +532,7 @@ def cdk_deploy(
     work = scratch(f"deploy-{environment}-")
     try:
         root = fetch_artifacts(
-            boto3.Session().client("s3"), bucket=bucket, commit_sha=commit_sha, destination=work / "artifacts"
+            pod_session().client("s3"), bucket=bucket, commit_sha=commit_sha, destination=work / "artifacts"
         )
     except ClientError as error:
         raise StepError(

@@ -60,7 +60,7 @@ from aphex.workflows.steps.aphex_pipeline.run_stages import (
     status_nodes,
 )
 from aphex.workflows.steps.common.argo_values import workflow_failures
-from aphex.workflows.steps.common.aws import validate_bucket
+from aphex.workflows.steps.common.aws import pod_session, validate_bucket
 from aphex.workflows.steps.common.exits import fail
 from aphex.workflows.steps.common.git import validate_branch
 from aphex.workflows.steps.common.kubernetes_api import Cluster, connect
@@ -394,9 +394,7 @@ def _now() -> datetime:
 
 
 def _boto_session() -> Any:
-    import boto3  # type: ignore[import-untyped]
-
-    return boto3.Session()
+    return pod_session()
 
 
 def _cluster() -> Cluster:

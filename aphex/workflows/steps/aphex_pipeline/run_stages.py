@@ -30,8 +30,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from kubernetes import client
-
 from aphex.dsl.names import InvalidValue
 from aphex.workflows.steps.common.kubernetes_api import RAW, Cluster
 from aphex.workflows.steps.common.process import StepError
@@ -94,10 +92,11 @@ def stage_names(value: str) -> list[str]:
 
 def read_workflow(cluster: Cluster, *, namespace: str, name: str) -> dict[str, Any]:
     """``GET`` the Workflow (the one verb the monitor account has on ``workflows``)."""
-    api = client.CustomObjectsApi(cluster.api)
     return cluster.call(
         f"get workflows.{GROUP}",
-        lambda: api.get_namespaced_custom_object(GROUP, VERSION, namespace, "workflows", name, **RAW),
+        lambda: cluster.custom.get_namespaced_custom_object(
+            GROUP, VERSION, namespace, "workflows", name, **RAW
+        ),
     )
 
 

@@ -20,13 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Final
 
-import boto3  # type: ignore[import-untyped]
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 from hera.workflows import Artifact, Parameter
 
 from aphex.dsl.names import InvalidValue, validate_commit_sha, validate_relative_path
 from aphex.workflows.steps.aphex_pipeline.build import fetch_artifacts
-from aphex.workflows.steps.common.aws import validate_bucket
+from aphex.workflows.steps.common.aws import pod_session, validate_bucket
 from aphex.workflows.steps.common.exits import fail
 from aphex.workflows.steps.common.process import StepError
 from aphex.workflows.steps.common.scratch import scratch
@@ -209,7 +208,7 @@ def run_tests(
             stack_outputs=stack_outputs,
             working_directory=working_directory,
             command_timeout=command_timeout,
-            s3=boto3.Session().client("s3"),
+            s3=pod_session().client("s3"),
         )
     except (InvalidValue, StepError, BotoCoreError, ClientError) as error:
         raise fail(error) from None

@@ -49,6 +49,7 @@ from aphex.dsl.names import InvalidValue
 from aphex.dsl.settings import BundleSettings, SettingsError, settings_from_document
 from aphex.dsl.yaml_input import YamlInputError, load_yaml
 from aphex.workflows.steps.aphex_pipeline.monitoring import store_self_update
+from aphex.workflows.steps.common.aws import pod_session
 from aphex.workflows.steps.common.git import clone
 from aphex.workflows.steps.common.process import StepError, run
 from aphex.workflows.steps.common.scratch import scratch
@@ -258,9 +259,7 @@ def _renamed(config: AphexConfig, settings: BundleSettings, installed: str) -> s
 
 
 def _client(service: str) -> Any:
-    import boto3  # type: ignore[import-untyped]
-
-    return boto3.Session().client(service)
+    return pod_session().client(service)
 
 
 def self_update(

@@ -33,7 +33,7 @@ from hera.workflows import Parameter
 from aphex.dsl.config import ConfigError, load_config
 from aphex.dsl.config.model import CONFIG_FILE, AphexConfig, Environment
 from aphex.dsl.names import InvalidValue, validate_commit_sha
-from aphex.workflows.steps.common.aws import session_for
+from aphex.workflows.steps.common.aws import pod_session, session_for
 from aphex.workflows.steps.common.exits import fail
 from aphex.workflows.steps.common.git import clone, validate_branch
 from aphex.workflows.steps.common.process import StepError
@@ -299,9 +299,7 @@ def run_validation(
 
 
 def _session() -> Any:
-    import boto3  # type: ignore[import-untyped]
-
-    return boto3.Session()
+    return pod_session()
 
 
 def validate(

@@ -16,19 +16,16 @@ freezes the current ones, and the deploy step takes them again for every stack.
 
 Endpoints: boto3 honours ``AWS_ENDPOINT_URL`` (and ``AWS_ENDPOINT_URL_<SERVICE>``) by itself; an explicit
 ``endpoint_url`` is used for the STS call and by :func:`client`. Tests point both at a moto server.
+
+boto3 and botocore's session and credential modules are imported by the functions that build sessions,
+not by this module: the pipeline definitions import the step modules (Hera's runner needs the functions),
+and ``aphex compile`` should not pay for AWS clients it never builds (benchmarks/compile_benchmark.py).
 """
 
 import os
 import re
 from collections.abc import Mapping
 from typing import Any
-
-import boto3  # type: ignore[import-untyped]
-import botocore.session  # type: ignore[import-untyped]
-from botocore.credentials import (  # type: ignore[import-untyped]
-    CredentialProvider,
-    RefreshableCredentials,
-)
 
 from aphex.dsl.config.model import CDK_QUALIFIER, partition_of
 from aphex.dsl.names import InvalidValue
@@ -39,6 +36,7 @@ __all__ = [
     "credential_environment",
     "default_cross_account_role",
     "partition_for",
+    "pod_session",
     "role_arn",
     "session_for",
     "session_name",
@@ -134,6 +132,10 @@ def session_for(
     validate_account(account)
     validate_account(pipeline_account, "pipeline-account")
     validate_region(region)
+    import boto3  # type: ignore[import-untyped]
+    import botocore.session  # type: ignore[import-untyped]
+    from botocore.credentials import RefreshableCredentials  # type: ignore[import-untyped]
+
     if account == pipeline_account and not role:
         return boto3.Session(region_name=region)
     arn = role_arn(account, region, role or default_cross_account_role(account, region))
@@ -158,16 +160,27 @@ def session_for(
     return boto3.Session(botocore_session=core, region_name=region)
 
 
-class _AssumedRole(CredentialProvider):  # type: ignore[misc]
-    """The first provider of a session's chain: the assumed role's refreshable credentials."""
+def pod_session() -> Any:
+    """The session of the pod's own credentials (boto3 resolves region, credentials and endpoint)."""
+    import boto3
+
+    return boto3.Session()
+
+
+class _AssumedRole:
+    """The first provider of a session's chain: the assumed role's refreshable credentials.
+
+    What botocore's resolver asks of a provider (botocore credentials.py, CredentialResolver and
+    CredentialProvider): a ``METHOD`` naming it, a ``CANONICAL_NAME`` (None: not selectable by
+    ``credential_source``) and ``load``."""
 
     METHOD = "sts-assume-role"
+    CANONICAL_NAME = None
 
-    def __init__(self, credentials: RefreshableCredentials) -> None:
-        super().__init__()
+    def __init__(self, credentials: Any) -> None:
         self._assumed = credentials
 
-    def load(self) -> RefreshableCredentials:
+    def load(self) -> Any:
         return self._assumed
 
 

@@ -9,13 +9,13 @@ endpoint: the pipeline approves, it never merges.
 """
 
 import base64
+import os
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from enum import StrEnum
 from typing import Any, Final
 
-import jwt
 import requests
 
 from aphex.dsl.errors import ExecutionError
@@ -59,6 +59,9 @@ def api_url_from_env(environ: Mapping[str, str]) -> str:
 
 
 def _app_jwt(app_id: str, private_key: str, now: float) -> str:
+    # Imported here: signing needs PyJWT and cryptography, which compiling a pipeline never does.
+    import jwt
+
     key = private_key.replace("\\n", "\n").strip() + "\n"
     issued = int(now) - 60
     return jwt.encode({"iat": issued, "exp": issued + 540, "iss": app_id}, key, algorithm="RS256")
@@ -66,8 +69,6 @@ def _app_jwt(app_id: str, private_key: str, now: float) -> str:
 
 def resolve_token(*, owner: str, repo: str, environ: Mapping[str, str] | None = None) -> str | None:
     """A token for ``owner/repo``: ``GITHUB_TOKEN``, else a GitHub App installation token, else None."""
-    import os
-
     env = os.environ if environ is None else environ
     if env.get("GITHUB_TOKEN"):
         return env["GITHUB_TOKEN"]

@@ -6,19 +6,25 @@ Objects are written with server-side apply under one field manager
 (https://kubernetes.io/docs/reference/using-api/server-side-apply/). Conflicts (409), throttling (429)
 and server errors (5xx) are retried with backoff, as are refused connections; any other answer fails
 at once with :class:`ApiError` naming the call, the HTTP status and the API server's message.
+
+The Kubernetes client is imported by :func:`connect` and :class:`Cluster`, not by this module: the
+pipeline definitions import the step modules (Hera's runner needs the functions), and ``aphex compile``
+should not pay for a client it never builds (benchmarks/compile_benchmark.py).
 """
 
 import json
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import urllib3
-from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
 
 from aphex.workflows.steps.common.process import StepError
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+    from kubernetes.client.exceptions import ApiException
 
 __all__ = [
     "APPLY_CONTENT_TYPE",
@@ -52,7 +58,7 @@ class NotFound(ApiError):
     """The object does not exist (HTTP 404)."""
 
 
-def _message(error: ApiException) -> str:
+def _message(error: "ApiException") -> str:
     """The ``message`` of the Status the API server answered with, else the reason phrase."""
     try:
         status = json.loads(error.body or "")
@@ -61,7 +67,7 @@ def _message(error: ApiException) -> str:
     return str(status.get("message") or error.reason or "") if isinstance(status, dict) else str(error.reason)
 
 
-def _retry_after(error: ApiException, default: float) -> float:
+def _retry_after(error: "ApiException", default: float) -> float:
     value = (error.headers or {}).get("Retry-After", "")
     return float(value) if value.isdigit() else default
 
@@ -74,7 +80,9 @@ def _sleep(seconds: float) -> None:
 class Cluster:
     """The typed API groups a step uses, every call through :meth:`call`."""
 
-    def __init__(self, api: client.ApiClient, *, field_manager: str) -> None:
+    def __init__(self, api: "ApiClient", *, field_manager: str) -> None:
+        from kubernetes import client
+
         self.api = api
         self.field_manager = field_manager
         self.core = client.CoreV1Api(api)
@@ -82,10 +90,13 @@ class Cluster:
         self.networking = client.NetworkingV1Api(api)
         self.apps = client.AppsV1Api(api)
         self.batch = client.BatchV1Api(api)
+        self.custom = client.CustomObjectsApi(api)
 
     def call(self, what: str, request: Callable[[], Any]) -> dict[str, Any]:
         """Run ``request`` (a typed call with :data:`RAW` options) and decode its JSON answer; retry
         conflicts, throttling, 5xx and connection failures; raise :class:`ApiError` otherwise."""
+        from kubernetes.client.exceptions import ApiException
+
         for attempt in range(1, ATTEMPTS + 1):
             wait = float(2 ** (attempt - 1))
             try:
@@ -136,6 +147,8 @@ class Cluster:
 
 def connect(*, field_manager: str) -> Cluster:
     """A client configured from the pod's ServiceAccount, or from ``KUBECONFIG`` outside a cluster."""
+    from kubernetes import client, config
+
     configuration = client.Configuration()
     try:
         if os.environ.get("KUBERNETES_SERVICE_HOST"):

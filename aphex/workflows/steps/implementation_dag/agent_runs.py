@@ -12,8 +12,6 @@ stops an agent whose run is deleted. Kubernetes API calls go through
 import re
 from typing import Any, Final
 
-from kubernetes import client
-
 from aphex.dsl.labels import LABEL_PREFIX
 from aphex.dsl.names import DNS_LABEL_PATTERN, InvalidValue, validate_dns_name
 from aphex.workflows.steps.common.exits import fail
@@ -30,7 +28,6 @@ _LABEL = re.compile(DNS_LABEL_PATTERN)
 
 def _runs(
     cluster: Cluster,
-    api: client.CustomObjectsApi,
     *,
     group: str,
     version: str,
@@ -41,7 +38,7 @@ def _runs(
     try:
         answer = cluster.call(
             f"list {plural}.{group} in {namespace}",
-            lambda: api.list_namespaced_custom_object(
+            lambda: cluster.custom.list_namespaced_custom_object(
                 group, version, namespace, plural, label_selector=selector, **RAW
             ),
         )
@@ -55,12 +52,11 @@ def stop_unfinished_runs(
     cluster: Cluster, *, workflow: str, namespace: str, group: str, version: str
 ) -> list[str]:
     """Delete the workflow's agent runs that have not finished; return ``<plural>/<name>`` of each."""
-    api = client.CustomObjectsApi(cluster.api)
     selector = f"{LABEL_PREFIX}workflow={workflow}"
     stopped: list[str] = []
     for plural in PLURALS:
         for run in _runs(
-            cluster, api, group=group, version=version, namespace=namespace, plural=plural, selector=selector
+            cluster, group=group, version=version, namespace=namespace, plural=plural, selector=selector
         ):
             name = str(run["metadata"]["name"])
             phase = (run.get("status") or {}).get("phase")
@@ -69,7 +65,7 @@ def stop_unfinished_runs(
             try:
                 cluster.call(
                     f"delete {plural}.{group} {namespace}/{name}",
-                    lambda name=name, plural=plural: api.delete_namespaced_custom_object(  # type: ignore[misc]
+                    lambda name=name, plural=plural: cluster.custom.delete_namespaced_custom_object(  # type: ignore[misc]
                         group, version, namespace, plural, name, **RAW
                     ),
                 )
