@@ -37,8 +37,9 @@ def _meta(
 ) -> Manifest:
     meta: Manifest = {
         "name": name,
+        # str(): a role may be a StrEnum member, which YAML cannot write as a plain string.
         "labels": standard_labels(
-            name=role, component="rbac", version=settings.version, instance=settings.instance
+            name=str(role), component="rbac", version=settings.version, instance=settings.instance
         ),
     }
     if namespaced:

@@ -19,6 +19,7 @@ from typing import Any, Final
 from aphex.dsl.errors import InputError
 from aphex.dsl.images import ImageRef
 from aphex.dsl.quantities import Quantities, ResourceProfile
+from aphex.dsl.stage import ResourceClass
 from aphex.dsl.values_schema import instance_problems, values_problems
 from aphex.dsl.yaml_input import YamlInputError, load_yaml
 
@@ -135,6 +136,11 @@ class StepResources:
         )
     )
     """The Aphex pipeline's builds, CDK synthesis and deployment, and tests (with node_modules)."""
+
+    def of(self, resource_class: ResourceClass) -> ResourceProfile:
+        """The requests and limits of ``resource_class``."""
+        profile: ResourceProfile = getattr(self, resource_class.value)
+        return profile
 
 
 @dataclass(frozen=True, kw_only=True)

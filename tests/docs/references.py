@@ -174,11 +174,8 @@ def known_references(root: Path) -> Known:
     from aphex.workflows.aphex_pipeline.pipeline import NAME as DEFAULT_PIPELINE
     from aphex.workflows.aphex_pipeline.pipeline import pipeline_template
     from aphex.workflows.bundle import build_bundle
-    from aphex.workflows.implementation_dag.dag import (
-        PREVIEW_WORKLOADS_ROLE,
-        SERVICE_ACCOUNT_DEPLOYER,
-        preview_quota_entries,
-    )
+    from aphex.workflows.implementation_dag.dag import PREVIEW_WORKLOADS_ROLE, preview_quota_entries
+    from aphex.workflows.steps.common.accounts import Account
     from aphex.workflows.steps.implementation_dag.preview import (
         EXPIRES_AT,
         JANITOR_EXPIRES,
@@ -201,7 +198,7 @@ def known_references(root: Path) -> Known:
             repo="hello",
             pr=42,
             workflow="implementation-dag-x7k2p",
-            service_account=settings.names.object(SERVICE_ACCOUNT_DEPLOYER),
+            service_account=settings.names.object(Account.PREVIEW_DEPLOYER),
             service_account_namespace=settings.namespace,
             workloads_role=settings.names.cluster(PREVIEW_WORKLOADS_ROLE),
             ingress_namespace=settings.ingress_namespace,

@@ -120,7 +120,6 @@ STEP_CLASS: Final = {
     # agents, previews, verification
     "validate-coderun": "light",
     "validate-docsrun": "light",
-    "cleanup": "standard",
     "expire-previews": "standard",
     "verify-cluster": "light",
     # the Aphex pipeline

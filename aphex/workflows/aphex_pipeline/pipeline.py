@@ -45,27 +45,23 @@ from aphex.dsl.config.resources import (
     pipeline_identity,
     template_name,
 )
-from aphex.dsl.labels import standard_labels
 from aphex.dsl.manifest import manifest
 from aphex.dsl.metrics import run_metrics, stage_metrics
 from aphex.dsl.params import workflow_parameter, workflow_parameter_ref
 from aphex.dsl.rbac import EXECUTOR_RULE, account_objects
-from aphex.dsl.security import SCRATCH_PATH, pod_security_context, scratch_volume
+from aphex.dsl.security import SCRATCH_PATH
 from aphex.dsl.settings import BundleSettings, ClusterPipeline, settings_document
-from aphex.dsl.steps import (
-    RetryPolicy,
-    github_credentials_env,
-    network_retry,
-    runner_step,
-    workflow_pod_placement,
-)
-from aphex.workflows.steps.aphex_pipeline.approval import Decision, check_approval
-from aphex.workflows.steps.aphex_pipeline.build import build
-from aphex.workflows.steps.aphex_pipeline.deploy import deploy_stacks
-from aphex.workflows.steps.aphex_pipeline.monitoring import record_workflow
-from aphex.workflows.steps.aphex_pipeline.run_tests import run_tests
-from aphex.workflows.steps.aphex_pipeline.self_update import self_update
-from aphex.workflows.steps.aphex_pipeline.validate import PLAN_FIELDS, plan_output_name, validate
+from aphex.dsl.steps import github_credentials_env, runner_step
+from aphex.dsl.workflow_templates import template_basics
+from aphex.workflows.steps.aphex_pipeline.approval import STAGE as CHECK_APPROVAL
+from aphex.workflows.steps.aphex_pipeline.approval import Decision
+from aphex.workflows.steps.aphex_pipeline.build import STAGE as BUILD
+from aphex.workflows.steps.aphex_pipeline.deploy import STAGE as DEPLOY
+from aphex.workflows.steps.aphex_pipeline.monitoring import STAGE as RECORD
+from aphex.workflows.steps.aphex_pipeline.run_tests import STAGE as RUN_TESTS
+from aphex.workflows.steps.aphex_pipeline.self_update import STAGE as SELF_UPDATE
+from aphex.workflows.steps.aphex_pipeline.validate import PLAN_FIELDS, plan_output_name
+from aphex.workflows.steps.aphex_pipeline.validate import STAGE as VALIDATE
 
 __all__ = [
     "IRSA_ANNOTATION",
@@ -87,9 +83,6 @@ PLAN_DIRECTORY: Final = f"{SCRATCH_PATH}/plan"
 SLACK_MOUNT: Final = "/etc/aphex/slack"
 APPROVAL_WITHOUT_TIMEOUT_SECONDS: Final = 7 * 24 * 3600
 """How long the run's deadline lets an approval without ``timeout`` wait."""
-HEAVY_SCRATCH: Final = "8Gi"
-_ON_ERROR: Final = RetryPolicy(policy="OnError")
-"""Repository code: retry only when the pod itself broke (eviction, node loss), never a failed command."""
 
 
 def _accounts(name: str, settings: BundleSettings) -> dict[str, str]:
@@ -127,11 +120,6 @@ def _deadline(config: AphexConfig, settings: BundleSettings) -> int:
         if environment.approval is not None and environment.approval.required
     )
     return settings.workflow_deadline_seconds + waits
-
-
-def _heavy(step: Any) -> Any:
-    step.volumes = [scratch_volume(HEAVY_SCRATCH)]
-    return step
 
 
 def _needs_approval(environment: Environment) -> bool:
@@ -190,28 +178,23 @@ def aphex_pipeline(
     resources = PipelineResources.from_cluster_pipeline(pipeline)
     name = template_name(config, settings)
     accounts = service_accounts(config, settings)
-    deployer = settings.deployer_image
-    builder = settings.builder_image
     bucket = resources.artifact_bucket
     environments = [environment.name for environment in config.environments]
     with WorkflowTemplate(
-        name=name,
-        namespace=settings.namespace,
-        labels=standard_labels(
-            name=name, component="pipeline", version=settings.version, instance=settings.instance
-        ),
-        annotations={
-            "workflows.argoproj.io/description": (
+        **template_basics(
+            settings,
+            name=name,
+            app_name=name,
+            component="pipeline",
+            description=(
                 "Aphex delivery pipeline: validate, build, self-update, then each environment in order "
                 "(approval, deploy, tests); the exit handler records the run and notifies."
             ),
-        },
+            service_account=accounts[PipelineRole.MONITOR.value],
+        ),
         entrypoint="main",
         on_exit="exit-handler",
         arguments=_arguments(),
-        service_account_name=accounts[PipelineRole.MONITOR.value],
-        security_context=pod_security_context(),
-        **workflow_pod_placement(settings),
         active_deadline_seconds=_deadline(config, settings),
         # One run per pipeline at a time: later pushes queue. Argo keys a mutex by namespace and name
         # (argo-workflows workflow/sync/lock_name.go, getMutexLockName); the template name carries the
@@ -222,119 +205,72 @@ def aphex_pipeline(
         archive_logs=settings.archive_logs,
         metrics=run_metrics(name),
     ) as template:
+        account = accounts.__getitem__
+        github_env = github_credentials_env(settings)
+        # A template shared by the environments names its stage after the task: <template>-<environment>
+        # (environment names are the configuration's, checked at compile time).
+        per_environment = "-{{inputs.parameters.environment}}"
         validate_step = runner_step(
-            validate,
-            env=github_credentials_env(settings),
-            name="validate",
-            image=builder,
-            resources=settings.step_resources.standard,
-            retry=network_retry(),
-            timeout="15m",
-            service_account=accounts[PipelineRole.DEPLOY.value],
+            VALIDATE,
+            settings,
+            env=github_env,
+            metrics=stage_metrics(name, "validate"),
+            outputs=[
+                Parameter(
+                    name=plan_output_name(environment, field),
+                    value_from=ValueFrom(path=f"{PLAN_DIRECTORY}/{environment}/{field}"),
+                )
+                for environment in environments
+                for field in PLAN_FIELDS
+            ],
+            account_name=account,
         )
-        validate_step.outputs = [
-            Parameter(
-                name=plan_output_name(environment, field),
-                value_from=ValueFrom(path=f"{PLAN_DIRECTORY}/{environment}/{field}"),
-            )
-            for environment in environments
-            for field in PLAN_FIELDS
-        ]
-        build_step = _heavy(
-            runner_step(
-                build,
-                env=github_credentials_env(settings),
-                name="build",
-                image=builder,
-                resources=settings.step_resources.heavy,
-                retry=_ON_ERROR,
-                timeout="2h",
-                service_account=accounts[PipelineRole.BUILD.value],
-            )
+        build_step = runner_step(
+            BUILD, settings, env=github_env, metrics=stage_metrics(name, "build"), account_name=account
         )
         self_update_step = runner_step(
-            self_update,
-            env=github_credentials_env(settings),
-            name="self-update",
-            image=deployer,
-            resources=settings.step_resources.standard,
-            retry=network_retry(),
-            timeout="45m",
-            service_account=accounts[SELF_UPDATE_SERVICE_ACCOUNT],
+            SELF_UPDATE,
+            settings,
+            env=github_env,
+            metrics=stage_metrics(name, SELF_UPDATE_SERVICE_ACCOUNT),
+            account_name=account,
         )
-        deploy_step = _heavy(
-            runner_step(
-                deploy_stacks,
-                name="deploy",
-                image=builder,
-                resources=settings.step_resources.heavy,
-                retry=_ON_ERROR,
-                timeout="6h",
-                service_account=accounts[PipelineRole.DEPLOY.value],
-            )
+        deploy_step = runner_step(
+            DEPLOY, settings, metrics=stage_metrics(name, "deploy" + per_environment), account_name=account
         )
-        tests_step = _heavy(
-            runner_step(
-                run_tests,
-                name="run-tests",
-                image=builder,
-                resources=settings.step_resources.heavy,
-                retry=_ON_ERROR,
-                timeout="24h",
-                service_account=accounts[PipelineRole.BUILD.value],
-            )
-        )
-        record_step = runner_step(
-            record_workflow,
-            name="record-workflow",
-            image=deployer,
-            resources=settings.step_resources.light,
-            retry=network_retry(),
-            timeout="15m",
-            service_account=accounts[PipelineRole.MONITOR.value],
+        tests_step = runner_step(
+            RUN_TESTS, settings, metrics=stage_metrics(name, "tests" + per_environment), account_name=account
         )
         slack = config.notifications.slack
-        if slack is not None:
-            secret = slack.webhook_secret
-            existing = record_step.volumes
-            record_step.volumes = [
-                *(existing if isinstance(existing, list) else [existing] if existing else []),
+        record_step = runner_step(
+            RECORD,
+            settings,
+            metrics=stage_metrics(name, "record"),
+            volumes=[
                 SecretVolume(
                     name="slack-webhook",
-                    secret_name=secret.name,
+                    secret_name=slack.webhook_secret.name,
                     mount_path=SLACK_MOUNT,
                     read_only=True,
                     optional=True,
-                    items=[KeyToPath(key=secret.key, path="webhook-url")],
-                ),
+                    items=[KeyToPath(key=slack.webhook_secret.key, path="webhook-url")],
+                )
             ]
+            if slack is not None
+            else [],
+            account_name=account,
+        )
         approvals = {
             environment.name: _approval(environment, name)
             for environment in config.environments
             if _needs_approval(environment)
         }
         check_step = runner_step(
-            check_approval,
-            name="check-approval",
-            image=deployer,
-            resources=settings.step_resources.light,
-            timeout="5m",
-            service_account=accounts[PipelineRole.MONITOR.value],
+            CHECK_APPROVAL,
+            settings,
+            metrics=stage_metrics(name, "check-approval" + per_environment),
+            account_name=account,
         )
-
-        # A template shared by the environments names its stage after the task: <template>-<environment>
-        # (environment names are the configuration's, checked at compile time).
-        per_environment = "-{{inputs.parameters.environment}}"
-        for step, stage in (
-            (validate_step, "validate"),
-            (build_step, "build"),
-            (self_update_step, SELF_UPDATE_SERVICE_ACCOUNT),
-            (check_step, "check-approval" + per_environment),
-            (deploy_step, "deploy" + per_environment),
-            (tests_step, "tests" + per_environment),
-            (record_step, "record"),
-        ):
-            step.metrics = stage_metrics(name, stage)
 
         with DAG(name="main") as main:
             validate_step(

@@ -16,23 +16,20 @@ from typing import Any, Final
 from hera.workflows import DAG, WorkflowTemplate
 from hera.workflows.models import PodGC, TTLStrategy
 
-from aphex.dsl.labels import standard_labels
 from aphex.dsl.rbac import EXECUTOR_RULE, account_objects, binding, cluster_role, namespaced_role
-from aphex.dsl.security import pod_security_context
 from aphex.dsl.settings import BundleSettings
-from aphex.dsl.steps import RetryPolicy, runner_step, workflow_pod_placement
-from aphex.workflows.steps.cluster_verify.checks import Check, CheckKind, checks_to_json, verify_cluster
+from aphex.dsl.steps import runner_step
+from aphex.dsl.workflow_templates import template_basics
+from aphex.workflows.steps.cluster_verify.checks import STAGE, Check, CheckKind, checks_to_json
+from aphex.workflows.steps.common.accounts import Account
 
 __all__ = [
     "NAME",
-    "SERVICE_ACCOUNT_VERIFIER",
     "cluster_verify_template",
     "verifier_rbac_objects",
 ]
 
 NAME: Final = "cluster-verify"
-SERVICE_ACCOUNT_VERIFIER: Final = "verifier"
-"""Role of the verifier's ServiceAccount: ``<instance>-verifier``, ``aphex-verifier`` by default."""
 DEADLINE_SECONDS: Final = 600
 
 Manifest = dict[str, Any]
@@ -40,38 +37,25 @@ Manifest = dict[str, Any]
 
 def cluster_verify_template(settings: BundleSettings, checks: Sequence[Check]) -> WorkflowTemplate:
     """Build the ``cluster-verify`` WorkflowTemplate running ``checks``."""
-    account = settings.names.object(SERVICE_ACCOUNT_VERIFIER)
     with WorkflowTemplate(
-        name=settings.names.template(NAME),
-        namespace=settings.namespace,
-        labels=standard_labels(
-            name=NAME, component="verify", version=settings.version, instance=settings.instance
-        ),
-        annotations={
-            "workflows.argoproj.io/description": (
+        **template_basics(
+            settings,
+            name=settings.names.template(NAME),
+            app_name=NAME,
+            component="verify",
+            description=(
                 "Checks that the cluster has what the enabled components of aphex need (CRDs, APIs, "
                 "namespaces, Secrets, the EventBus); fails with the list of what is missing."
             ),
-        },
+            service_account=settings.names.object(Account.VERIFIER),
+        ),
         entrypoint="main",
-        service_account_name=account,
-        security_context=pod_security_context(),
-        **workflow_pod_placement(settings),
         active_deadline_seconds=DEADLINE_SECONDS,
         ttl_strategy=TTLStrategy(seconds_after_success=24 * 3600, seconds_after_failure=3 * 24 * 3600),
         pod_gc=PodGC(strategy="OnPodSuccess"),
         archive_logs=settings.archive_logs,
     ) as template:
-        verify = runner_step(
-            verify_cluster,
-            name="verify-cluster",
-            image=settings.deployer_image,
-            resources=settings.step_resources.light,
-            # A lost pod is retried; a cluster that is not ready is a verdict, not a transient error.
-            retry=RetryPolicy(limit=2, policy="OnError"),
-            timeout="5m",
-            service_account=account,
-        )
+        verify = runner_step(STAGE, settings)
         with DAG(name="main"):
             verify(
                 name="verify",
@@ -105,9 +89,9 @@ def verifier_rbac_objects(settings: BundleSettings, checks: Sequence[Check]) -> 
     Namespaced objects are ``<instance>-verifier``; the cluster-scoped ones and the Roles in other
     namespaces ``<instance>-<namespace>-verifier`` (see :class:`aphex.dsl.settings.ObjectNames`).
     """
-    account = settings.names.object(SERVICE_ACCOUNT_VERIFIER)
-    reader = settings.names.cluster(SERVICE_ACCOUNT_VERIFIER)
-    role = SERVICE_ACCOUNT_VERIFIER
+    account = settings.names.object(Account.VERIFIER)
+    reader = settings.names.cluster(Account.VERIFIER)
+    role = Account.VERIFIER
     cluster_rules = [
         _get(group, resource, list(dict.fromkeys(c.name for c in checks if c.kind == kind)))
         for kind, group, resource in (

@@ -32,9 +32,9 @@ from aphex.dsl.names import PREVIEW_NAMESPACE_PATTERN
 from aphex.dsl.settings import BundleSettings
 from aphex.workflows.implementation_dag.dag import (
     PREVIEW_WORKLOADS_ROLE,
-    SERVICE_ACCOUNT_DEPLOYER,
     preview_quota_entries,
 )
+from aphex.workflows.steps.common.accounts import Account
 from aphex.workflows.steps.implementation_dag.preview import (
     DEPLOYER_ANNOTATION,
     OWNERSHIP_LABELS,
@@ -105,7 +105,7 @@ def _rule(group: str, resources: list[str]) -> Manifest:
 def _validations(settings: BundleSettings) -> list[Manifest]:
     level = settings.preview_pod_security
     pod_security_labels(level)  # the settings' level is one a preview may enforce
-    account = settings.names.object(SERVICE_ACCOUNT_DEPLOYER)
+    account = settings.names.object(Account.PREVIEW_DEPLOYER)
     workloads_role = settings.names.cluster(PREVIEW_WORKLOADS_ROLE)
     ownership = _cel(list(OWNERSHIP_LABELS))
     quota = preview_quota(json.dumps(preview_quota_entries(settings)))
@@ -173,7 +173,7 @@ def deployer_policy(settings: BundleSettings) -> list[Manifest]:
     """The ValidatingAdmissionPolicy confining the preview deployer, and its binding (Deny)."""
     name = settings.names.cluster(POLICY_ROLE)
     level = settings.preview_pod_security
-    user = service_account_user(settings.namespace, settings.names.object(SERVICE_ACCOUNT_DEPLOYER))
+    user = service_account_user(settings.namespace, settings.names.object(Account.PREVIEW_DEPLOYER))
     labels = standard_labels(
         name=POLICY_ROLE, component="admission", version=settings.version, instance=settings.instance
     )

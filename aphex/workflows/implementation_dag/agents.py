@@ -17,16 +17,13 @@ import yaml
 from hera.workflows import Parameter, Resource, RetryStrategy, Steps, WorkflowTemplate
 from hera.workflows.models import TemplateRef, ValueFrom
 
-from aphex.dsl.deadlines import AGENT_VALIDATE_SECONDS
-from aphex.dsl.labels import LABEL_PREFIX, MANAGED_BY, standard_labels
+from aphex.dsl.labels import LABEL_PREFIX, MANAGED_BY
 from aphex.dsl.metrics import stage_metrics
-from aphex.dsl.security import pod_security_context
 from aphex.dsl.settings import BundleSettings
-from aphex.dsl.steps import runner_step, workflow_pod_placement
-from aphex.workflows.steps.implementation_dag.agent_inputs import (
-    validate_coderun_inputs,
-    validate_docsrun_inputs,
-)
+from aphex.dsl.steps import runner_step
+from aphex.dsl.workflow_templates import template_basics
+from aphex.workflows.steps.common.accounts import Account
+from aphex.workflows.steps.implementation_dag.agent_inputs import CODERUN_STAGE, DOCSRUN_STAGE
 
 __all__ = [
     "CODERUN_ENTRY",
@@ -34,8 +31,6 @@ __all__ = [
     "DOCSRUN_ENTRY",
     "DOCSRUN_TEMPLATE",
     "IMPLEMENTATION_DAG",
-    "SERVICE_ACCOUNT_AGENTS",
-    "SERVICE_ACCOUNT_STEPS",
     "coderun_ref",
     "coderun_template",
     "docsrun_ref",
@@ -48,10 +43,6 @@ DOCSRUN_TEMPLATE: Final = "docsrun-template"
 DOCSRUN_ENTRY: Final = "docsrun-main"
 IMPLEMENTATION_DAG: Final = "implementation-dag"
 """The pipeline whose agent stages these templates run (its WorkflowTemplate's base name)."""
-SERVICE_ACCOUNT_AGENTS: Final = "agents"
-"""Role of the ServiceAccount that creates and watches agent resources (``<instance>-agents``)."""
-SERVICE_ACCOUNT_STEPS: Final = "steps"
-"""Role of the ServiceAccount of pods that only compute or call GitHub (``<instance>-steps``)."""
 
 _CODERUN_INPUTS: Final = (
     ("github-app", None, "GitHub App of the agent, e.g. 5DLabs-Rex; the platform mounts github-app-<name>"),
@@ -111,7 +102,7 @@ def _wait_template(
         active_deadline_seconds=settings.agent_deadline_seconds,
         # A controller or API hiccup (Error) is retried; an agent that reports Failed is not.
         retry_strategy=RetryStrategy(limit=2, retry_policy="OnError"),
-        service_account_name=settings.names.object(SERVICE_ACCOUNT_AGENTS),
+        service_account_name=settings.names.object(Account.AGENTS),
         outputs=[Parameter(name="name", value_from=ValueFrom(json_path="{.metadata.name}"))],
     )
 
@@ -167,24 +158,16 @@ def coderun_template(settings: BundleSettings) -> WorkflowTemplate:
         },
     }
     with WorkflowTemplate(
-        name=settings.names.template(CODERUN_TEMPLATE),
-        namespace=settings.namespace,
-        labels=standard_labels(
-            name=CODERUN_TEMPLATE, component="agents", version=settings.version, instance=settings.instance
-        ),
-        annotations={"workflows.argoproj.io/description": "Run one agent CodeRun and wait for its phase."},
-        service_account_name=settings.names.object(SERVICE_ACCOUNT_STEPS),
-        security_context=pod_security_context(),
-        **workflow_pod_placement(settings),
-    ) as template:
-        validate = runner_step(
-            validate_coderun_inputs,
-            name="validate-coderun",
-            image=settings.deployer_image,
-            resources=settings.step_resources.light,
-            timeout=f"{AGENT_VALIDATE_SECONDS}s",
-            service_account=settings.names.object(SERVICE_ACCOUNT_STEPS),
+        **template_basics(
+            settings,
+            name=settings.names.template(CODERUN_TEMPLATE),
+            app_name=CODERUN_TEMPLATE,
+            component="agents",
+            description="Run one agent CodeRun and wait for its phase.",
+            service_account=settings.names.object(Account.STEPS),
         )
+    ) as template:
+        validate = runner_step(CODERUN_STAGE, settings)
         created = [*names, "repo-label"]
         run = _wait_template(name="create-coderun", manifest=manifest, inputs=created, settings=settings)
         pipeline = settings.names.template(IMPLEMENTATION_DAG)
@@ -217,24 +200,16 @@ def docsrun_template(settings: BundleSettings) -> WorkflowTemplate:
         },
     }
     with WorkflowTemplate(
-        name=settings.names.template(DOCSRUN_TEMPLATE),
-        namespace=settings.namespace,
-        labels=standard_labels(
-            name=DOCSRUN_TEMPLATE, component="agents", version=settings.version, instance=settings.instance
-        ),
-        annotations={"workflows.argoproj.io/description": "Run the documentation agent and wait for it."},
-        service_account_name=settings.names.object(SERVICE_ACCOUNT_STEPS),
-        security_context=pod_security_context(),
-        **workflow_pod_placement(settings),
-    ) as template:
-        validate = runner_step(
-            validate_docsrun_inputs,
-            name="validate-docsrun",
-            image=settings.deployer_image,
-            resources=settings.step_resources.light,
-            timeout=f"{AGENT_VALIDATE_SECONDS}s",
-            service_account=settings.names.object(SERVICE_ACCOUNT_STEPS),
+        **template_basics(
+            settings,
+            name=settings.names.template(DOCSRUN_TEMPLATE),
+            app_name=DOCSRUN_TEMPLATE,
+            component="agents",
+            description="Run the documentation agent and wait for it.",
+            service_account=settings.names.object(Account.STEPS),
         )
+    ) as template:
+        validate = runner_step(DOCSRUN_STAGE, settings)
         run = _wait_template(name="create-docsrun", manifest=manifest, inputs=created, settings=settings)
         metrics = stage_metrics(settings.names.template(IMPLEMENTATION_DAG), "docs")
         with Steps(name=DOCSRUN_ENTRY, inputs=_inputs(_DOCSRUN_INPUTS), metrics=metrics):

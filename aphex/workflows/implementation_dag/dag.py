@@ -17,36 +17,31 @@ from typing import Final
 from hera.workflows import DAG, Env, FieldEnv, Parameter, SecretEnv, Task, WorkflowTemplate
 from hera.workflows.models import Mutex, PodGC, Synchronization, TTLStrategy
 
-from aphex.dsl.deadlines import STAGE_TIMEOUT_SECONDS, DeadlineError, check_run_deadline
-from aphex.dsl.labels import standard_labels
+from aphex.dsl.deadlines import DeadlineError, check_run_deadline
 from aphex.dsl.metrics import acceptance_metrics, run_metrics, stage_metrics
 from aphex.dsl.params import workflow_parameter, workflow_parameter_ref
-from aphex.dsl.security import pod_security_context
 from aphex.dsl.settings import BundleSettings, SettingsError
-from aphex.dsl.steps import (
-    github_credentials_env,
-    network_retry,
-    runner_step,
-    workflow_pod_placement,
-)
+from aphex.dsl.steps import github_credentials_env, runner_step
+from aphex.dsl.workflow_templates import template_basics
 from aphex.workflows.implementation_dag.agents import (
     IMPLEMENTATION_DAG,
-    SERVICE_ACCOUNT_AGENTS,
-    SERVICE_ACCOUNT_STEPS,
     coderun_ref,
     docsrun_ref,
 )
-from aphex.workflows.steps.implementation_dag.acceptance import acceptance
-from aphex.workflows.steps.implementation_dag.agent_runs import stop_agents
-from aphex.workflows.steps.implementation_dag.head import resolve_head
-from aphex.workflows.steps.implementation_dag.preview import cleanup, deploy_preview, keep_preview
-from aphex.workflows.steps.implementation_dag.publish import publish_failure, publish_success
-from aphex.workflows.steps.implementation_dag.set_params import set_params
+from aphex.workflows.steps.common.accounts import Account
+from aphex.workflows.steps.implementation_dag.acceptance import STAGE as ACCEPTANCE
+from aphex.workflows.steps.implementation_dag.agent_runs import STAGE as STOP_AGENTS
+from aphex.workflows.steps.implementation_dag.head import STAGE as RESOLVE_HEAD
+from aphex.workflows.steps.implementation_dag.preview import CLEANUP_STAGE as CLEANUP
+from aphex.workflows.steps.implementation_dag.preview import DEPLOY_STAGE as DEPLOY
+from aphex.workflows.steps.implementation_dag.preview import KEEP_STAGE as KEEP
+from aphex.workflows.steps.implementation_dag.publish import FAILURE_STAGE as PUBLISH_FAILURE
+from aphex.workflows.steps.implementation_dag.publish import SUCCESS_STAGE as PUBLISH_SUCCESS
+from aphex.workflows.steps.implementation_dag.set_params import STAGE as SET_PARAMS
 
 __all__ = [
     "NAME",
     "PREVIEW_WORKLOADS_ROLE",
-    "SERVICE_ACCOUNT_DEPLOYER",
     "check_deadlines",
     "deployer_env",
     "implementation_dag",
@@ -55,8 +50,6 @@ __all__ = [
 ]
 
 NAME: Final = IMPLEMENTATION_DAG
-SERVICE_ACCOUNT_DEPLOYER: Final = "preview-deployer"
-"""Role of the ServiceAccount of deploy, cleanup and keep-preview (``<instance>-preview-deployer``)."""
 PREVIEW_WORKLOADS_ROLE: Final = "preview-workloads"
 """Role of the ClusterRole the deployer binds inside each preview namespace it creates."""
 
@@ -93,10 +86,6 @@ def check_deadlines(settings: BundleSettings) -> None:
         )
     except DeadlineError as error:
         raise SettingsError(str(error)) from None
-
-
-def _timeout(stage: str) -> str:
-    return f"{STAGE_TIMEOUT_SECONDS[stage]}s"
 
 
 def _out(name: str) -> str:
@@ -258,27 +247,23 @@ def preview_quota_entries(settings: BundleSettings) -> dict[str, str]:
 
 def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
     """Build the ``implementation-dag`` WorkflowTemplate."""
-    image = settings.deployer_image
     github_env = github_credentials_env(settings)
     pipeline = settings.names.template(NAME)
     with WorkflowTemplate(
-        name=settings.names.template(NAME),
-        namespace=settings.namespace,
-        labels=standard_labels(
-            name=NAME, component="implementation", version=settings.version, instance=settings.instance
-        ),
-        annotations={
-            "workflows.argoproj.io/description": (
+        **template_basics(
+            settings,
+            name=pipeline,
+            app_name=NAME,
+            component="implementation",
+            description=(
                 "Per pull request: agents implement, lint and test; Helm deploys a preview; a black-box "
                 "acceptance test gates it; the exit handler cleans up or approves (never merges)."
             ),
-        },
+            service_account=settings.names.object(Account.STEPS),
+        ),
         entrypoint="main",
         on_exit="exit-handler",
         arguments=_arguments(settings),
-        service_account_name=settings.names.object(SERVICE_ACCOUNT_STEPS),
-        security_context=pod_security_context(),
-        **workflow_pod_placement(settings),
         active_deadline_seconds=settings.workflow_deadline_seconds,
         synchronization=pull_request_mutex(settings, issue=workflow_parameter_ref("issue")),
         ttl_strategy=TTLStrategy(
@@ -289,106 +274,35 @@ def implementation_dag(settings: BundleSettings) -> WorkflowTemplate:
         archive_logs=settings.archive_logs,
         metrics=run_metrics(pipeline),
     ) as template:
-        set_params_step = runner_step(
-            set_params,
-            name="set-params",
-            image=image,
-            resources=settings.step_resources.light,
-            timeout=_timeout("set-params"),
-        )
+        deploy_env = [*github_env, *deployer_env(settings)]
+        set_params_step = runner_step(SET_PARAMS, settings, metrics=stage_metrics(pipeline, "set-params"))
         head_step = runner_step(
-            resolve_head,
-            name="resolve-head",
-            image=image,
-            resources=settings.step_resources.light,
-            env=github_env,
-            retry=network_retry(),
-            timeout=_timeout("resolve-head"),
+            RESOLVE_HEAD, settings, env=github_env, metrics=stage_metrics(pipeline, "resolve-head")
         )
-        deploy_step = runner_step(
-            deploy_preview,
-            name="deploy",
-            image=image,
-            resources=settings.step_resources.standard,
-            env=[*github_env, *deployer_env(settings)],
-            retry=network_retry(),
-            timeout=_timeout("deploy"),
-            service_account=settings.names.object(SERVICE_ACCOUNT_DEPLOYER),
-        )
+        deploy_step = runner_step(DEPLOY, settings, env=deploy_env, metrics=stage_metrics(pipeline, "deploy"))
+        # set-params has validated owner and repo before acceptance can run.
         acceptance_step = runner_step(
-            acceptance,
-            name="acceptance",
-            image=image,
-            resources=settings.step_resources.standard,
-            timeout=_timeout("acceptance"),
+            ACCEPTANCE,
+            settings,
+            metrics=[
+                *stage_metrics(pipeline, "acceptance"),
+                *acceptance_metrics(
+                    pipeline,
+                    repo=f"{workflow_parameter_ref('owner')}/{workflow_parameter_ref('repo')}",
+                    success_ratio_output="success-ratio",
+                    p95_output="p95-ms",
+                ),
+            ],
         )
-        cleanup_step = runner_step(
-            cleanup,
-            name="cleanup-preview",
-            image=image,
-            resources=settings.step_resources.standard,
-            retry=network_retry(),
-            timeout="15m",
-            service_account=settings.names.object(SERVICE_ACCOUNT_DEPLOYER),
-        )
-        keep_step = runner_step(
-            keep_preview,
-            name="keep-preview",
-            image=image,
-            resources=settings.step_resources.light,
-            retry=network_retry(),
-            timeout="5m",
-            service_account=settings.names.object(SERVICE_ACCOUNT_DEPLOYER),
-        )
-        stop_agents_step = runner_step(
-            stop_agents,
-            name="stop-agents",
-            image=image,
-            resources=settings.step_resources.light,
-            retry=network_retry(),
-            timeout="5m",
-            service_account=settings.names.object(SERVICE_ACCOUNT_AGENTS),
-        )
+        cleanup_step = runner_step(CLEANUP, settings, metrics=stage_metrics(pipeline, "cleanup"))
+        keep_step = runner_step(KEEP, settings, metrics=stage_metrics(pipeline, "keep-preview"))
+        stop_agents_step = runner_step(STOP_AGENTS, settings, metrics=stage_metrics(pipeline, "stop-agents"))
         success_step = runner_step(
-            publish_success,
-            name="publish-success",
-            image=image,
-            resources=settings.step_resources.light,
-            env=github_env,
-            retry=network_retry(),
-            timeout=_timeout("resolve-head"),
+            PUBLISH_SUCCESS, settings, env=github_env, metrics=stage_metrics(pipeline, "publish-success")
         )
         failure_step = runner_step(
-            publish_failure,
-            name="publish-failure",
-            image=image,
-            resources=settings.step_resources.light,
-            env=github_env,
-            retry=network_retry(),
-            timeout=_timeout("resolve-head"),
+            PUBLISH_FAILURE, settings, env=github_env, metrics=stage_metrics(pipeline, "publish-failure")
         )
-
-        for step, stage in (
-            (set_params_step, "set-params"),
-            (head_step, "resolve-head"),
-            (deploy_step, "deploy"),
-            (cleanup_step, "cleanup"),
-            (keep_step, "keep-preview"),
-            (stop_agents_step, "stop-agents"),
-            (success_step, "publish-success"),
-            (failure_step, "publish-failure"),
-        ):
-            step.metrics = stage_metrics(pipeline, stage)
-        # set-params has validated owner and repo before acceptance can run.
-        acceptance_step.metrics = [
-            *stage_metrics(pipeline, "acceptance"),
-            *acceptance_metrics(
-                pipeline,
-                repo=f"{workflow_parameter_ref('owner')}/{workflow_parameter_ref('repo')}",
-                success_ratio_output="success-ratio",
-                p95_output="p95-ms",
-            ),
-        ]
 
         with DAG(name="main"):
             params = set_params_step(

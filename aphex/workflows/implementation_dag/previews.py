@@ -23,7 +23,7 @@ starts within it: shouldOutstandingWorkflowsBeRun), the history limits (enforceH
 workflowtemplate/preview-janitor``).
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
 from hera.workflows import DAG, Env, FieldEnv, Parameter, SecretEnv, WorkflowTemplate
@@ -31,11 +31,13 @@ from hera.workflows.models import PodGC, Synchronization, TTLStrategy
 
 from aphex.dsl.labels import LABEL_PREFIX, standard_labels
 from aphex.dsl.params import workflow_parameter, workflow_parameter_ref
-from aphex.dsl.security import pod_security_context
 from aphex.dsl.settings import BundleSettings
-from aphex.dsl.steps import network_retry, runner_step, workflow_pod_placement
-from aphex.workflows.implementation_dag.dag import SERVICE_ACCOUNT_DEPLOYER, deployer_env, pull_request_mutex
-from aphex.workflows.steps.implementation_dag.preview import cleanup, expire_previews
+from aphex.dsl.stage import Stage
+from aphex.dsl.steps import runner_step
+from aphex.dsl.workflow_templates import template_basics
+from aphex.workflows.implementation_dag.dag import deployer_env, pull_request_mutex
+from aphex.workflows.steps.common.accounts import Account
+from aphex.workflows.steps.implementation_dag.preview import CLEANUP_STAGE, EXPIRE_STAGE
 
 __all__ = [
     "CLEANUP_NAME",
@@ -63,45 +65,33 @@ def _one_step_template(
     description: str,
     arguments: list[Parameter],
     deadline_seconds: int,
-    function: Callable[..., Any],
-    step: str,
+    stage: Stage,
+    task: str,
     step_arguments: dict[str, str],
-    timeout: str,
     env: Sequence[Env | SecretEnv | FieldEnv] = (),
     synchronization: Synchronization | None = None,
 ) -> WorkflowTemplate:
-    """A WorkflowTemplate whose DAG runs one runner step of ``function`` as the preview deployer."""
-    account = settings.names.object(SERVICE_ACCOUNT_DEPLOYER)
+    """A WorkflowTemplate whose DAG ``main`` runs ``stage`` as its one task, ``task``."""
     with WorkflowTemplate(
-        name=settings.names.template(name),
-        namespace=settings.namespace,
-        labels=standard_labels(
-            name=name, component="previews", version=settings.version, instance=settings.instance
+        **template_basics(
+            settings,
+            name=settings.names.template(name),
+            app_name=name,
+            component="previews",
+            description=description,
+            service_account=settings.names.object(Account.PREVIEW_DEPLOYER),
         ),
-        annotations={"workflows.argoproj.io/description": description},
         entrypoint="main",
         arguments=arguments,
-        service_account_name=account,
-        security_context=pod_security_context(),
-        **workflow_pod_placement(settings),
         active_deadline_seconds=deadline_seconds,
         synchronization=synchronization,
         ttl_strategy=TTLStrategy(seconds_after_success=24 * 3600, seconds_after_failure=3 * 24 * 3600),
         pod_gc=PodGC(strategy="OnPodSuccess"),
         archive_logs=settings.archive_logs,
     ) as template:
-        script = runner_step(
-            function,
-            name=step,
-            image=settings.deployer_image,
-            resources=settings.step_resources.standard,
-            env=env,
-            retry=network_retry(),
-            timeout=timeout,
-            service_account=account,
-        )
+        script = runner_step(stage, settings, env=env)
         with DAG(name="main"):
-            script(name=step, arguments=step_arguments)
+            script(name=task, arguments=step_arguments)
     return template
 
 
@@ -125,10 +115,9 @@ def preview_cleanup_template(settings: BundleSettings) -> WorkflowTemplate:
             ),
         ],
         deadline_seconds=CLEANUP_DEADLINE_SECONDS,
-        function=cleanup,
-        step="cleanup",
+        stage=CLEANUP_STAGE,
+        task="cleanup",
         step_arguments={name: workflow_parameter_ref(name) for name in ("owner", "repo", "pr", "domain")},
-        timeout="15m",
         synchronization=pull_request_mutex(settings, issue=""),
     )
 
@@ -151,10 +140,9 @@ def preview_janitor_template(settings: BundleSettings) -> WorkflowTemplate:
             )
         ],
         deadline_seconds=JANITOR_DEADLINE_SECONDS,
-        function=expire_previews,
-        step="expire-previews",
+        stage=EXPIRE_STAGE,
+        task="expire-previews",
         step_arguments={"dry_run": workflow_parameter_ref("dry-run")},
-        timeout="45m",
         env=deployer_env(settings),
     )
 

@@ -22,8 +22,8 @@ from typing import Final
 
 from aphex.dsl.rbac import EXECUTOR_RULE, RBAC_API, Manifest, account_objects, binding, cluster_role
 from aphex.dsl.settings import BundleSettings
-from aphex.workflows.implementation_dag.agents import SERVICE_ACCOUNT_AGENTS, SERVICE_ACCOUNT_STEPS
-from aphex.workflows.implementation_dag.dag import PREVIEW_WORKLOADS_ROLE, SERVICE_ACCOUNT_DEPLOYER
+from aphex.workflows.implementation_dag.dag import PREVIEW_WORKLOADS_ROLE
+from aphex.workflows.steps.common.accounts import Account
 
 __all__ = ["rbac_objects"]
 
@@ -67,7 +67,7 @@ _PREVIEW_WORKLOAD_RULES: Final = [
 def rbac_objects(settings: BundleSettings) -> list[Manifest]:
     """Every RBAC object of the implementation DAG and the agent templates."""
     names = settings.names
-    deployer = names.object(SERVICE_ACCOUNT_DEPLOYER)
+    deployer = names.object(Account.PREVIEW_DEPLOYER)
     namespaces_role = names.cluster("preview-namespaces")
     workloads_role = names.cluster(PREVIEW_WORKLOADS_ROLE)
     agent_rule = {
@@ -78,9 +78,9 @@ def rbac_objects(settings: BundleSettings) -> list[Manifest]:
         "verbs": ["create", "delete", "get", "list", "patch", "watch"],
     }
     return [
-        *account_objects(SERVICE_ACCOUNT_STEPS, [EXECUTOR_RULE], settings),
-        *account_objects(SERVICE_ACCOUNT_AGENTS, [EXECUTOR_RULE, agent_rule], settings),
-        *account_objects(SERVICE_ACCOUNT_DEPLOYER, [EXECUTOR_RULE], settings),
+        *account_objects(Account.STEPS, [EXECUTOR_RULE], settings),
+        *account_objects(Account.AGENTS, [EXECUTOR_RULE, agent_rule], settings),
+        *account_objects(Account.PREVIEW_DEPLOYER, [EXECUTOR_RULE], settings),
         cluster_role(
             namespaces_role,
             "preview-namespaces",

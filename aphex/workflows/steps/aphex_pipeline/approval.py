@@ -10,11 +10,14 @@ Omitted and the run ends Failed, naming the environment whose approval was missi
 """
 
 from enum import StrEnum
+from typing import Final
 
+from aphex.dsl.config.cloudformation import PipelineRole
 from aphex.dsl.names import InvalidValue
+from aphex.dsl.stage import ResourceClass, Stage
 from aphex.workflows.steps.common.exits import fail
 
-__all__ = ["Decision", "check_approval"]
+__all__ = ["STAGE", "Decision", "check_approval"]
 
 
 class Decision(StrEnum):
@@ -43,3 +46,12 @@ def check_approval(environment: str, decision: str) -> None:
             f"{environment}: must be {Decision.APPROVE.value!r} or {Decision.REJECT.value!r}",
         )
     raise fail(error)
+
+
+STAGE: Final = Stage(
+    entrypoint=check_approval,
+    name="check-approval",
+    resources=ResourceClass.LIGHT,
+    timeout="5m",
+    account=PipelineRole.MONITOR.value,
+)

@@ -32,8 +32,10 @@ from urllib.parse import quote
 from hera.workflows import Parameter
 
 from aphex.dsl.config import ConfigError, load_config
+from aphex.dsl.config.cloudformation import PipelineRole
 from aphex.dsl.config.model import CONFIG_FILE
 from aphex.dsl.names import InvalidValue, validate_commit_sha, validate_relative_path
+from aphex.dsl.stage import HEAVY_SCRATCH_SIZE, ON_POD_ERROR, ResourceClass, Stage, StepImage
 from aphex.workflows.steps.common.aws import pod_session, validate_bucket
 from aphex.workflows.steps.common.exits import fail
 from aphex.workflows.steps.common.git import clone, validate_branch
@@ -49,6 +51,7 @@ from aphex.workflows.steps.common.shell import (
 
 __all__ = [
     "ARCHIVE_ROOT",
+    "STAGE",
     "BuildMetadata",
     "build",
     "fetch_artifacts",
@@ -267,6 +270,18 @@ def build(
         )
     except (InvalidValue, StepError) as error:
         raise fail(error) from None
+
+
+STAGE: Final = Stage(
+    entrypoint=build,
+    name="build",
+    resources=ResourceClass.HEAVY,
+    timeout="2h",
+    retry=ON_POD_ERROR,
+    account=PipelineRole.BUILD.value,
+    image=StepImage.BUILDER,
+    scratch_size=HEAVY_SCRATCH_SIZE,
+)
 
 
 def _build(

@@ -42,7 +42,9 @@ from typing import Annotated, Any, Final
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 from hera.workflows import Artifact, Parameter
 
+from aphex.dsl.config.cloudformation import PipelineRole
 from aphex.dsl.names import InvalidValue, validate_commit_sha, validate_dns_label, validate_relative_path
+from aphex.dsl.stage import HEAVY_SCRATCH_SIZE, ON_POD_ERROR, ResourceClass, Stage, StepImage
 from aphex.workflows.steps.aphex_pipeline.build import fetch_artifacts
 from aphex.workflows.steps.aphex_pipeline.monitoring import Deployment, deployment_metrics, put_metrics
 from aphex.workflows.steps.common.aws import (
@@ -59,6 +61,7 @@ from aphex.workflows.steps.common.scratch import scratch
 from aphex.workflows.steps.common.shell import ShellResult, command_environment, run_logged, run_shell
 
 __all__ = [
+    "STAGE",
     "DeployPlan",
     "StackRun",
     "cdk_deploy",
@@ -494,6 +497,18 @@ def deploy_stacks(
         )
     except (InvalidValue, StepError, BotoCoreError, ClientError) as error:
         raise fail(error) from None
+
+
+STAGE: Final = Stage(
+    entrypoint=deploy_stacks,
+    name="deploy",
+    resources=ResourceClass.HEAVY,
+    timeout="6h",
+    retry=ON_POD_ERROR,
+    account=PipelineRole.DEPLOY.value,
+    image=StepImage.BUILDER,
+    scratch_size=HEAVY_SCRATCH_SIZE,
+)
 
 
 def cdk_deploy(

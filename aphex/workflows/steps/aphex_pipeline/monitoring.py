@@ -49,10 +49,12 @@ import requests
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 from hera.workflows import Parameter
 
+from aphex.dsl.config.cloudformation import PipelineRole
 from aphex.dsl.names import InvalidValue, validate_commit_sha
+from aphex.dsl.stage import NETWORK_RETRY, ResourceClass, Stage
 from aphex.workflows.steps.aphex_pipeline.run_stages import (
     Phase,
-    Stage,
+    StageOutcome,
     read_workflow,
     stage_names,
     stages_from_failures,
@@ -69,10 +71,11 @@ from aphex.workflows.steps.common.process import StepError
 __all__ = [
     "NAMESPACE",
     "SELF_UPDATE_STAGE",
+    "STAGE",
     "Deployment",
     "NotificationError",
     "Phase",
-    "Stage",
+    "StageOutcome",
     "WorkflowRecord",
     "argo_link",
     "deployment_metrics",
@@ -128,7 +131,7 @@ class WorkflowRecord:
     status: Phase
     stages: list[dict[str, Any]]
     """Every task of the main DAG in order
-    (:class:`aphex.workflows.steps.aphex_pipeline.run_stages.Stage`)."""
+    (:class:`aphex.workflows.steps.aphex_pipeline.run_stages.StageOutcome`)."""
     failures: list[dict[str, Any]] = field(default_factory=list)
     unread: list[str] = field(default_factory=list)
     """What the record could not read, each with the reason (empty: the record is complete)."""
@@ -145,7 +148,7 @@ def argo_link(argo_ui: str, namespace: str, name: str) -> str:
     return f"{argo_ui.rstrip('/')}/workflows/{namespace}/{name}"
 
 
-def run_stages(stages: Sequence[Stage], self_update: Mapping[str, str] | None) -> list[Stage]:
+def run_stages(stages: Sequence[StageOutcome], self_update: Mapping[str, str] | None) -> list[StageOutcome]:
     """``stages`` with the self-update outcome applied to the ``self-update`` stage: the step always
     succeeds, so its outcome gives the phase and message, unless the pod itself failed (Argo's phase
     wins) or the stage was never reached."""
@@ -404,7 +407,7 @@ def _cluster() -> Cluster:
 
 def _stages_of_run(
     *, workflow_name: str, namespace: str, names: Sequence[str], failures: Sequence[Mapping[str, Any]]
-) -> tuple[list[Stage], str]:
+) -> tuple[list[StageOutcome], str]:
     """Every stage from the run's Workflow; without it (the reason is returned), from ``failures``."""
     where = f"workflow {namespace}/{workflow_name}"
     try:
@@ -451,6 +454,16 @@ def record_workflow(
         )
     except (InvalidValue, StepError) as error:
         raise fail(error) from None
+
+
+STAGE: Final = Stage(
+    entrypoint=record_workflow,
+    name="record-workflow",
+    resources=ResourceClass.LIGHT,
+    timeout="15m",
+    retry=NETWORK_RETRY,
+    account=PipelineRole.MONITOR.value,
+)
 
 
 def _record_workflow(

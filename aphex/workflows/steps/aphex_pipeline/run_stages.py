@@ -38,7 +38,7 @@ __all__ = [
     "GROUP",
     "VERSION",
     "Phase",
-    "Stage",
+    "StageOutcome",
     "read_workflow",
     "stage_names",
     "stages_from_failures",
@@ -65,7 +65,7 @@ class Phase(StrEnum):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Stage:
+class StageOutcome:
     """One task of the main DAG: its phase (None: no node), times (RFC 3339) and duration in seconds."""
 
     name: str
@@ -155,19 +155,21 @@ def _message(node: Mapping[str, Any], nodes: Mapping[str, Mapping[str, Any]]) ->
 
 def stages_from_nodes(
     workflow_name: str, names: Sequence[str], nodes: Mapping[str, Mapping[str, Any]]
-) -> list[Stage]:
+) -> list[StageOutcome]:
     """The stages ``names`` (tasks of the main DAG) with the phase and times of their nodes."""
     by_name = {str(node.get("name")): node for node in nodes.values()}
     stages = []
     for name in names:
         node = by_name.get(f"{workflow_name}.{name}")
         if node is None:
-            stages.append(Stage(name=name, phase=None, message="no node: the run ended before this stage"))
+            stages.append(
+                StageOutcome(name=name, phase=None, message="no node: the run ended before this stage")
+            )
             continue
         started, finished = _moment(node.get("startedAt")), _moment(node.get("finishedAt"))
         duration = round(max(0.0, (finished - started).total_seconds()), 3) if started and finished else None
         stages.append(
-            Stage(
+            StageOutcome(
                 name=name,
                 phase=_phase(node.get("phase")),
                 started_at=node.get("startedAt") or None,
@@ -179,7 +181,7 @@ def stages_from_nodes(
     return stages
 
 
-def stages_from_failures(names: Sequence[str], failures: Sequence[Mapping[str, Any]]) -> list[Stage]:
+def stages_from_failures(names: Sequence[str], failures: Sequence[Mapping[str, Any]]) -> list[StageOutcome]:
     """Without the Workflow: the stages ``names``, those in ``{{workflow.failures}}`` with their phase,
     message and ``finishedAt``, the others with no phase."""
     failed: dict[str, Mapping[str, Any]] = {}
@@ -190,11 +192,11 @@ def stages_from_failures(names: Sequence[str], failures: Sequence[Mapping[str, A
     stages = []
     for name in names:
         if name not in failed:
-            stages.append(Stage(name=name, phase=None))
+            stages.append(StageOutcome(name=name, phase=None))
             continue
         failure = failed[name]
         stages.append(
-            Stage(
+            StageOutcome(
                 name=name,
                 phase=_phase(failure.get("phase")) or Phase.FAILED.value,
                 finished_at=failure.get("finishedAt") or None,

@@ -23,7 +23,9 @@ from typing import Annotated, Any, Final
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 from hera.workflows import Artifact, Parameter
 
+from aphex.dsl.config.cloudformation import PipelineRole
 from aphex.dsl.names import InvalidValue, validate_commit_sha, validate_relative_path
+from aphex.dsl.stage import HEAVY_SCRATCH_SIZE, ON_POD_ERROR, ResourceClass, Stage, StepImage
 from aphex.workflows.steps.aphex_pipeline.build import fetch_artifacts
 from aphex.workflows.steps.common.aws import pod_session, validate_bucket
 from aphex.workflows.steps.common.exits import fail
@@ -31,7 +33,15 @@ from aphex.workflows.steps.common.process import StepError
 from aphex.workflows.steps.common.scratch import scratch
 from aphex.workflows.steps.common.shell import ShellResult, command_environment, run_shell
 
-__all__ = ["SuiteReport", "environment_for_tests", "junit_xml", "run_commands", "run_tests", "store_report"]
+__all__ = [
+    "STAGE",
+    "SuiteReport",
+    "environment_for_tests",
+    "junit_xml",
+    "run_commands",
+    "run_tests",
+    "store_report",
+]
 
 _ENVIRONMENT = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _XML_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -212,6 +222,18 @@ def run_tests(
         )
     except (InvalidValue, StepError, BotoCoreError, ClientError) as error:
         raise fail(error) from None
+
+
+STAGE: Final = Stage(
+    entrypoint=run_tests,
+    name="run-tests",
+    resources=ResourceClass.HEAVY,
+    timeout="24h",
+    retry=ON_POD_ERROR,
+    account=PipelineRole.BUILD.value,
+    image=StepImage.BUILDER,
+    scratch_size=HEAVY_SCRATCH_SIZE,
+)
 
 
 def _run_tests(

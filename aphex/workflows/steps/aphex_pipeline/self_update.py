@@ -42,11 +42,17 @@ from hera.workflows import Parameter
 
 from aphex.dsl.bundle_writer import dump_yaml
 from aphex.dsl.config import ConfigError, load_config
-from aphex.dsl.config.cloudformation import PIPELINE_TAG, pipeline_resources_template, pipeline_stack_name
+from aphex.dsl.config.cloudformation import (
+    PIPELINE_TAG,
+    SELF_UPDATE_SERVICE_ACCOUNT,
+    pipeline_resources_template,
+    pipeline_stack_name,
+)
 from aphex.dsl.config.model import CONFIG_FILE, AphexConfig
 from aphex.dsl.config.resources import PipelineError, PipelineResources, pipeline_id, template_name
 from aphex.dsl.names import InvalidValue
 from aphex.dsl.settings import BundleSettings, SettingsError, settings_from_document
+from aphex.dsl.stage import NETWORK_RETRY, ResourceClass, Stage
 from aphex.dsl.yaml_input import YamlInputError, load_yaml
 from aphex.workflows.steps.aphex_pipeline.monitoring import store_self_update
 from aphex.workflows.steps.common.aws import pod_session
@@ -56,6 +62,7 @@ from aphex.workflows.steps.common.scratch import scratch
 
 __all__ = [
     "FIELD_MANAGER",
+    "STAGE",
     "SelfUpdateResult",
     "apply_template",
     "compile_pipeline",
@@ -299,3 +306,13 @@ def self_update(
     except (InvalidValue, BotoCoreError, ClientError) as error:
         print(f"self-update: the outcome was not recorded: {error}", file=sys.stderr)
     return result.status
+
+
+STAGE: Final = Stage(
+    entrypoint=self_update,
+    name="self-update",
+    resources=ResourceClass.STANDARD,
+    timeout="45m",
+    retry=NETWORK_RETRY,
+    account=SELF_UPDATE_SERVICE_ACCOUNT,
+)

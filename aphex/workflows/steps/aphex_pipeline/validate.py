@@ -31,8 +31,10 @@ from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[impor
 from hera.workflows import Parameter
 
 from aphex.dsl.config import ConfigError, load_config
+from aphex.dsl.config.cloudformation import PipelineRole
 from aphex.dsl.config.model import CONFIG_FILE, AphexConfig, Environment
 from aphex.dsl.names import InvalidValue, validate_commit_sha
+from aphex.dsl.stage import NETWORK_RETRY, ResourceClass, Stage, StepImage
 from aphex.workflows.steps.common.aws import pod_session, session_for
 from aphex.workflows.steps.common.exits import fail
 from aphex.workflows.steps.common.git import clone, validate_branch
@@ -42,6 +44,7 @@ from aphex.workflows.steps.common.scratch import scratch
 __all__ = [
     "PLAN_FIELDS",
     "REQUIRED_TOOLS",
+    "STAGE",
     "ValidationFailed",
     "check_credentials",
     "check_parameters",
@@ -329,3 +332,14 @@ def validate(
             *(f"- {p}" for p in error.problems),
         ]
         raise fail(StepError("\n".join(lines))) from None
+
+
+STAGE: Final = Stage(
+    entrypoint=validate,
+    name="validate",
+    resources=ResourceClass.STANDARD,
+    timeout="15m",
+    retry=NETWORK_RETRY,
+    account=PipelineRole.DEPLOY.value,
+    image=StepImage.BUILDER,
+)

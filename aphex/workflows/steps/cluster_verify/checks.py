@@ -21,11 +21,14 @@ from enum import StrEnum
 from typing import Any, Final
 
 from aphex.dsl.names import API_GROUP_PATTERN, DNS_LABEL_PATTERN, OBJECT_NAME_PATTERN, InvalidValue
+from aphex.dsl.stage import ResourceClass, RetryPolicy, Stage
+from aphex.workflows.steps.common.accounts import Account
 from aphex.workflows.steps.common.exits import fail
 from aphex.workflows.steps.common.process import CommandError, StepError, run
 
 __all__ = [
     "EVERY_INSTALL",
+    "STAGE",
     "Check",
     "CheckKind",
     "ClusterNotReady",
@@ -426,3 +429,14 @@ def verify_cluster(checks: str) -> None:
         print(check_cluster(checks_from_json(checks)))
     except (InvalidValue, StepError) as error:
         raise fail(error) from None
+
+
+STAGE: Final = Stage(
+    entrypoint=verify_cluster,
+    name="verify-cluster",
+    resources=ResourceClass.LIGHT,
+    timeout="5m",
+    # A lost pod is retried; a cluster that is not ready is a verdict, not a transient error.
+    retry=RetryPolicy(limit=2, policy="OnError"),
+    account=Account.VERIFIER,
+)

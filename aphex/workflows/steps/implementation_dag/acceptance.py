@@ -26,12 +26,14 @@ import requests
 from hera.workflows import Artifact, Parameter
 from hera.workflows.models import ValueFrom
 
+from aphex.dsl.deadlines import STAGE_TIMEOUT_SECONDS
 from aphex.dsl.names import InvalidValue
 from aphex.dsl.security import OUTPUTS_DIRECTORY
+from aphex.dsl.stage import ResourceClass, Stage
 from aphex.workflows.steps.common.exits import fail
 from aphex.workflows.steps.common.process import StepError
 
-__all__ = ["Probe", "acceptance", "parse_statuses", "percentile", "probe_all"]
+__all__ = ["STAGE", "Probe", "acceptance", "parse_statuses", "percentile", "probe_all"]
 
 _SAMPLE_BYTES: Final = 4096
 _PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$")
@@ -296,3 +298,11 @@ def acceptance(
         _write_outputs_on_failure(dict(zip(("success-ratio", "p95-ms", "summary"), outputs, strict=True)))
         raise fail(StepError("acceptance failed: " + "; ".join(reasons)))
     return outputs
+
+
+STAGE: Final = Stage(
+    entrypoint=acceptance,
+    name="acceptance",
+    resources=ResourceClass.STANDARD,
+    timeout=f"{STAGE_TIMEOUT_SECONDS['acceptance']}s",
+)

@@ -7,10 +7,11 @@ sanitized with :func:`aphex.dsl.names.dns_label`, as on preview namespaces.
 """
 
 import re
-from typing import Annotated
+from typing import Annotated, Final
 
 from hera.workflows import Parameter
 
+from aphex.dsl.deadlines import AGENT_VALIDATE_SECONDS
 from aphex.dsl.names import (
     InvalidValue,
     dns_label,
@@ -23,9 +24,18 @@ from aphex.dsl.names import (
     validate_pr_or_issue,
     validate_relative_path,
 )
+from aphex.dsl.stage import ResourceClass, Stage
+from aphex.workflows.steps.common.accounts import Account
 from aphex.workflows.steps.common.exits import reject_input
 
-__all__ = ["AGENT_STAGES", "RUN_TYPES", "validate_coderun_inputs", "validate_docsrun_inputs"]
+__all__ = [
+    "AGENT_STAGES",
+    "CODERUN_STAGE",
+    "DOCSRUN_STAGE",
+    "RUN_TYPES",
+    "validate_coderun_inputs",
+    "validate_docsrun_inputs",
+]
 
 AGENT_STAGES = ("implement", "clippy", "qa", "docs")
 RUN_TYPES = ("implementation", "documentation", "intake", "review", "remediate")
@@ -105,6 +115,15 @@ def validate_coderun_inputs(
     return values
 
 
+CODERUN_STAGE: Final = Stage(
+    entrypoint=validate_coderun_inputs,
+    name="validate-coderun",
+    resources=ResourceClass.LIGHT,
+    timeout=f"{AGENT_VALIDATE_SECONDS}s",
+    account=Account.STEPS,
+)
+
+
 def _choice_service(value: str) -> str:
     if not _SERVICE.match(value):
         raise InvalidValue("service", value, "must be a DNS-1123 label")
@@ -143,3 +162,12 @@ def validate_docsrun_inputs(
     except InvalidValue as error:
         raise reject_input(error) from None
     return values
+
+
+DOCSRUN_STAGE: Final = Stage(
+    entrypoint=validate_docsrun_inputs,
+    name="validate-docsrun",
+    resources=ResourceClass.LIGHT,
+    timeout=f"{AGENT_VALIDATE_SECONDS}s",
+    account=Account.STEPS,
+)

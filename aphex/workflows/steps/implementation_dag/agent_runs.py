@@ -14,11 +14,13 @@ from typing import Any, Final
 
 from aphex.dsl.labels import LABEL_PREFIX
 from aphex.dsl.names import DNS_LABEL_PATTERN, InvalidValue, validate_dns_name
+from aphex.dsl.stage import NETWORK_RETRY, ResourceClass, Stage
+from aphex.workflows.steps.common.accounts import Account
 from aphex.workflows.steps.common.exits import fail
 from aphex.workflows.steps.common.kubernetes_api import RAW, Cluster, NotFound, connect
 from aphex.workflows.steps.common.process import StepError
 
-__all__ = ["FINISHED_PHASES", "PLURALS", "stop_agents", "stop_unfinished_runs"]
+__all__ = ["FINISHED_PHASES", "PLURALS", "STAGE", "stop_agents", "stop_unfinished_runs"]
 
 PLURALS: Final = ("coderuns", "docsruns")
 FINISHED_PHASES: Final = frozenset({"Succeeded", "Failed"})
@@ -96,3 +98,13 @@ def stop_agents(workflow_name: str, namespace: str, api_group: str, api_version:
     except (InvalidValue, StepError) as error:
         raise fail(error) from None
     print(f"stopped {', '.join(stopped)}" if stopped else "no agent of this run is still running")
+
+
+STAGE: Final = Stage(
+    entrypoint=stop_agents,
+    name="stop-agents",
+    resources=ResourceClass.LIGHT,
+    timeout="5m",
+    retry=NETWORK_RETRY,
+    account=Account.AGENTS,
+)

@@ -8,11 +8,12 @@ The image tag defaults to the commit itself: a tag such as ``pr-<N>`` names a mo
 """
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 from urllib.parse import quote
 
 from hera.workflows import Parameter
 
+from aphex.dsl.deadlines import STAGE_TIMEOUT_SECONDS
 from aphex.dsl.names import (
     InvalidValue,
     validate_branch_name,
@@ -22,11 +23,12 @@ from aphex.dsl.names import (
     validate_image_tag,
     validate_pr_number,
 )
+from aphex.dsl.stage import NETWORK_RETRY, ResourceClass, Stage
 from aphex.workflows.steps.common.exits import fail
 from aphex.workflows.steps.common.github import GitHubClient, GitHubError, client_for
 from aphex.workflows.steps.common.process import StepError
 
-__all__ = ["PullRequestHead", "find_head", "resolve_head"]
+__all__ = ["STAGE", "PullRequestHead", "find_head", "resolve_head"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,3 +91,12 @@ def resolve_head(
     tag = tag or head.commit
     print(f"pull request #{number}: deploying {head.commit} of {head.branch} as image tag {tag}")
     return head.commit, head.branch, tag
+
+
+STAGE: Final = Stage(
+    entrypoint=resolve_head,
+    name="resolve-head",
+    resources=ResourceClass.LIGHT,
+    timeout=f"{STAGE_TIMEOUT_SECONDS['resolve-head']}s",
+    retry=NETWORK_RETRY,
+)

@@ -31,7 +31,7 @@ from typing import Annotated, Any, Final
 import yaml
 from hera.workflows import Artifact, Parameter
 
-from aphex.dsl.deadlines import PREVIEW_LIFETIME_MAX_HOURS
+from aphex.dsl.deadlines import PREVIEW_LIFETIME_MAX_HOURS, STAGE_TIMEOUT_SECONDS
 from aphex.dsl.labels import LABEL_PREFIX, MANAGED_BY
 from aphex.dsl.names import (
     PREVIEW_NAMESPACE_PATTERN,
@@ -48,6 +48,8 @@ from aphex.dsl.names import (
     validate_relative_path,
 )
 from aphex.dsl.quantities import CPU_PATTERN, STORAGE_PATTERN, request_excess
+from aphex.dsl.stage import NETWORK_RETRY, ResourceClass, Stage
+from aphex.workflows.steps.common.accounts import Account
 from aphex.workflows.steps.common.exits import fail
 from aphex.workflows.steps.common.kubernetes_api import RAW, Cluster, NotFound, connect
 from aphex.workflows.steps.common.process import StepError, run
@@ -55,8 +57,12 @@ from aphex.workflows.steps.common.scratch import scratch
 from aphex.workflows.steps.implementation_dag.set_params import derive_preview
 
 __all__ = [
+    "CLEANUP_STAGE",
     "DEPLOYER_ANNOTATION",
+    "DEPLOY_STAGE",
+    "EXPIRE_STAGE",
     "FIELD_MANAGER",
+    "KEEP_STAGE",
     "LIMIT_RANGE",
     "OWNERSHIP_LABELS",
     "PREVIEW_LABEL",
@@ -360,6 +366,16 @@ def deploy_preview(
         raise fail(error) from None
 
 
+DEPLOY_STAGE: Final = Stage(
+    entrypoint=deploy_preview,
+    name="deploy",
+    resources=ResourceClass.STANDARD,
+    timeout=f"{STAGE_TIMEOUT_SECONDS['deploy']}s",
+    retry=NETWORK_RETRY,
+    account=Account.PREVIEW_DEPLOYER,
+)
+
+
 def _deploy(
     *,
     owner: str,
@@ -583,6 +599,16 @@ def cleanup(owner: str, repo: str, pr: str, domain: str) -> None:
         raise fail(error) from None
 
 
+CLEANUP_STAGE: Final = Stage(
+    entrypoint=cleanup,
+    name="cleanup-preview",
+    resources=ResourceClass.STANDARD,
+    timeout="15m",
+    retry=NETWORK_RETRY,
+    account=Account.PREVIEW_DEPLOYER,
+)
+
+
 PREVIEW_SELECTOR: Final = f"app.kubernetes.io/managed-by={MANAGED_BY},{PREVIEW_LABEL}=true"
 """The label selector of every aphex preview namespace (of every instance)."""
 
@@ -669,6 +695,16 @@ def expire_previews(dry_run: bool = False) -> Annotated[str, Parameter(name="rem
     return json.dumps(removed)
 
 
+EXPIRE_STAGE: Final = Stage(
+    entrypoint=expire_previews,
+    name="expire-previews",
+    resources=ResourceClass.STANDARD,
+    timeout="45m",
+    retry=NETWORK_RETRY,
+    account=Account.PREVIEW_DEPLOYER,
+)
+
+
 def _clear_expiry(namespace: str) -> None:
     """Remove an expiry an earlier run kept (a new push to a pull request whose preview is kept): until
     this run keeps it again, the preview is in use and ``preview-janitor`` must leave it alone."""
@@ -728,3 +764,13 @@ def keep_preview(
         raise fail(error) from None
     print(f"preview {plan.namespace} kept until {expires}")
     return expires
+
+
+KEEP_STAGE: Final = Stage(
+    entrypoint=keep_preview,
+    name="keep-preview",
+    resources=ResourceClass.LIGHT,
+    timeout="5m",
+    retry=NETWORK_RETRY,
+    account=Account.PREVIEW_DEPLOYER,
+)

@@ -20,11 +20,20 @@ from aphex.dsl.names import (
     validate_pr_number,
     validate_pr_or_issue,
 )
+from aphex.dsl.stage import NETWORK_RETRY, ResourceClass, Stage
 from aphex.workflows.steps.common.argo_values import workflow_failures as workflow_failures_of
 from aphex.workflows.steps.common.exits import fail
 from aphex.workflows.steps.common.github import GitHubClient, GitHubError, ReviewEvent, client_for
 
-__all__ = ["failure_comment", "marker", "publish_failure", "publish_success", "success_comment"]
+__all__ = [
+    "FAILURE_STAGE",
+    "SUCCESS_STAGE",
+    "failure_comment",
+    "marker",
+    "publish_failure",
+    "publish_success",
+    "success_comment",
+]
 
 _URL = re.compile(r"^https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~%/-]*)?$")
 EVIDENCE_ARTIFACTS: Final = ("deploy-evidence", "acceptance-evidence")
@@ -198,6 +207,15 @@ def publish_success(
         raise fail(error) from None
 
 
+SUCCESS_STAGE: Final = Stage(
+    entrypoint=publish_success,
+    name="publish-success",
+    resources=ResourceClass.LIGHT,
+    timeout="600s",
+    retry=NETWORK_RETRY,
+)
+
+
 def publish_failure(
     owner: str,
     repo: str,
@@ -239,3 +257,12 @@ def publish_failure(
         _upsert_comment(client_for(owner, repo), owner, repo, number, body)
     except (InvalidValue, GitHubError) as error:
         raise fail(error) from None
+
+
+FAILURE_STAGE: Final = Stage(
+    entrypoint=publish_failure,
+    name="publish-failure",
+    resources=ResourceClass.LIGHT,
+    timeout="600s",
+    retry=NETWORK_RETRY,
+)

@@ -12,10 +12,11 @@ can clean up even when it never sees this step's outputs.
 
 import re
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Final
 
 from hera.workflows import Parameter
 
+from aphex.dsl.deadlines import STAGE_TIMEOUT_SECONDS
 from aphex.dsl.names import (
     InvalidValue,
     dns_label,
@@ -32,9 +33,10 @@ from aphex.dsl.names import (
     validate_pr_or_issue,
     validate_relative_path,
 )
+from aphex.dsl.stage import ResourceClass, Stage
 from aphex.workflows.steps.common.exits import reject_input
 
-__all__ = ["PreviewPlan", "RunParameters", "derive_preview", "set_params", "validate_run_parameters"]
+__all__ = ["STAGE", "PreviewPlan", "RunParameters", "derive_preview", "set_params", "validate_run_parameters"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -236,3 +238,11 @@ def set_params(
         preview.host,
         preview.image_tag,
     )
+
+
+STAGE: Final = Stage(
+    entrypoint=set_params,
+    name="set-params",
+    resources=ResourceClass.LIGHT,
+    timeout=f"{STAGE_TIMEOUT_SECONDS['set-params']}s",
+)

@@ -566,7 +566,7 @@ def make_record(status: Phase, stages: dict[str, str], record_id: str = "run-1")
         id=record_id, name="aphex-x", namespace="argo", commit_sha=SHA, branch="main",
         started_at="2026-05-01T10:00:00Z", finished_at="2026-05-01T10:01:00Z", duration_seconds=60.0,
         status=status,
-        stages=[monitoring.Stage(name=name, phase=phase).to_dict() for name, phase in stages.items()],
+        stages=[monitoring.StageOutcome(name=name, phase=phase).to_dict() for name, phase in stages.items()],
         argo_url=monitoring.argo_link("https://argo.example.com", "argo", "aphex-x"),
     )  # fmt: skip
 

@@ -21,11 +21,11 @@ from aphex.dsl.names import InvalidValue
 from aphex.dsl.settings import BundleSettings, load_settings
 from aphex.workflows.bundle import build_bundle, required_checks
 from aphex.workflows.cluster_verify.template import (
-    SERVICE_ACCOUNT_VERIFIER,
     cluster_verify_template,
     verifier_rbac_objects,
 )
 from aphex.workflows.steps.cluster_verify import checks as verify
+from aphex.workflows.steps.common.accounts import Account
 from tests.rbac_eval import Request, allowed
 from tests.runner import run_step
 from tests.standins.commands import StandIns, install
@@ -721,7 +721,7 @@ def test_another_instance_gets_its_own_names() -> None:
     checks = required_checks(settings)
     compiled = manifest(cluster_verify_template(settings, checks))
     assert compiled["metadata"]["name"] == "team-b-cluster-verify"
-    assert compiled["spec"]["serviceAccountName"] == f"team-b-{SERVICE_ACCOUNT_VERIFIER}"
+    assert compiled["spec"]["serviceAccountName"] == f"team-b-{Account.VERIFIER}"
     names = {(obj["kind"], obj["metadata"]["name"]) for obj in verifier_rbac_objects(settings, checks)}
     assert ("ClusterRole", "team-b-argo-verifier") in names
     assert ("Role", "team-b-argo-verifier") in names  # in the events namespace
