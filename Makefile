@@ -58,8 +58,10 @@ golden: $(VENV)/.installed-test
 demo: $(VENV)/.installed
 	$(BIN)/python -m examples.demo
 
-# Regenerate the committed Helm chart after a change of the bundle; a test fails while it is stale.
+# Regenerate cluster-verify's derived checks and the committed Helm chart after a change of the bundle;
+# a test fails while either is stale.
 chart: $(VENV)/.installed
+	$(BIN)/python tools/derive_checks.py
 	$(BIN)/aphex chart --out helm/aphex
 
 clean:

@@ -143,13 +143,14 @@ def _chart(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    """``aphex verify``: print the checks the values require (:func:`aphex.workflows.bundle.required_checks`)
-    with ``--list``, or run them with the user's kubectl context; an unreachable cluster is a problem
-    found (exit 1), since the cluster is what is checked."""
+    """``aphex verify``: print the checks the values require
+    (:func:`aphex.workflows.verify_parts.required_checks`) with ``--list``, or run them with the user's
+    kubectl context; an unreachable cluster is a problem found (exit 1), since the cluster is what is
+    checked."""
     from aphex.dsl.settings import SettingsError, load_settings
-    from aphex.workflows.bundle import required_checks
     from aphex.workflows.steps.cluster_verify.checks import check_cluster, merge_checks
     from aphex.workflows.steps.common.process import StepError
+    from aphex.workflows.verify_parts import required_checks
 
     values = _values(args)
     if args.context is not None and not args.context.strip():

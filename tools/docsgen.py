@@ -18,8 +18,9 @@ from aphex.dsl.config import load_config
 from aphex.dsl.graph import mermaid
 from aphex.dsl.settings import BundleSettings, load_settings, read_values_file
 from aphex.workflows.aphex_pipeline.pipeline import pipeline_template
-from aphex.workflows.bundle import build_bundle, required_checks
+from aphex.workflows.bundle import build_bundle
 from aphex.workflows.steps.cluster_verify.checks import describe
+from aphex.workflows.verify_parts import required_checks
 
 __all__ = ["check_table", "documented_objects", "render_check_tables", "render_generated_blocks"]
 

@@ -26,7 +26,8 @@ from aphex.dsl.names import BUNDLE_TEMPLATE_NAMES
 from aphex.dsl.settings import SettingsError, load_settings
 from aphex.dsl.values_schema import VALUES_SCHEMA
 from aphex.workflows.aphex_pipeline.pipeline import IRSA_ANNOTATION, pipeline_template
-from aphex.workflows.bundle import Component, build_bundle, bundle_parts
+from aphex.workflows.bundle import build_bundle, bundle_parts
+from aphex.workflows.components import Component
 from tests.dsl.test_workflow_pod_values import VALUES as POD_VALUES
 
 CHART = Path(__file__).resolve().parents[2] / "helm" / "aphex"

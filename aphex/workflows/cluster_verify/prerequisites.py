@@ -314,6 +314,11 @@ def merge_found(
     return _merge_apis(checks)
 
 
+_IDENTITY_FIELDS: Final = tuple(
+    field.name for field in dataclasses.fields(Check) if field.name not in ("required_by", "detail")
+)
+
+
 def required_by_toggles(
     current: Mapping[str, bool], derived: Mapping[tuple[tuple[str, bool], ...], Sequence[Check]]
 ) -> list[Check]:
@@ -323,8 +328,9 @@ def required_by_toggles(
     ``docsStage`` because its shape depends on it, not its presence."""
     order = list(current)
 
-    def identity(check: Check) -> Check:
-        return dataclasses.replace(check, required_by=(EVERY_INSTALL,), detail="")
+    def identity(check: Check) -> tuple[object, ...]:
+        """What the check is, apart from what requires it and why (cheaper than a validated copy)."""
+        return tuple(getattr(check, field) for field in _IDENTITY_FIELDS)
 
     present = {combination: {identity(c) for c in checks} for combination, checks in derived.items()}
     enabled = [name for name in order if current[name]]

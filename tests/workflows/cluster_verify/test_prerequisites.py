@@ -5,8 +5,8 @@ from typing import Any
 import pytest
 
 from aphex.dsl.bundle_writer import BundlePart
-from aphex.workflows.bundle import Component
 from aphex.workflows.cluster_verify.prerequisites import PrerequisiteError, derive_checks, symbolic
+from aphex.workflows.components import Component
 
 ORDER = ["implementationDag", "docsStage", "events", "pipeline"]
 TOKENS = {"ns0z": "namespace", "ev1z": "events.namespace", "gr2z.x": "agentApiGroup"}

@@ -19,13 +19,14 @@ from aphex.dsl.lint import SourceDocument, lint_documents
 from aphex.dsl.manifest import manifest
 from aphex.dsl.names import InvalidValue
 from aphex.dsl.settings import BundleSettings, load_settings
-from aphex.workflows.bundle import build_bundle, required_checks
+from aphex.workflows.bundle import build_bundle
 from aphex.workflows.cluster_verify.template import (
     cluster_verify_template,
     verifier_rbac_objects,
 )
 from aphex.workflows.steps.cluster_verify import checks as verify
 from aphex.workflows.steps.common.accounts import Account
+from aphex.workflows.verify_parts import required_checks
 from tests.rbac_eval import Request, allowed
 from tests.runner import run_step
 from tests.standins.commands import StandIns, install

@@ -1,4 +1,4 @@
-"""The bundle's parts: the shape toggles the cluster-verify check derivation relies on."""
+"""The components' parts: the shape toggles the cluster-verify check derivation relies on."""
 
 import itertools
 
@@ -8,9 +8,10 @@ from aphex.dsl.bundle_writer import BundlePart
 from aphex.dsl.manifest import manifest
 from aphex.dsl.settings import BundleSettings
 from aphex.workflows.aphex_pipeline.pipeline import pipeline_steps_read
-from aphex.workflows.bundle import SHAPE_TOGGLES, Combination, Component, component_parts, token_parts
 from aphex.workflows.cluster_verify.prerequisites import symbolic
 from aphex.workflows.cluster_verify.template import cluster_verify_template, verifier_rbac_objects
+from aphex.workflows.components import SHAPE_TOGGLES, Combination, Component, component_parts
+from aphex.workflows.verify_parts import token_parts
 
 TOGGLES = tuple(BundleSettings().to_values()["components"])
 COMBINATIONS = [
