@@ -3,8 +3,8 @@
 The input is the compiled YAML, not Python objects: Workflows and (Cluster)WorkflowTemplates are loaded
 (:mod:`aphex.dsl.run.loader`), checked for fields the local runner cannot honour
 (:mod:`aphex.dsl.run.support`) and then interpreted with Argo controller semantics
-(:mod:`aphex.dsl.run.engine`): DAG ``depends``, step groups, ``when``, loops, parameters and artifacts
-between nodes, retries, timeouts, exit handlers, mutexes.
+(:mod:`aphex.dsl.run.engine` and the modules it composes): DAG ``depends``, step groups, ``when``, loops,
+parameters and artifacts between nodes, retries, timeouts, exit handlers, mutexes.
 Leaf templates go to pluggable handlers (:mod:`aphex.dsl.run.handlers`): Hera runner scripts run in a
 subprocess, other containers through stand-ins or (when allowed) on the host, resource templates against a
 local object store (:mod:`aphex.dsl.run.store`). See docs/run.md.
@@ -20,7 +20,8 @@ from typing import Any
 
 from aphex.dsl.errors import InputError
 from aphex.dsl.lint import UnreadableInput, lint_paths
-from aphex.dsl.run.engine import Engine, Fault, NodeRecord, RunResult
+from aphex.dsl.run.context import Fault
+from aphex.dsl.run.engine import Engine
 from aphex.dsl.run.handlers import (
     FunctionHandler,
     Handler,
@@ -36,6 +37,7 @@ from aphex.dsl.run.handlers import (
     SuspendHandler,
 )
 from aphex.dsl.run.loader import Library, LoadError, Selection, load, select
+from aphex.dsl.run.nodes import NodeRecord, RunResult
 from aphex.dsl.run.store import ObjectStore, ResourceRule
 from aphex.dsl.run.support import check
 

@@ -8,7 +8,7 @@ nodes were created.
 
 from typing import Any
 
-from aphex.dsl.run.engine import NodeRecord, RunResult, timestamp
+from aphex.dsl.run.nodes import NodeRecord, RunResult, timestamp
 
 __all__ = ["report", "tree"]
 

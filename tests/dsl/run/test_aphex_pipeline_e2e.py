@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from aphex.dsl.run import Fault, RunResult
-from aphex.dsl.run.engine import timestamp
+from aphex.dsl.run.nodes import timestamp
 from tests.dsl.run.pipeline_harness import (
     PIPELINE,
     AwsState,

@@ -9,7 +9,7 @@ import pytest
 
 from aphex.cli import main
 from aphex.dsl.run import Fault, LeafOutcome, RunOptions, RunResult, run_workflow
-from aphex.dsl.run.engine import fnv32a
+from aphex.dsl.run.nodes import fnv32a
 
 HEADER = "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {name: wf}\nspec:\n"
 LEAF = """  - name: leaf

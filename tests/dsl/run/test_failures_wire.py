@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from aphex.dsl.run import Fault, LeafCall, LeafOutcome, RunOptions, run_workflow
-from aphex.dsl.run.engine import pod_name, timestamp
 from aphex.dsl.run.gowire import go_json, go_quote
+from aphex.dsl.run.nodes import pod_name, timestamp
 
 WORKFLOW = """
 apiVersion: argoproj.io/v1alpha1

@@ -18,7 +18,7 @@ Built as Argo's controller builds it (argo-workflows v4.1.2):
 from collections.abc import Mapping
 from typing import Any, Final
 
-from aphex.dsl.run.engine import fnv32a
+from aphex.dsl.run.nodes import fnv32a
 
 __all__ = ["RETRIED", "STAGES", "run_nodes", "workflow_object"]
 
