@@ -2,14 +2,16 @@
 
 The checks are derived on settings whose every value is a token (see
 :mod:`aphex.workflows.cluster_verify.prerequisites`), for every combination of the component toggles, so
-that each check says which toggles require it, and each verify object which toggles it depends on. That
-derivation is a function of the code alone; it is written to :data:`DERIVED_FILE` (``make chart`` writes
-it with the chart, and a test fails while it is stale), and ``aphex compile`` reads it instead of
-building the bundle sixteen times over.
+that each check says which toggles require it, and each verify object which toggles it depends on; the
+verifier's RBAC is built there too. That derivation is a function of the code alone: it is written to
+:data:`DERIVED_FILE` (``make chart`` writes it with the chart, and a test fails while it is stale), and
+``aphex compile`` reads it instead of building the bundle sixteen times over; only the token values are
+then replaced by the values of the settings.
 """
 
 import functools
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -23,6 +25,7 @@ from aphex.workflows.cluster_verify.prerequisites import (
     merge_found,
     required_by_toggles,
     symbolic,
+    value_tokens,
 )
 from aphex.workflows.cluster_verify.template import cluster_verify_template, verifier_rbac_objects
 from aphex.workflows.components import Combination, Component, combinations, component_parts, shape, toggles
@@ -30,6 +33,7 @@ from aphex.workflows.steps.cluster_verify.checks import Check, checks_from_json,
 
 __all__ = [
     "DERIVED_FILE",
+    "Derived",
     "derived_document",
     "derived_text",
     "required_checks",
@@ -77,28 +81,27 @@ def token_parts(components: Combination) -> list[BundlePart]:
 
 
 @functools.cache
-def _derived(components: Combination) -> tuple[Check, ...]:
-    """The checks of these toggles, derived from the bundle of the token settings."""
+def _found(components: Combination) -> tuple[Check, ...]:
+    """The checks these toggles' parts need, each required by the parts' conditions."""
     findings = [
         (part.condition, found)
         for part, found in _token_parts(shape(components))
         if part.applies(dict(components))
     ]
     order = [name for name, _ in components]
-    return tuple(merge_found(findings, _token_settings(components).tokens, order))
+    return tuple(merge_found(findings, value_tokens().tokens, order))
 
 
 @functools.cache
 def _derive_checks(components: Combination) -> tuple[Check, ...]:
     """The checks of these toggles in token space, each required by the toggles that bring it."""
-    derived = {combination: _derived(combination) for combination in combinations(components)}
+    derived = {combination: _found(combination) for combination in combinations(components)}
     return tuple(required_by_toggles(dict(components), derived))
 
 
 def required_checks(settings: BundleSettings) -> list[Check]:
     """What the cluster must hold for the components ``settings`` enable (``cluster-verify``'s checks)."""
-    components = toggles(settings)
-    checks: tuple[Check, ...] = _token_settings(components).real(_symbolic_checks(components), settings)
+    checks: tuple[Check, ...] = value_tokens().real(_derived(toggles(settings)).checks, settings)
     return list(checks)
 
 
@@ -140,23 +143,50 @@ def _derive_conditions(components: Combination) -> tuple[Condition, ...]:
     return tuple(conditions)
 
 
+@dataclass(frozen=True)
+class Derived:
+    """What one combination of the toggles gives ``cluster-verify``, in token space."""
+
+    checks: tuple[Check, ...]
+    """Its checks, each required by the toggles that bring it."""
+    rbac: tuple[dict[str, Any], ...]
+    """The verifier's RBAC objects for those checks."""
+    conditions: tuple[Condition, ...]
+    """The toggles each verify object (the template, then the RBAC objects) depends on."""
+
+
+def _derive(components: Combination) -> Derived:
+    checks = _derive_checks(components)
+    return Derived(
+        checks=checks,
+        rbac=tuple(verifier_rbac_objects(_token_settings(components).settings, checks)),
+        conditions=_derive_conditions(components),
+    )
+
+
 def derived_document() -> dict[str, Any]:
     """The derivation for every combination of the default toggles, as :data:`DERIVED_FILE` holds it:
-    per combination, its checks in token space (``cluster-verify``'s ``checks`` format) and the toggles
-    each verify object depends on."""
-    return {
-        "$comment": _GENERATED,
-        "combinations": [
+    per combination, its checks (``cluster-verify``'s ``checks`` format), the verifier's RBAC objects (as
+    indexes into ``objects``, where each distinct object is written once) and the toggles each verify
+    object depends on."""
+    objects: list[dict[str, Any]] = []
+    entries = []
+    for combination in combinations(toggles(BundleSettings())):
+        derived = _derive(combination)
+        indexes = []
+        for obj in derived.rbac:
+            if obj not in objects:
+                objects.append(obj)
+            indexes.append(objects.index(obj))
+        entries.append(
             {
                 "components": dict(combination),
-                "checks": json.loads(checks_to_json(_derive_checks(combination))),
-                "conditions": [
-                    [list(toggle) for toggle in condition] for condition in _derive_conditions(combination)
-                ],
+                "checks": json.loads(checks_to_json(derived.checks)),
+                "rbac": indexes,
+                "conditions": [[list(toggle) for toggle in condition] for condition in derived.conditions],
             }
-            for combination in combinations(toggles(BundleSettings()))
-        ],
-    }
+        )
+    return {"$comment": _GENERATED, "objects": objects, "combinations": entries}
 
 
 def derived_text() -> str:
@@ -165,30 +195,25 @@ def derived_text() -> str:
 
 
 @functools.cache
-def _derived_table() -> dict[Combination, tuple[tuple[Check, ...], tuple[Condition, ...]]]:
+def _derived_table() -> dict[Combination, Derived]:
     """:data:`DERIVED_FILE`, by combination."""
     document = json.loads(DERIVED_FILE.read_text(encoding="utf-8"))
-    table = {}
-    for entry in document["combinations"]:
-        combination: Combination = tuple(entry["components"].items())
-        checks = tuple(checks_from_json(json.dumps(entry["checks"])))
-        conditions = tuple(
-            tuple((name, value) for name, value in condition) for condition in entry["conditions"]
+    return {
+        tuple(entry["components"].items()): Derived(
+            checks=tuple(checks_from_json(json.dumps(entry["checks"]))),
+            rbac=tuple(document["objects"][index] for index in entry["rbac"]),
+            conditions=tuple(
+                tuple((name, value) for name, value in condition) for condition in entry["conditions"]
+            ),
         )
-        table[combination] = (checks, conditions)
-    return table
+        for entry in document["combinations"]
+    }
 
 
-def _symbolic_checks(components: Combination) -> tuple[Check, ...]:
-    """The checks of these toggles in token space (from :data:`DERIVED_FILE` when it has them)."""
-    known = _derived_table().get(components)
-    return known[0] if known else _derive_checks(components)
-
-
-def _verify_conditions(components: Combination) -> tuple[Condition, ...]:
-    """The toggles each verify object depends on (from :data:`DERIVED_FILE` when it has them)."""
-    known = _derived_table().get(components)
-    return known[1] if known else _derive_conditions(components)
+def _derived(components: Combination) -> Derived:
+    """What these toggles give ``cluster-verify``: from :data:`DERIVED_FILE` when it has them (it has
+    every combination of the default toggles), else derived."""
+    return _derived_table().get(components) or _derive(components)
 
 
 def verify_parts(settings: BundleSettings) -> list[BundlePart]:
@@ -196,11 +221,10 @@ def verify_parts(settings: BundleSettings) -> list[BundlePart]:
     toggles it depends on. The checks and the RBAC are built in token space and then given the values,
     so that the Roles follow the values that name namespaces, not their spelling; the template is built
     from ``settings`` (its image may have a digest, which has no token)."""
-    components = toggles(settings)
-    tokens = _token_settings(components)
+    derived = _derived(toggles(settings))
     template = manifest(cluster_verify_template(settings, required_checks(settings)))
-    rbac = tokens.real(verifier_rbac_objects(tokens.settings, _symbolic_checks(components)), settings)
+    rbac = value_tokens().real(list(derived.rbac), settings)
     return [
         BundlePart(component=Component.VERIFY, condition=condition, objects=[obj])
-        for condition, obj in zip(_verify_conditions(components), [template, *rbac], strict=True)
+        for condition, obj in zip(derived.conditions, [template, *rbac], strict=True)
     ]

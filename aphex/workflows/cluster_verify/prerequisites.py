@@ -51,11 +51,13 @@ __all__ = [
     "NEWER_APIS",
     "PrerequisiteError",
     "Symbolic",
+    "Tokens",
     "derive_checks",
     "found_checks",
     "merge_found",
     "required_by_toggles",
     "symbolic",
+    "value_tokens",
 ]
 
 CUSTOM_RESOURCE_PLURALS: Final = {
@@ -371,10 +373,9 @@ def _merge_apis(checks: list[Check]) -> list[Check]:
 
 
 @dataclass(frozen=True)
-class Symbolic:
-    """Settings whose every value is a unique token, and the paths of the tokens."""
+class Tokens:
+    """The unique token of every string value, and how to put the values back in their place."""
 
-    settings: BundleSettings
     tokens: Mapping[str, str]
     """Token -> value path (``events.namespace``), string values only, in the schema's order."""
 
@@ -414,17 +415,32 @@ class Symbolic:
         return walk(node)
 
 
+@dataclass(frozen=True)
+class Symbolic(Tokens):
+    """Settings whose every value is a unique token, and the paths of the tokens."""
+
+    settings: BundleSettings
+
+
+@functools.cache
+def value_tokens() -> Tokens:
+    """The tokens of the string values (no settings are built: cheaper than :func:`symbolic`)."""
+    _, leaves = sentinel_values()
+    words = {path for path, schema in value_leaves(VALUES_SCHEMA) if "enum" in schema}
+    # An enumerated value's token is one of its words, which other text may hold: never substituted.
+    return Tokens(
+        tokens={
+            token: ".".join(path)
+            for path, token in leaves.items()
+            if isinstance(token, str) and path not in words
+        }
+    )
+
+
 @functools.cache
 def symbolic(components: tuple[tuple[str, bool], ...]) -> Symbolic:
     """The token settings with these component toggles (camelCase names, as in values)."""
     values, leaves = sentinel_values()
-    words = {path for path, schema in value_leaves(VALUES_SCHEMA) if "enum" in schema}
-    # An enumerated value's token is one of its words, which other text may hold: never substituted.
-    tokens = {
-        token: ".".join(path)
-        for path, token in leaves.items()
-        if isinstance(token, str) and path not in words
-    }
     release = str(leaves[("instance",)])
     settings = load_settings({**values, "components": dict(components)}, release=release)
-    return Symbolic(settings=settings, tokens=tokens)
+    return Symbolic(tokens=value_tokens().tokens, settings=settings)
