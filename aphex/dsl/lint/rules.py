@@ -19,6 +19,8 @@ __all__ = [
     "LEAF_TYPES",
     "PARAM_NAME",
     "RESERVED_CONTAINERS",
+    "Emit",
+    "Obj",
     "as_list",
     "as_map",
     "check_argument_values",
